@@ -1,0 +1,94 @@
+// Internals of the emulated NT dispatcher, shared by its .cpp files.
+//
+// Model (SEMANTICS.md 4.4): one global dispatcher lock guards every dispatcher
+// object's SignalState and wait list and every thread's wait state, as the
+// ReactOS and pre-Windows-7 kernels do. A thread that cannot be satisfied links
+// one KWAIT_BLOCK per object at the tail of the object's wait list (FIFO),
+// drops the lock and parks on its own futex word. Whoever makes an object
+// signaled runs the wait test under the lock: it satisfies waiters from the head
+// of the list, fills in their WaitStatus, unlinks all their wait blocks and only
+// then publishes the wake (release store + futex wake). A wake cannot be lost:
+// the waiter's state changes only under the lock, and the futex word is set
+// before the futex wake, so a waiter that has not yet parked sees it.
+#pragma once
+
+#include <atomic>
+#include <mutex>
+
+#include "kernel/thread.hpp"
+
+namespace kmlab::dispatcher {
+
+using namespace kmlab::nt;
+
+// The dispatcher database lock.
+std::mutex& database_lock() noexcept;
+
+// A section of dispatcher work on behalf of the calling thread.
+//
+// Wait = TRUE (KeSetEvent, KeReleaseMutex, ...) ends a section with the lock
+// still held, WaitNext set and the IRQL raised to DISPATCH_LEVEL; the next
+// KeWaitXxx of the same thread picks the lock up from there and restores
+// WaitIrql. While WaitNext is set the thread owns the lock, so any dispatcher
+// routine it calls continues inside the same hold (the kernel would deadlock
+// on its own spin lock instead); only a wait gives the lock back.
+class Section {
+  public:
+    // Routine: a dispatcher routine; inside a WaitNext hold it neither takes
+    // nor releases the lock. Wait: a KeWaitXxx; it takes a WaitNext hold over
+    // and ends it (restoring WaitIrql) when it returns.
+    enum class Kind { Routine, Wait };
+    explicit Section(PKTHREAD t, Kind kind = Kind::Routine);
+    ~Section();
+    Section(const Section&) = delete;
+    Section& operator=(const Section&) = delete;
+
+    // Keep the lock for the caller's next KeWaitXxx (a Wait = TRUE release).
+    void keep_for_wait();
+    // Drop and retake the lock around a block; leaving a WaitNext hold
+    // restores the IRQL saved in WaitIrql.
+    void unlock_for_block();
+    void relock();
+    PKTHREAD thread() const noexcept { return t_; }
+
+  private:
+    PKTHREAD t_;
+    bool locked_ = false;
+    bool keep_ = false;
+};
+
+// SignalState accessors: written under the lock, read with or without it.
+inline LONG load_state(const DISPATCHER_HEADER* h) noexcept {
+    return std::atomic_ref<LONG>(const_cast<LONG&>(h->SignalState)).load(std::memory_order_relaxed);
+}
+inline void store_state(DISPATCHER_HEADER* h, LONG v) noexcept {
+    std::atomic_ref<LONG>(h->SignalState).store(v, std::memory_order_relaxed);
+}
+inline DISPATCHER_HEADER* header_of(PVOID object) noexcept {
+    return static_cast<DISPATCHER_HEADER*>(object);
+}
+
+void init_header(DISPATCHER_HEADER* h, UCHAR type, std::size_t size, LONG state) noexcept;
+
+// Under the lock: wake satisfiable waiters of `h`, FIFO from the head.
+void wait_test(DISPATCHER_HEADER* h);
+
+// The body of every KeWaitXxx, entered with the lock held through `section`.
+// `objects` may be empty (KeDelayExecutionThread). Raises
+// STATUS_MUTANT_LIMIT_EXCEEDED (lock released first).
+NTSTATUS wait(Section& section, ULONG count, PVOID const* objects, WAIT_TYPE type,
+              KPROCESSOR_MODE mode, bool alertable, const LARGE_INTEGER* timeout,
+              PKWAIT_BLOCK blocks);
+
+// A kernel-internal wait used by the fast/guarded mutex slow paths: infinite,
+// non-alertable, KernelMode, no IRQL check (they run at or below APC_LEVEL).
+void wait_internal(PVOID object);
+
+// Number of wait blocks queued on `object` (read under the lock): lets tests
+// and benchmarks know that a thread has really blocked.
+ULONG waiter_count(PVOID object);
+
+// The rundown installed into kernel::set_rundown_hook.
+void rundown_thread(PKTHREAD t);
+
+}  // namespace kmlab::dispatcher

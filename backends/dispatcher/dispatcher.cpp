@@ -1,0 +1,469 @@
+// The emulated dispatcher: lock, wait blocks, the wait test, waits, alerts,
+// user APCs and thread rundown. See core.hpp for the model.
+#include <algorithm>
+#include <vector>
+
+#include "backends/dispatcher/core.hpp"
+#include "backends/dispatcher/dispatcher.hpp"
+#include "backends/futex.hpp"
+
+namespace kmlab::dispatcher {
+
+namespace {
+using kernel::current_thread;
+
+std::mutex g_database_lock;
+
+// Installs the rundown before main() so that any thread that exits after
+// touching the dispatcher runs the exit checks.
+const bool g_hook_installed = [] {
+    kernel::set_rundown_hook(&rundown_thread);
+    return true;
+}();
+
+bool is_mutant(const DISPATCHER_HEADER* h) noexcept {
+    return h->Type == MutantObject;
+}
+PKMUTANT as_mutant(DISPATCHER_HEADER* h) noexcept {
+    return reinterpret_cast<PKMUTANT>(h);
+}
+
+bool satisfiable(DISPATCHER_HEADER* h, PKTHREAD t) noexcept {
+    if (is_mutant(h)) return load_state(h) > 0 || as_mutant(h)->OwnerThread == t;
+    return load_state(h) > 0;
+}
+
+// The owner of a mutant at MINLONG may not acquire it once more [ros-wait].
+void check_mutant_limit(DISPATCHER_HEADER* h, PKTHREAD t) {
+    if (is_mutant(h) && as_mutant(h)->OwnerThread == t && load_state(h) == MINLONG) {
+        raise_status(STATUS_MUTANT_LIMIT_EXCEEDED);
+    }
+}
+
+// SEMANTICS.md 1.2: the first acquisition makes the thread owner, enters a
+// critical region for a KMUTEX (ApcDisable = 1) and clears abandonment.
+NTSTATUS satisfy_mutant(PKMUTANT m, PKTHREAD t) noexcept {
+    NTSTATUS status = STATUS_SUCCESS;
+    const LONG state = load_state(&m->Header) - 1;
+    store_state(&m->Header, state);
+    if (state == 0) {
+        m->OwnerThread = t;
+        t->KernelApcDisable = static_cast<SHORT>(t->KernelApcDisable - m->ApcDisable);
+        if (m->Abandoned) {
+            m->Abandoned = FALSE;
+            status = STATUS_ABANDONED;
+        }
+        InsertTailList(&t->MutantListHead, &m->MutantListEntry);
+    }
+    return status;
+}
+
+// Side effects of satisfying a wait (SEMANTICS.md 4.4 step 3); returns
+// STATUS_ABANDONED for an abandoned mutant, else STATUS_SUCCESS.
+NTSTATUS satisfy(DISPATCHER_HEADER* h, PKTHREAD t) noexcept {
+    switch (h->Type) {
+        case MutantObject:
+            return satisfy_mutant(as_mutant(h), t);
+        case EventSynchronizationObject:
+        case GateObject:
+        case TimerSynchronizationObject:
+            store_state(h, 0);
+            break;
+        case SemaphoreObject:
+            store_state(h, load_state(h) - 1);
+            break;
+        default:
+            break;  // notification events, threads: stay signaled
+    }
+    return STATUS_SUCCESS;
+}
+
+bool all_satisfiable(ULONG count, PVOID const* objects, PKTHREAD t) noexcept {
+    for (ULONG i = 0; i < count; ++i) {
+        if (!satisfiable(header_of(objects[i]), t)) return false;
+    }
+    return true;
+}
+
+NTSTATUS satisfy_all(ULONG count, PVOID const* objects, PKTHREAD t) noexcept {
+    NTSTATUS status = STATUS_SUCCESS;
+    for (ULONG i = 0; i < count; ++i) {
+        if (satisfy(header_of(objects[i]), t) == STATUS_ABANDONED) status = STATUS_ABANDONED_WAIT_0;
+    }
+    return status;
+}
+
+// The objects of the wait in progress, read back from the thread's wait
+// blocks (the wait test only sees the block that named one object).
+std::vector<PVOID> wait_objects_of(PKTHREAD t) {
+    std::vector<PVOID> objects;
+    PKWAIT_BLOCK first = t->WaitBlockList;
+    PKWAIT_BLOCK wb = first;
+    do {
+        objects.push_back(wb->Object);
+        wb = wb->NextWaitBlock;
+    } while (wb != first);
+    return objects;
+}
+
+// Under the lock: ends `t`'s wait with `status` and wakes it. The release store
+// publishes WaitStatus and every object side effect to the waiter.
+void unwait(PKTHREAD t, NTSTATUS status) noexcept {
+    if (PKWAIT_BLOCK first = t->WaitBlockList) {
+        PKWAIT_BLOCK wb = first;
+        do {
+            if (wb->BlockState) {
+                RemoveEntryList(&wb->WaitListEntry);
+                wb->BlockState = 0;
+            }
+            wb = wb->NextWaitBlock;
+        } while (wb != first);
+    }
+    t->WaitBlockList = nullptr;
+    t->WaitStatus = status;
+    t->Extra->waiting = false;
+    t->Extra->wake.store(1, std::memory_order_release);
+    backends::sys::futex_wake(t->Extra->wake, 1);
+}
+
+}  // namespace
+
+std::mutex& database_lock() noexcept {
+    return g_database_lock;
+}
+
+Section::Section(PKTHREAD t, Kind kind) : t_(t) {
+    if (t_->WaitNext) {
+        locked_ = kind == Kind::Wait;  // a wait takes the hold over and ends it
+    } else {
+        g_database_lock.lock();
+        locked_ = true;
+    }
+}
+
+Section::~Section() {
+    if (keep_ || !locked_) return;
+    if (t_->WaitNext) {
+        t_->WaitNext = FALSE;
+        t_->Irql = t_->WaitIrql;
+    }
+    g_database_lock.unlock();
+}
+
+void Section::keep_for_wait() {
+    if (!t_->WaitNext) {
+        t_->WaitNext = TRUE;
+        t_->WaitIrql = t_->Irql;
+        if (t_->Irql < DISPATCH_LEVEL) t_->Irql = DISPATCH_LEVEL;
+    }
+    keep_ = true;
+}
+
+void Section::unlock_for_block() {
+    if (t_->WaitNext) {
+        t_->WaitNext = FALSE;
+        t_->Irql = t_->WaitIrql;
+    }
+    locked_ = false;
+    g_database_lock.unlock();
+}
+
+void Section::relock() {
+    g_database_lock.lock();
+    locked_ = true;
+}
+
+void init_header(DISPATCHER_HEADER* h, UCHAR type, std::size_t size, LONG state) noexcept {
+    h->Type = type;
+    h->Absolute = 0;
+    h->Size = static_cast<UCHAR>(size / sizeof(ULONG));
+    h->Inserted = 0;
+    h->SignalState = state;
+    InitializeListHead(&h->WaitListHead);
+}
+
+void wait_test(DISPATCHER_HEADER* h) {
+    PLIST_ENTRY head = &h->WaitListHead;
+    PLIST_ENTRY e = head->Flink;
+    while (e != head && load_state(h) > 0) {
+        KWAIT_BLOCK* wb = containing_record(e, &KWAIT_BLOCK::WaitListEntry);
+        PKTHREAD waiter = wb->Thread;
+        if (wb->WaitType == WaitAny) {
+            const NTSTATUS s = satisfy(h, waiter);
+            unwait(waiter, s | wb->WaitKey);
+            e = head->Flink;  // unwait unlinked every block of that waiter
+            continue;
+        }
+        // A WaitAll waiter: ReactOS wakes it to re-evaluate and requeue at the
+        // tail; evaluating in place is equivalent and keeps its FIFO place.
+        const auto objects = wait_objects_of(waiter);
+        const auto n = static_cast<ULONG>(objects.size());
+        if (all_satisfiable(n, objects.data(), waiter)) {
+            unwait(waiter, satisfy_all(n, objects.data(), waiter));
+            e = head->Flink;
+        } else {
+            e = e->Flink;
+        }
+    }
+}
+
+NTSTATUS wait(Section& section, ULONG count, PVOID const* objects, WAIT_TYPE type,
+              KPROCESSOR_MODE mode, bool alertable, const LARGE_INTEGER* timeout,
+              PKWAIT_BLOCK blocks) {
+    PKTHREAD t = section.thread();
+    const auto deadline = kernel::deadline_from(timeout);
+    const bool zero_timeout = timeout != nullptr && timeout->QuadPart == 0;
+    for (;;) {
+        // 1. Satisfy now if possible: the lowest index wins for WaitAny.
+        if (type == WaitAny) {
+            for (ULONG i = 0; i < count; ++i) {
+                DISPATCHER_HEADER* h = header_of(objects[i]);
+                check_mutant_limit(h, t);
+                if (satisfiable(h, t)) return satisfy(h, t) | static_cast<NTSTATUS>(i);
+            }
+        } else if (count > 0) {
+            for (ULONG i = 0; i < count; ++i) check_mutant_limit(header_of(objects[i]), t);
+            if (all_satisfiable(count, objects, t)) return satisfy_all(count, objects, t);
+        }
+        // 2. A signaled object wins over a pending alert (KiCheckAlertability).
+        if (alertable) {
+            if (t->Alerted[static_cast<int>(mode)]) {
+                t->Alerted[static_cast<int>(mode)] = FALSE;
+                return STATUS_ALERTED;
+            }
+            if (mode == UserMode && !t->Extra->user_apcs.empty()) return STATUS_USER_APC;
+            if (t->Alerted[KernelMode]) {
+                t->Alerted[KernelMode] = FALSE;
+                return STATUS_ALERTED;
+            }
+        }
+        // 3. Zero or expired timeout.
+        if (zero_timeout || (deadline && std::chrono::steady_clock::now() >= *deadline))
+            return STATUS_TIMEOUT;
+
+        // 4. Block: link a wait block per object at the tail of its list.
+        for (ULONG i = 0; i < count; ++i) {
+            KWAIT_BLOCK* wb = &blocks[i];
+            wb->Thread = t;
+            wb->Object = objects[i];
+            wb->WaitKey = static_cast<USHORT>(i);
+            wb->WaitType = static_cast<UCHAR>(type);
+            wb->NextWaitBlock = &blocks[(i + 1) % count];
+            wb->BlockState = 1;
+            InsertTailList(&header_of(objects[i])->WaitListHead, &wb->WaitListEntry);
+        }
+        t->WaitBlockList = count > 0 ? blocks : nullptr;
+        t->Alertable = alertable ? TRUE : FALSE;
+        t->WaitMode = mode;
+        t->WaitStatus = STATUS_PENDING;
+        t->Extra->waiting = true;
+        t->Extra->wake.store(0, std::memory_order_relaxed);
+        section.unlock_for_block();
+
+        // Park until unwaited or the deadline passes; futex returns early on
+        // signals, so re-check the word rather than trusting one return.
+        const backends::sys::deadline_t* dl = deadline ? &*deadline : nullptr;
+        while (t->Extra->wake.load(std::memory_order_acquire) == 0) {
+            if (!backends::sys::futex_wait(t->Extra->wake, 0, dl)) break;
+        }
+
+        section.relock();
+        if (t->Extra->waiting) {
+            // Timed out and nobody unwaited us in the meantime: withdraw.
+            unwait(t, STATUS_TIMEOUT);
+            t->Extra->wake.store(0, std::memory_order_relaxed);
+            return STATUS_TIMEOUT;
+        }
+        const auto status = static_cast<NTSTATUS>(t->WaitStatus);
+        if (status != STATUS_KERNEL_APC) return status;
+        // STATUS_KERNEL_APC: re-evaluate with the remaining timeout.
+    }
+}
+
+void wait_internal(PVOID object) {
+    PKTHREAD t = current_thread();
+    Section section(t, Section::Kind::Wait);
+    PVOID objects[1] = {object};
+    wait(section, 1, objects, WaitAny, KernelMode, false, nullptr, t->WaitBlock);
+}
+
+ULONG waiter_count(PVOID object) {
+    std::lock_guard g(g_database_lock);
+    ULONG n = 0;
+    const PLIST_ENTRY head = &header_of(object)->WaitListHead;
+    for (PLIST_ENTRY e = head->Flink; e != head; e = e->Flink) ++n;
+    return n;
+}
+
+void rundown_thread(PKTHREAD t) {
+    PKMUTANT held_kmutex = nullptr;
+    {
+        Section section(t, Section::Kind::Wait);  // ends a WaitNext hold left by the thread
+        // SEMANTICS.md 1.5: mutants are abandoned; holding a KMUTEX is fatal.
+        // If the bug-check handler returns, the KMUTEX is abandoned too, so
+        // that its waiters are not stranded behind a dead owner.
+        while (!IsListEmpty(&t->MutantListHead)) {
+            PKMUTANT m = containing_record(t->MutantListHead.Flink, &KMUTANT::MutantListEntry);
+            if (m->ApcDisable != 0 && held_kmutex == nullptr) held_kmutex = m;
+            RemoveEntryList(&m->MutantListEntry);
+            t->KernelApcDisable = static_cast<SHORT>(t->KernelApcDisable + m->ApcDisable);
+            m->OwnerThread = nullptr;
+            m->Abandoned = TRUE;
+            store_state(&m->Header, 1);
+            wait_test(&m->Header);
+        }
+        t->Extra->user_apcs.clear();
+    }
+    if (held_kmutex != nullptr) {
+        report_fatal_bug_check(BugCheck(bugcheck::THREAD_TERMINATE_HELD_MUTEX,
+                                        reinterpret_cast<ULONG_PTR>(t),
+                                        reinterpret_cast<ULONG_PTR>(held_kmutex)));
+    } else if (t->KernelApcDisable != t->Extra->base_kernel_apc_disable ||
+               t->SpecialApcDisable != 0) {
+        // KERNEL_APC_PENDING_DURING_EXIT: parameter 2 is the APC disable count.
+        report_fatal_bug_check(BugCheck(bugcheck::KERNEL_APC_PENDING_DURING_EXIT, 0,
+                                        static_cast<ULONG>(t->CombinedApcDisable), t->Irql, 0));
+    }
+    Section section(t);
+    t->Terminated = TRUE;
+    store_state(&t->Header, 1);
+    wait_test(&t->Header);  // a thread object wakes every waiter and stays signaled
+}
+
+}  // namespace kmlab::dispatcher
+
+// ---------------------------------------------------------------------------
+// NT routines: waits, alerts, APCs.
+namespace kmlab::nt {
+using dispatcher::Section;
+using kernel::current_thread;
+
+namespace {
+// IRQL rule of every KeWaitXxx: <= DISPATCH_LEVEL with a zero timeout, else
+// <= APC_LEVEL [ros-wait]. After a Wait = TRUE release the caller's IRQL is
+// the saved WaitIrql, not the raised one.
+void check_wait_irql(PKTHREAD t, const void* object, const LARGE_INTEGER* timeout) {
+    const KIRQL irql = t->WaitNext ? t->WaitIrql : t->Irql;
+    const bool zero = timeout != nullptr && timeout->QuadPart == 0;
+    if (irql > DISPATCH_LEVEL || (irql == DISPATCH_LEVEL && !zero)) {
+        if (t->WaitNext) {  // give the lock back before unwinding
+            t->WaitNext = FALSE;
+            t->Irql = t->WaitIrql;
+            dispatcher::database_lock().unlock();
+        }
+        bug_check(bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION, bugcheck::VERIFIER_WAIT_AT_DISPATCH,
+                  irql, reinterpret_cast<ULONG_PTR>(object), reinterpret_cast<ULONG_PTR>(timeout));
+    }
+}
+
+// STATUS_USER_APC: run the thread's queued user APCs before returning, the
+// emulator's stand-in for delivery on the way back to user mode.
+NTSTATUS finish_wait(PKTHREAD t, NTSTATUS status) {
+    if (status == STATUS_USER_APC) {
+        std::deque<kernel::detail::UserApc> apcs;
+        {
+            Section section(t);
+            apcs.swap(t->Extra->user_apcs);
+        }
+        for (const auto& apc : apcs) apc.routine(apc.context, apc.argument1, apc.argument2);
+    }
+    return status;
+}
+}  // namespace
+
+NTSTATUS KeWaitForSingleObject(PVOID Object, KWAIT_REASON WaitReason, KPROCESSOR_MODE WaitMode,
+                               BOOLEAN Alertable, PLARGE_INTEGER Timeout) {
+    (void)WaitReason;
+    PKTHREAD t = current_thread();
+    check_wait_irql(t, Object, Timeout);
+    NTSTATUS status;
+    {
+        Section section(t, Section::Kind::Wait);
+        PVOID objects[1] = {Object};
+        status = dispatcher::wait(section, 1, objects, WaitAny, WaitMode, Alertable != FALSE,
+                                  Timeout, t->WaitBlock);
+    }
+    return finish_wait(t, status);
+}
+
+NTSTATUS KeWaitForMutexObject(PVOID Mutex, KWAIT_REASON WaitReason, KPROCESSOR_MODE WaitMode,
+                              BOOLEAN Alertable, PLARGE_INTEGER Timeout) {
+    return KeWaitForSingleObject(Mutex, WaitReason, WaitMode, Alertable, Timeout);
+}
+
+NTSTATUS KeWaitForMultipleObjects(ULONG Count, PVOID Object[], WAIT_TYPE WaitType,
+                                  KWAIT_REASON WaitReason, KPROCESSOR_MODE WaitMode,
+                                  BOOLEAN Alertable, PLARGE_INTEGER Timeout,
+                                  PKWAIT_BLOCK WaitBlockArray) {
+    (void)WaitReason;
+    PKTHREAD t = current_thread();
+    if (Count > MAXIMUM_WAIT_OBJECTS ||
+        (WaitBlockArray == nullptr && Count > THREAD_WAIT_OBJECTS)) {
+        bug_check(bugcheck::MAXIMUM_WAIT_OBJECTS_EXCEEDED);
+    }
+    check_wait_irql(t, Count > 0 ? Object[0] : nullptr, Timeout);
+    NTSTATUS status;
+    {
+        Section section(t, Section::Kind::Wait);
+        status =
+            dispatcher::wait(section, Count, Object, WaitType, WaitMode, Alertable != FALSE,
+                             Timeout, WaitBlockArray != nullptr ? WaitBlockArray : t->WaitBlock);
+    }
+    return finish_wait(t, status);
+}
+
+NTSTATUS KeDelayExecutionThread(KPROCESSOR_MODE WaitMode, BOOLEAN Alertable,
+                                PLARGE_INTEGER Interval) {
+    PKTHREAD t = current_thread();
+    kernel::require_irql_at_most(APC_LEVEL, Interval);
+    NTSTATUS status;
+    {
+        Section section(t, Section::Kind::Wait);
+        status = dispatcher::wait(section, 0, nullptr, WaitAny, WaitMode, Alertable != FALSE,
+                                  Interval, nullptr);
+    }
+    // The delay expiring is success here [ros-wait].
+    return status == STATUS_TIMEOUT ? STATUS_SUCCESS : finish_wait(t, status);
+}
+
+BOOLEAN KeAlertThread(PKTHREAD Thread, KPROCESSOR_MODE AlertMode) {
+    kernel::require_irql_at_most(DISPATCH_LEVEL, Thread);
+    Section section(current_thread());
+    const int mode = static_cast<int>(AlertMode);
+    const BOOLEAN previous = Thread->Alerted[mode];
+    if (!previous) {
+        // As KeAlertThread in ReactOS: a kernel-mode alert ends any alertable
+        // wait, a user-mode alert only a user-mode one.
+        if (Thread->Extra->waiting && Thread->Alertable &&
+            (AlertMode == KernelMode || Thread->WaitMode == AlertMode)) {
+            dispatcher::unwait(Thread, STATUS_ALERTED);
+        } else {
+            Thread->Alerted[mode] = TRUE;
+        }
+    }
+    return previous;
+}
+
+BOOLEAN KeTestAlertThread(KPROCESSOR_MODE AlertMode) {
+    PKTHREAD t = current_thread();
+    Section section(t);
+    const int mode = static_cast<int>(AlertMode);
+    const BOOLEAN previous = t->Alerted[mode];
+    t->Alerted[mode] = FALSE;
+    return previous;
+}
+
+BOOLEAN KeInsertQueueUserApc(PKTHREAD Thread, PKNORMAL_ROUTINE NormalRoutine, PVOID NormalContext,
+                             PVOID SystemArgument1, PVOID SystemArgument2) {
+    kernel::require_irql_at_most(DISPATCH_LEVEL, Thread);
+    Section section(current_thread());
+    if (Thread->Terminated) return FALSE;
+    Thread->Extra->user_apcs.push_back(
+        {NormalRoutine, NormalContext, SystemArgument1, SystemArgument2});
+    if (Thread->Extra->waiting && Thread->Alertable && Thread->WaitMode == UserMode) {
+        dispatcher::unwait(Thread, STATUS_USER_APC);
+    }
+    return TRUE;
+}
+
+}  // namespace kmlab::nt

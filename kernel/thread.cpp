@@ -1,0 +1,179 @@
+#include "kernel/thread.hpp"
+
+namespace kmlab::kernel {
+
+namespace {
+std::atomic<RundownHook> g_rundown_hook{nullptr};
+std::atomic<std::uint64_t> g_next_thread_id{1};
+
+// Owns the calling OS thread's KTHREAD. An adopted thread (one that simply
+// called in) runs its exit checks when the OS thread ends; a system thread's
+// start-up code calls exit_current_thread() itself and leaves this empty.
+struct CurrentThread {
+    nt::PKTHREAD thread = nullptr;
+    ~CurrentThread() {
+        if (thread != nullptr) exit_current_thread();
+    }
+};
+thread_local CurrentThread t_current;
+}  // namespace
+
+nt::PKTHREAD create_thread_object(bool system_thread) {
+    auto* t = new nt::KTHREAD{};
+    t->Header.Type = nt::ThreadObject;
+    t->Header.Size = static_cast<nt::UCHAR>(sizeof(nt::KTHREAD) / sizeof(nt::ULONG));
+    t->Header.SignalState = 0;
+    nt::InitializeListHead(&t->Header.WaitListHead);
+    nt::InitializeListHead(&t->MutantListHead);
+    t->Irql = nt::PASSIVE_LEVEL;
+    t->SystemThread = system_thread;
+    t->Extra = new detail::ThreadExtra{};
+    t->Extra->id = g_next_thread_id.fetch_add(1, std::memory_order_relaxed);
+    return t;
+}
+
+nt::PKTHREAD current_thread() {
+    nt::PKTHREAD t = t_current.thread;
+    if (t == nullptr) [[unlikely]] {
+        t = create_thread_object(false);
+        t_current.thread = t;
+    }
+    return t;
+}
+
+void attach_current_thread(nt::PKTHREAD thread) {
+    t_current.thread = thread;
+}
+
+void exit_current_thread() {
+    nt::PKTHREAD t = t_current.thread;
+    if (t == nullptr) return;
+    if (RundownHook hook = g_rundown_hook.load(std::memory_order_acquire)) {
+        hook(t);
+    } else {
+        t->Terminated = nt::TRUE;
+    }
+    t_current.thread = nullptr;
+    dereference_thread(t);
+}
+
+void reference_thread(nt::PKTHREAD thread) noexcept {
+    thread->Extra->references.fetch_add(1, std::memory_order_relaxed);
+}
+
+void dereference_thread(nt::PKTHREAD thread) noexcept {
+    // acq_rel: the last owner must see every write made through other references.
+    if (thread->Extra->references.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        delete thread->Extra;
+        delete thread;
+    }
+}
+
+void set_rundown_hook(RundownHook hook) noexcept {
+    g_rundown_hook.store(hook, std::memory_order_release);
+}
+
+void require_irql_at_most(nt::KIRQL max, const void* object) {
+    const nt::KIRQL irql = current_thread()->Irql;
+    if (irql > max) [[unlikely]] {
+        bug_check(bugcheck::IRQL_NOT_LESS_OR_EQUAL, reinterpret_cast<nt::ULONG_PTR>(object), irql,
+                  0, 0);
+    }
+}
+
+}  // namespace kmlab::kernel
+
+namespace kmlab::nt {
+using kmlab::kernel::current_thread;
+
+PKTHREAD KeGetCurrentThread() {
+    return current_thread();
+}
+PETHREAD PsGetCurrentThread() {
+    return current_thread();
+}
+BOOLEAN PsIsSystemThread(PETHREAD Thread) {
+    return Thread->SystemThread;
+}
+
+KIRQL KeGetCurrentIrql() {
+    return current_thread()->Irql;
+}
+
+KIRQL KfRaiseIrql(KIRQL NewIrql) {
+    PKTHREAD t = current_thread();
+    const KIRQL old = t->Irql;
+    if (NewIrql < old) bug_check(bugcheck::IRQL_NOT_GREATER_OR_EQUAL, old, NewIrql, 0, 9);
+    t->Irql = NewIrql;
+    return old;
+}
+
+void KeRaiseIrql(KIRQL NewIrql, PKIRQL OldIrql) {
+    *OldIrql = KfRaiseIrql(NewIrql);
+}
+
+void KfLowerIrql(KIRQL NewIrql) {
+    PKTHREAD t = current_thread();
+    if (NewIrql > t->Irql) bug_check(bugcheck::IRQL_NOT_LESS_OR_EQUAL, t->Irql, NewIrql, 0, 9);
+    t->Irql = NewIrql;
+}
+
+void KeLowerIrql(KIRQL NewIrql) {
+    KfLowerIrql(NewIrql);
+}
+KIRQL KeRaiseIrqlToDpcLevel() {
+    return KfRaiseIrql(DISPATCH_LEVEL);
+}
+KIRQL KeRaiseIrqlToSynchLevel() {
+    return KfRaiseIrql(SYNCH_LEVEL);
+}
+
+namespace {
+[[noreturn]] void apc_index_mismatch(PKTHREAD t, SHORT kernel, SHORT special) {
+    const ULONG combined =
+        (static_cast<ULONG>(static_cast<USHORT>(special)) << 16) | static_cast<USHORT>(kernel);
+    (void)t;
+    bug_check(bugcheck::APC_INDEX_MISMATCH, 0, 0, combined, 0);
+}
+}  // namespace
+
+void KeEnterCriticalRegion() {
+    kmlab::kernel::require_irql_at_most(APC_LEVEL);
+    --current_thread()->KernelApcDisable;
+}
+
+void KeLeaveCriticalRegion() {
+    kmlab::kernel::require_irql_at_most(APC_LEVEL);
+    PKTHREAD t = current_thread();
+    if (t->KernelApcDisable >= 0) {
+        apc_index_mismatch(t, static_cast<SHORT>(t->KernelApcDisable + 1), t->SpecialApcDisable);
+    }
+    ++t->KernelApcDisable;
+}
+
+void KeEnterGuardedRegion() {
+    kmlab::kernel::require_irql_at_most(APC_LEVEL);
+    --current_thread()->SpecialApcDisable;
+}
+
+void KeLeaveGuardedRegion() {
+    kmlab::kernel::require_irql_at_most(APC_LEVEL);
+    PKTHREAD t = current_thread();
+    if (t->SpecialApcDisable >= 0) {
+        apc_index_mismatch(t, t->KernelApcDisable, static_cast<SHORT>(t->SpecialApcDisable + 1));
+    }
+    ++t->SpecialApcDisable;
+}
+
+BOOLEAN KeAreApcsDisabled() {
+    kmlab::kernel::require_irql_at_most(DISPATCH_LEVEL);
+    return current_thread()->CombinedApcDisable != 0 ? TRUE : FALSE;
+}
+
+BOOLEAN KeAreAllApcsDisabled() {
+    kmlab::kernel::require_irql_at_most(DISPATCH_LEVEL);
+    PKTHREAD t = current_thread();
+    return (t->SpecialApcDisable != 0 || t->Irql >= APC_LEVEL) ? TRUE : FALSE;
+}
+
+}  // namespace kmlab::nt

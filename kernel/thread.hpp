@@ -1,0 +1,102 @@
+// Per-thread kernel state: every OS thread that calls into the emulator (a
+// std::thread, a oneTBB worker, a PsCreateSystemThread thread) gets its
+// emulated KTHREAD on first use. Also the IRQL routines, critical and guarded
+// regions, and the APC-state queries.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+
+#include "kernel/bugcheck.hpp"
+#include "kernel/objects.hpp"
+
+namespace kmlab::kernel {
+
+namespace detail {
+using UserApcRoutine = void (*)(void* NormalContext, void* SystemArgument1, void* SystemArgument2);
+struct UserApc {
+    UserApcRoutine routine;
+    void* context;
+    void* argument1;
+    void* argument2;
+};
+
+// Emulator-only thread state, behind KTHREAD::Extra so that KTHREAD keeps a
+// standard layout.
+struct ThreadExtra {
+    // Parking word of a blocked wait: 0 while waiting, 1 once the dispatcher
+    // has unwaited the thread. Stored with release by the waker (which filled in
+    // WaitStatus first) and loaded with acquire by the waiter.
+    std::atomic<std::uint32_t> wake{0};
+    // Object references: the running thread holds one, each handle one, each
+    // ObReferenceObject one. The KTHREAD is freed when the last goes.
+    std::atomic<int> references{1};
+    std::deque<UserApc> user_apcs;  // guarded by the dispatcher lock
+    bool waiting = false;           // guarded by the dispatcher lock
+    // KernelApcDisable at thread start: system threads start inside a critical
+    // region [ddi:pscreatesystemthread], so they must leave with -1, not 0.
+    nt::SHORT base_kernel_apc_disable = 0;
+    std::uint64_t id = 0;
+};
+}  // namespace detail
+
+// The calling thread's KTHREAD, created on first use.
+nt::PKTHREAD current_thread();
+// A new, unstarted thread object with one reference (for system threads).
+nt::PKTHREAD create_thread_object(bool system_thread);
+// Makes `thread` the calling OS thread's KTHREAD (system-thread start-up).
+void attach_current_thread(nt::PKTHREAD thread);
+// Runs the thread-exit checks and signals the thread object, then drops the
+// running thread's reference and detaches it from the OS thread.
+void exit_current_thread();
+void reference_thread(nt::PKTHREAD thread) noexcept;
+void dereference_thread(nt::PKTHREAD thread) noexcept;
+
+// Thread-exit work done by the dispatcher layer (abandon mutants, bug check
+// THREAD_TERMINATE_HELD_MUTEX, signal the thread object). The kernel layer may
+// not call the layers below it, so the dispatcher installs itself here.
+using RundownHook = void (*)(nt::PKTHREAD);
+void set_rundown_hook(RundownHook hook) noexcept;
+
+// Bug checks IRQL_NOT_LESS_OR_EQUAL (parameters: object, IRQL, 0, 0) when the
+// caller's IRQL is above `max`. Every NT routine with an IRQL rule calls this.
+void require_irql_at_most(nt::KIRQL max, const void* object = nullptr);
+
+// Internal IRQL change without the ordering checks (used by routines that
+// raise and restore on the caller's behalf, such as ExAcquireFastMutex).
+inline void set_irql(nt::PKTHREAD t, nt::KIRQL irql) noexcept {
+    t->Irql = irql;
+}
+
+}  // namespace kmlab::kernel
+
+namespace kmlab::nt {
+
+PKTHREAD KeGetCurrentThread();
+PETHREAD PsGetCurrentThread();
+BOOLEAN PsIsSystemThread(PETHREAD Thread);
+
+KIRQL KeGetCurrentIrql();
+// Raising to a lower IRQL bug checks IRQL_NOT_GREATER_OR_EQUAL (0x9) and
+// lowering to a higher one IRQL_NOT_LESS_OR_EQUAL (0xA), parameters
+// (current, new, 0, 9) as the checked HAL reports them [ros-apic]. Free builds
+// do not check [kmt-KeIrql]; kmlab is strict.
+KIRQL KfRaiseIrql(KIRQL NewIrql);
+void KeRaiseIrql(KIRQL NewIrql, PKIRQL OldIrql);
+void KfLowerIrql(KIRQL NewIrql);
+void KeLowerIrql(KIRQL NewIrql);
+KIRQL KeRaiseIrqlToDpcLevel();
+KIRQL KeRaiseIrqlToSynchLevel();
+
+// Regions nest; APCs come back when the outermost is left. Leaving a region
+// that was never entered bug checks APC_INDEX_MISMATCH (0x1) with parameter 3
+// the CombinedApcDisable value the leave would have produced [bc:0x1].
+void KeEnterCriticalRegion();
+void KeLeaveCriticalRegion();
+void KeEnterGuardedRegion();
+void KeLeaveGuardedRegion();
+BOOLEAN KeAreApcsDisabled();     // inside a critical or guarded region [ros-apc]
+BOOLEAN KeAreAllApcsDisabled();  // inside a guarded region or at IRQL >= APC_LEVEL
+
+}  // namespace kmlab::nt

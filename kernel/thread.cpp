@@ -6,16 +6,12 @@ namespace {
 std::atomic<RundownHook> g_rundown_hook{nullptr};
 std::atomic<std::uint64_t> g_next_thread_id{1};
 
-// Owns the calling OS thread's KTHREAD. An adopted thread (one that simply
-// called in) runs its exit checks when the OS thread ends; a system thread's
-// start-up code calls exit_current_thread() itself and leaves this empty.
-struct CurrentThread {
-    nt::PKTHREAD thread = nullptr;
-    ~CurrentThread() {
-        if (thread != nullptr) exit_current_thread();
-    }
+// Runs an adopted thread's exit checks when its OS thread ends (a system
+// thread's start-up code calls exit_current_thread() itself first).
+struct ExitGuard {
+    ~ExitGuard() { exit_current_thread(); }
 };
-thread_local CurrentThread t_current;
+thread_local ExitGuard t_exit_guard;
 }  // namespace
 
 nt::PKTHREAD create_thread_object(bool system_thread) {
@@ -32,28 +28,26 @@ nt::PKTHREAD create_thread_object(bool system_thread) {
     return t;
 }
 
-nt::PKTHREAD current_thread() {
-    nt::PKTHREAD t = t_current.thread;
-    if (t == nullptr) [[unlikely]] {
-        t = create_thread_object(false);
-        t_current.thread = t;
-    }
+nt::PKTHREAD detail::adopt_current_thread() {
+    nt::PKTHREAD t = create_thread_object(false);
+    attach_current_thread(t);
     return t;
 }
 
 void attach_current_thread(nt::PKTHREAD thread) {
-    t_current.thread = thread;
+    (void)&t_exit_guard;  // odr-use: constructs the guard, registering its destructor
+    detail::tls_current_thread = thread;
 }
 
 void exit_current_thread() {
-    nt::PKTHREAD t = t_current.thread;
+    nt::PKTHREAD t = detail::tls_current_thread;
     if (t == nullptr) return;
     if (RundownHook hook = g_rundown_hook.load(std::memory_order_acquire)) {
         hook(t);
     } else {
         t->Terminated = nt::TRUE;
     }
-    t_current.thread = nullptr;
+    detail::tls_current_thread = nullptr;
     dereference_thread(t);
 }
 

@@ -41,8 +41,20 @@ struct ThreadExtra {
 };
 }  // namespace detail
 
+namespace detail {
+// The calling thread's KTHREAD, or nullptr before its first call into the
+// emulator. Inline so that a lock's fast path reads it with one TLS load.
+inline thread_local nt::PKTHREAD tls_current_thread = nullptr;
+nt::PKTHREAD adopt_current_thread();
+}  // namespace detail
+
 // The calling thread's KTHREAD, created on first use.
-nt::PKTHREAD current_thread();
+inline nt::PKTHREAD current_thread() {
+    nt::PKTHREAD t = detail::tls_current_thread;
+    if (t == nullptr) [[unlikely]]
+        t = detail::adopt_current_thread();
+    return t;
+}
 // A new, unstarted thread object with one reference (for system threads).
 nt::PKTHREAD create_thread_object(bool system_thread);
 // Makes `thread` the calling OS thread's KTHREAD (system-thread start-up).

@@ -64,6 +64,15 @@ inline LONG load_state(const DISPATCHER_HEADER* h) noexcept {
 inline void store_state(DISPATCHER_HEADER* h, LONG v) noexcept {
     std::atomic_ref<LONG>(h->SignalState).store(v, std::memory_order_relaxed);
 }
+// OwnerThread likewise: written under the lock, compared lock-free by a
+// thread asking "do I own it?" (which relaxed ordering answers correctly).
+inline PKTHREAD load_owner(const KMUTANT* m) noexcept {
+    return std::atomic_ref<PKTHREAD>(const_cast<PKTHREAD&>(m->OwnerThread))
+        .load(std::memory_order_relaxed);
+}
+inline void store_owner(KMUTANT* m, PKTHREAD t) noexcept {
+    std::atomic_ref<PKTHREAD>(m->OwnerThread).store(t, std::memory_order_relaxed);
+}
 inline DISPATCHER_HEADER* header_of(PVOID object) noexcept {
     return static_cast<DISPATCHER_HEADER*>(object);
 }

@@ -47,7 +47,7 @@ NTSTATUS satisfy_mutant(PKMUTANT m, PKTHREAD t) noexcept {
     const LONG state = load_state(&m->Header) - 1;
     store_state(&m->Header, state);
     if (state == 0) {
-        m->OwnerThread = t;
+        store_owner(m, t);
         t->KernelApcDisable = static_cast<SHORT>(t->KernelApcDisable - m->ApcDisable);
         if (m->Abandoned) {
             m->Abandoned = FALSE;
@@ -307,7 +307,7 @@ void rundown_thread(PKTHREAD t) {
             if (m->ApcDisable != 0 && held_kmutex == nullptr) held_kmutex = m;
             RemoveEntryList(&m->MutantListEntry);
             t->KernelApcDisable = static_cast<SHORT>(t->KernelApcDisable + m->ApcDisable);
-            m->OwnerThread = nullptr;
+            store_owner(m, nullptr);
             m->Abandoned = TRUE;
             store_state(&m->Header, 1);
             wait_test(&m->Header);

@@ -1,73 +1,34 @@
-// FAST_MUTEX and KGUARDED_MUTEX over the lock-bit Count encoding
-// (SEMANTICS.md 2.3(b)), following ReactOS's KiAcquireGuardedMutex /
-// KeReleaseGuardedMutex [ros-kex][ros-wait][ros-gmutex]. Both types share the
-// algorithm; they differ in what surrounds it: a fast mutex raises the IRQL to
-// APC_LEVEL and saves OldIrql, a guarded mutex enters a guarded region.
+// FAST_MUTEX and KGUARDED_MUTEX over the lock-bit algorithm of
+// backends/lock_bit.hpp, with the mutex's KEVENT / KGATE as the gate. The two
+// differ only in what surrounds the algorithm: a fast mutex raises the IRQL
+// to APC_LEVEL and saves OldIrql, a guarded mutex enters a guarded region.
 #include "backends/dispatcher/core.hpp"
 #include "backends/dispatcher/dispatcher.hpp"
+#include "backends/dispatcher/gate.hpp"
+#include "backends/lock_bit.hpp"
 
 namespace kmlab::nt {
 using kernel::current_thread;
+namespace lock_bit = kmlab::backends::lock_bit;
 
 namespace {
 
-// Interlocked access to the fields other threads touch concurrently.
-std::atomic_ref<LONG> count_of(LONG& count) {
-    return std::atomic_ref<LONG>(count);
-}
 PKTHREAD load_owner(PKTHREAD& owner) {
     return std::atomic_ref<PKTHREAD>(owner).load(std::memory_order_relaxed);
 }
+// Owner is written by the owner only; another thread reads it only to compare
+// it with itself, which relaxed ordering answers correctly.
 void store_owner(PKTHREAD& owner, PKTHREAD t) {
     std::atomic_ref<PKTHREAD>(owner).store(t, std::memory_order_relaxed);
 }
 
-// Fast path: InterlockedBitTestAndReset(&Count, 0). Acquire ordering makes the
-// previous owner's critical section visible.
-bool try_lock_bit(LONG& count) {
-    return (count_of(count).fetch_and(~FM_LOCK_BIT, std::memory_order_acquire) & FM_LOCK_BIT) != 0;
+void lock(LONG& count, ULONG& contention, PVOID gate) {
+    dispatcher::ObjectGate g{gate};
+    lock_bit::acquire(count, contention, g);
 }
-
-// Slow path. A waiter adds FM_LOCK_WAITER_INC and blocks on the gate; the
-// releaser that wakes it converts one waiter into the WOKEN mark (WOKEN - INC),
-// so at most one woken waiter races newcomers for the lock at a time. The
-// woken waiter clears LOCK and WOKEN together when it wins, or turns WOKEN back
-// into a waiter (+WOKEN, since 2 * WOKEN == INC) when it loses and blocks again.
-void lock_slow(LONG& count, ULONG& contention, PVOID gate) {
-    std::atomic_ref<ULONG>(contention).fetch_add(1, std::memory_order_relaxed);
-    auto c = count_of(count);
-    LONG bits_to_remove = FM_LOCK_BIT;
-    LONG bits_to_add = FM_LOCK_WAITER_INC;
-    LONG old = c.load(std::memory_order_relaxed);
-    for (;;) {
-        if (old & FM_LOCK_BIT) {
-            if (c.compare_exchange_weak(old, old ^ bits_to_remove, std::memory_order_acquire,
-                                        std::memory_order_relaxed)) {
-                return;
-            }
-        } else if (c.compare_exchange_weak(old, old + bits_to_add, std::memory_order_relaxed,
-                                           std::memory_order_relaxed)) {
-            dispatcher::wait_internal(gate);
-            bits_to_remove = FM_LOCK_BIT | FM_LOCK_WAITER_WOKEN;
-            bits_to_add = FM_LOCK_WAITER_WOKEN;
-            old = c.load(std::memory_order_relaxed);
-        }
-    }
-}
-
-// Release: set the lock bit (release ordering publishes the critical section);
-// if there are waiters and none is already woken, wake exactly one.
-void unlock_bit(LONG& count, PVOID gate) {
-    auto c = count_of(count);
-    LONG old = c.fetch_add(FM_LOCK_BIT, std::memory_order_release);
-    if (old != 0 && (old & FM_LOCK_WAITER_WOKEN) == 0) {
-        old += FM_LOCK_BIT;
-        const LONG desired = old + FM_LOCK_WAITER_WOKEN - FM_LOCK_WAITER_INC;
-        if (c.compare_exchange_strong(old, desired, std::memory_order_relaxed,
-                                      std::memory_order_relaxed)) {
-            KeSetEvent(static_cast<PRKEVENT>(gate), IO_NO_INCREMENT, FALSE);
-        }
-    }
+void unlock(LONG& count, PVOID gate) {
+    dispatcher::ObjectGate g{gate};
+    lock_bit::release(count, g);
 }
 
 [[noreturn]] void verifier(ULONG_PTR subcode, KIRQL irql, const void* mutex) {
@@ -117,8 +78,7 @@ void ExAcquireFastMutex(PFAST_MUTEX FastMutex) {
         verifier(bugcheck::VERIFIER_FAST_MUTEX_ACQUIRE_IRQL, old_irql, FastMutex);
     check_not_owner(FastMutex->Owner, t, FastMutex);
     kernel::set_irql(t, APC_LEVEL);
-    if (!try_lock_bit(FastMutex->Count))
-        lock_slow(FastMutex->Count, FastMutex->Contention, &FastMutex->Event);
+    lock(FastMutex->Count, FastMutex->Contention, &FastMutex->Event);
     store_owner(FastMutex->Owner, t);
     FastMutex->OldIrql = old_irql;
 }
@@ -130,10 +90,7 @@ BOOLEAN ExTryToAcquireFastMutex(PFAST_MUTEX FastMutex) {
         verifier(bugcheck::VERIFIER_FAST_MUTEX_ACQUIRE_IRQL, old_irql, FastMutex);
     kernel::set_irql(t, APC_LEVEL);
     // [ros-exh]: InterlockedCompareExchange(&Count, 0, 1); the owner gets FALSE.
-    LONG expected = FM_LOCK_BIT;
-    if (!count_of(FastMutex->Count)
-             .compare_exchange_strong(expected, 0, std::memory_order_acquire,
-                                      std::memory_order_relaxed)) {
+    if (!lock_bit::try_acquire_uncontended(FastMutex->Count)) {
         kernel::set_irql(t, old_irql);
         return FALSE;
     }
@@ -150,7 +107,7 @@ void ExReleaseFastMutex(PFAST_MUTEX FastMutex) {
     // OldIrql belongs to this owner: read it before the next owner may write it.
     const auto old_irql = static_cast<KIRQL>(FastMutex->OldIrql);
     store_owner(FastMutex->Owner, nullptr);
-    unlock_bit(FastMutex->Count, &FastMutex->Event);
+    unlock(FastMutex->Count, &FastMutex->Event);
     kernel::set_irql(t, old_irql);
 }
 
@@ -158,8 +115,7 @@ void ExAcquireFastMutexUnsafe(PFAST_MUTEX FastMutex) {
     PKTHREAD t = current_thread();
     check_unsafe_irql(t, bugcheck::VERIFIER_UNSAFE_ACQUIRE_IRQL, FastMutex);
     check_not_owner(FastMutex->Owner, t, FastMutex);
-    if (!try_lock_bit(FastMutex->Count))
-        lock_slow(FastMutex->Count, FastMutex->Contention, &FastMutex->Event);
+    lock(FastMutex->Count, FastMutex->Contention, &FastMutex->Event);
     store_owner(FastMutex->Owner, t);
 }
 
@@ -168,7 +124,7 @@ void ExReleaseFastMutexUnsafe(PFAST_MUTEX FastMutex) {
     check_unsafe_irql(t, bugcheck::VERIFIER_UNSAFE_RELEASE_IRQL, FastMutex);
     check_owner(FastMutex->Owner, t, FastMutex);
     store_owner(FastMutex->Owner, nullptr);
-    unlock_bit(FastMutex->Count, &FastMutex->Event);
+    unlock(FastMutex->Count, &FastMutex->Event);
 }
 
 // ---- KGUARDED_MUTEX ----
@@ -188,7 +144,7 @@ void KeAcquireGuardedMutex(PKGUARDED_MUTEX Mutex) {
     kernel::require_irql_at_most(APC_LEVEL, Mutex);
     check_not_owner(Mutex->Owner, t, Mutex);
     KeEnterGuardedRegion();
-    if (!try_lock_bit(Mutex->Count)) lock_slow(Mutex->Count, Mutex->Contention, &Mutex->Gate);
+    lock(Mutex->Count, Mutex->Contention, &Mutex->Gate);
     store_owner(Mutex->Owner, t);
 }
 
@@ -196,7 +152,7 @@ BOOLEAN KeTryToAcquireGuardedMutex(PKGUARDED_MUTEX Mutex) {
     PKTHREAD t = current_thread();
     kernel::require_irql_at_most(APC_LEVEL, Mutex);
     KeEnterGuardedRegion();
-    if (!try_lock_bit(Mutex->Count)) {
+    if (!lock_bit::try_acquire(Mutex->Count)) {
         KeLeaveGuardedRegion();
         return FALSE;
     }
@@ -209,7 +165,7 @@ void KeReleaseGuardedMutex(PKGUARDED_MUTEX Mutex) {
     kernel::require_irql_at_most(APC_LEVEL, Mutex);
     check_owner(Mutex->Owner, t, Mutex);
     store_owner(Mutex->Owner, nullptr);
-    unlock_bit(Mutex->Count, &Mutex->Gate);
+    unlock(Mutex->Count, &Mutex->Gate);
     KeLeaveGuardedRegion();
 }
 
@@ -217,7 +173,7 @@ void KeAcquireGuardedMutexUnsafe(PKGUARDED_MUTEX Mutex) {
     PKTHREAD t = current_thread();
     check_unsafe_irql(t, bugcheck::VERIFIER_UNSAFE_ACQUIRE_IRQL, Mutex);
     check_not_owner(Mutex->Owner, t, Mutex);
-    if (!try_lock_bit(Mutex->Count)) lock_slow(Mutex->Count, Mutex->Contention, &Mutex->Gate);
+    lock(Mutex->Count, Mutex->Contention, &Mutex->Gate);
     store_owner(Mutex->Owner, t);
 }
 
@@ -226,7 +182,7 @@ void KeReleaseGuardedMutexUnsafe(PKGUARDED_MUTEX Mutex) {
     check_unsafe_irql(t, bugcheck::VERIFIER_UNSAFE_RELEASE_IRQL, Mutex);
     check_owner(Mutex->Owner, t, Mutex);
     store_owner(Mutex->Owner, nullptr);
-    unlock_bit(Mutex->Count, &Mutex->Gate);
+    unlock(Mutex->Count, &Mutex->Gate);
 }
 
 }  // namespace kmlab::nt

@@ -15,7 +15,7 @@ using kernel::require_irql_at_most;
 void KeInitializeMutex(PRKMUTEX Mutex, ULONG Level) {
     (void)Level;  // "Reserved. Drivers set this to zero"; ignored [kmt-KeMutex]
     dispatcher::init_header(&Mutex->Header, MutantObject, sizeof(KMUTEX), 1);
-    Mutex->OwnerThread = nullptr;
+    dispatcher::store_owner(Mutex, nullptr);
     Mutex->Abandoned = FALSE;
     Mutex->ApcDisable = 1;
     Mutex->MutantListEntry.Flink = Mutex->MutantListEntry.Blink = nullptr;
@@ -28,11 +28,11 @@ void KeInitializeMutant(PRKMUTANT Mutant, BOOLEAN InitialOwner) {
     if (InitialOwner) {
         dispatcher::init_header(&Mutant->Header, MutantObject, sizeof(KMUTANT), 0);
         Section section(t);
-        Mutant->OwnerThread = t;
+        dispatcher::store_owner(Mutant, t);
         InsertTailList(&t->MutantListHead, &Mutant->MutantListEntry);
     } else {
         dispatcher::init_header(&Mutant->Header, MutantObject, sizeof(KMUTANT), 1);
-        Mutant->OwnerThread = nullptr;
+        dispatcher::store_owner(Mutant, nullptr);
         Mutant->MutantListEntry.Flink = Mutant->MutantListEntry.Blink = nullptr;
     }
 }
@@ -68,7 +68,7 @@ LONG KeReleaseMutant(PRKMUTANT Mutant, KPRIORITY Increment, BOOLEAN Abandon, BOO
                         static_cast<SHORT>(owner->KernelApcDisable + Mutant->ApcDisable);
                 }
             }
-            Mutant->OwnerThread = nullptr;
+            dispatcher::store_owner(Mutant, nullptr);
             dispatcher::wait_test(&Mutant->Header);
         }
         if (Wait) section.keep_for_wait();

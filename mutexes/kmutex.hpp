@@ -1,0 +1,162 @@
+// KMutex<T, Backend>: a KMUTEX that owns the value it guards.
+//
+// Kernel semantics (SEMANTICS.md 1) over any backend: recursive, owned by one
+// thread, normal kernel APCs disabled from the first acquisition until the
+// last release. With backends::Dispatcher it is a real KMUTEX underneath
+// (native_handle()), acquired with KeWaitForSingleObject.
+//
+// IRQL rules, checked before anything happens:
+//   lock(), lock_for(d > 0)    IRQL <= APC_LEVEL   (else 0xC4/0x3B, as KeWait would)
+//   try_lock(), lock_for(0)    IRQL <= DISPATCH_LEVEL
+//   release                    IRQL <= DISPATCH_LEVEL
+//
+// Illegal uses, and what they return:
+//   a release by a thread that does not own it     Errc::not_owner (STATUS_MUTANT_NOT_OWNED)
+//   more than MINLONG nested acquisitions          Errc::recursion_limit
+//   (STATUS_MUTANT_LIMIT_EXCEEDED) a thread that exits while owning it            APC-disable
+//   mismatch at exit (bug check 0x20);
+//                                                  over Dispatcher THREAD_TERMINATE_HELD_MUTEX
+//
+// Nested guards. Recursion hands out several guards to one value. kmlab's rule:
+// only the most recent live guard gives access (*, ->); using an outer guard
+// while a nested one lives throws std::logic_error, and unlock() of an outer
+// guard then returns Errc::nested_guard_alive. So two guards never hand out
+// mutable access at the same time. Release guards in reverse order (scopes do).
+#pragma once
+
+#include <expected>
+#include <stdexcept>
+#include <utility>
+#include <variant>
+
+#include "mutexes/error.hpp"
+#include "mutexes/raw.hpp"
+
+namespace kmlab {
+
+template <class T = std::monostate, backends::WaitBackend Backend = backends::Futex>
+class KMutex {
+  public:
+    using value_type = T;
+    using backend = Backend;
+    static constexpr std::string_view kind() { return "KMutex"; }
+
+    class Guard {
+      public:
+        Guard(Guard&& o) noexcept : m_(std::exchange(o.m_, nullptr)), depth_(o.depth_) {}
+        Guard& operator=(Guard&& o) noexcept {
+            if (this != &o) {
+                release_in_destructor();
+                m_ = std::exchange(o.m_, nullptr);
+                depth_ = o.depth_;
+            }
+            return *this;
+        }
+        Guard(const Guard&) = delete;
+        Guard& operator=(const Guard&) = delete;
+        ~Guard() { release_in_destructor(); }
+
+        T& operator*() const { return m_->value_ref(depth_); }
+        T* operator->() const { return &m_->value_ref(depth_); }
+        bool owns_lock() const noexcept { return m_ != nullptr; }
+        // Nesting level of this guard: 1 for the outermost.
+        nt::LONG depth() const noexcept { return depth_; }
+
+        // Releases now. Checks first; on error nothing is released and the
+        // guard still holds the mutex.
+        std::expected<void, Error> unlock() {
+            if (m_ == nullptr)
+                return std::unexpected(detail::make_error(Errc::already_released, 0, nullptr, 0));
+            if (auto e = m_->check_release(depth_, true)) return std::unexpected(*e);
+            std::exchange(m_, nullptr)->release();
+            return {};
+        }
+
+      private:
+        friend class KMutex;
+        Guard(KMutex* m, nt::LONG depth) noexcept : m_(m), depth_(depth) {}
+        void release_in_destructor() noexcept {
+            if (m_ == nullptr) return;
+            KMutex* m = std::exchange(m_, nullptr);
+            if (auto e = m->check_release(depth_, false)) {
+                detail::report_from_destructor(*e);
+                return;
+            }
+            m->release();
+        }
+        KMutex* m_;
+        nt::LONG depth_;
+    };
+
+    template <class... Args>
+    explicit KMutex(Args&&... args) : value_(std::forward<Args>(args)...) {}
+    KMutex(const KMutex&) = delete;
+    KMutex& operator=(const KMutex&) = delete;
+
+    std::expected<Guard, Error> lock() { return acquire(nullptr, false, nt::APC_LEVEL); }
+    std::expected<Guard, Error> try_lock() { return acquire(nullptr, true, nt::DISPATCH_LEVEL); }
+    template <class Rep, class Period>
+    std::expected<Guard, Error> lock_for(std::chrono::duration<Rep, Period> d) {
+        if (d <= d.zero()) return try_lock();
+        const auto deadline = std::chrono::steady_clock::now() + d;
+        return acquire(&deadline, false, nt::APC_LEVEL);
+    }
+
+    // SignalState as KeReadStateMutex reports it: 1 free, 1-n owned n times.
+    nt::LONG signal_state() const noexcept { return raw_.signal_state(); }
+    nt::PKTHREAD owner() const noexcept { return raw_.owner(); }
+    // Free, unowned, nobody waiting: the state a new mutex has.
+    bool is_initial_state() const noexcept { return raw_.debug_is_free(); }
+    detail::RawKMutex<Backend>& raw() noexcept { return raw_; }
+
+  private:
+    std::expected<Guard, Error> acquire(const backends::deadline_t* deadline, bool poll,
+                                        nt::KIRQL ceiling) {
+        nt::PKTHREAD t = kernel::current_thread();
+        if (t->Irql > ceiling) [[unlikely]] {
+            const bool wait_at_dispatch = t->Irql == nt::DISPATCH_LEVEL;
+            return std::unexpected(
+                detail::make_error(Errc::irql_too_high, t->Irql, this, 0,
+                                   wait_at_dispatch ? bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION
+                                                    : bugcheck::IRQL_NOT_LESS_OR_EQUAL,
+                                   wait_at_dispatch ? bugcheck::VERIFIER_WAIT_AT_DISPATCH : 0));
+        }
+        switch (raw_.acquire(t, deadline, poll)) {
+            case detail::Acquire::acquired:
+                return Guard(this, 1 - raw_.signal_state());
+            case detail::Acquire::timeout:
+                return std::unexpected(
+                    detail::make_error(Errc::busy, t->Irql, this, nt::STATUS_TIMEOUT));
+            case detail::Acquire::limit:
+                return std::unexpected(detail::make_error(Errc::recursion_limit, t->Irql, this,
+                                                          nt::STATUS_MUTANT_LIMIT_EXCEEDED));
+        }
+        __builtin_unreachable();
+    }
+
+    std::optional<Error> check_release(nt::LONG depth, bool strict_order) const noexcept {
+        nt::PKTHREAD t = kernel::current_thread();
+        if (t->Irql > nt::DISPATCH_LEVEL) [[unlikely]]
+            return detail::make_error(Errc::irql_too_high, t->Irql, this, 0,
+                                      bugcheck::IRQL_NOT_LESS_OR_EQUAL);
+        if (raw_.owner() != t) [[unlikely]]
+            return detail::make_error(Errc::not_owner, t->Irql, this, nt::STATUS_MUTANT_NOT_OWNED);
+        if (strict_order && depth != 1 - raw_.signal_state()) [[unlikely]]
+            return detail::make_error(Errc::nested_guard_alive, t->Irql, this, 0);
+        return std::nullopt;
+    }
+
+    void release() { raw_.release(kernel::current_thread()); }
+
+    T& value_ref(nt::LONG depth) {
+        if (depth != 1 - raw_.signal_state()) [[unlikely]]
+            throw std::logic_error(
+                "kmlab::KMutex: access through a guard while a nested guard is alive");
+        return value_;
+    }
+
+    detail::RawKMutex<Backend> raw_;
+    T value_;
+};
+
+}  // namespace kmlab

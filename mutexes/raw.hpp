@@ -1,0 +1,173 @@
+// Raw locks: state only, no data, no IRQL policy (the lock_api split of
+// STYLE.md). The typed mutexes check the kernel's rules first and then call
+// these. Each raw lock has a generic version over any WaitBackend and a
+// Dispatcher version built on the real NT object.
+#pragma once
+
+#include <atomic>
+
+#include "backends/backend.hpp"
+#include "backends/dispatcher/core.hpp"
+#include "backends/dispatcher/dispatcher.hpp"
+#include "backends/dispatcher/gate.hpp"
+#include "backends/dispatcher_backend.hpp"
+#include "backends/futex_backend.hpp"
+#include "backends/lock_bit.hpp"
+#include "backends/spin.hpp"
+
+namespace kmlab::detail {
+
+using backends::deadline_t;
+using nt::LONG;
+using nt::PKTHREAD;
+
+enum class Acquire { acquired, timeout, limit };
+
+// ---- KMUTEX semantics: recursive, owner-tracked, APCs disabled while owned ----
+//
+// Generic version. `word_` is a three-state futex mutex (Drepper, "Futexes
+// are tricky", mutex2): 0 free, 1 held, 2 held and maybe waited on. It takes
+// timeouts easily (a waiter that gives up just leaves; a stale 2 costs one
+// spurious wake). `signal_state_` mirrors KMUTEX.SignalState: 1 free, 1-n
+// owned n times; only the owner writes it.
+template <backends::WaitBackend Backend>
+class RawKMutex {
+  public:
+    PKTHREAD owner() const noexcept { return owner_.load(std::memory_order_relaxed); }
+    LONG signal_state() const noexcept {
+        return std::atomic_ref<const LONG>(signal_state_).load(std::memory_order_relaxed);
+    }
+
+    Acquire acquire(PKTHREAD t, const deadline_t* deadline, bool poll) {
+        if (owner() == t) {
+            if (signal_state_ == nt::MINLONG) return Acquire::limit;
+            set_state(signal_state_ - 1);
+            return Acquire::acquired;
+        }
+        std::uint32_t expected = 0;
+        if (!word_.compare_exchange_strong(expected, 1, std::memory_order_acquire,
+                                           std::memory_order_relaxed)) {
+            if (poll || !acquire_contended(deadline)) return Acquire::timeout;
+        }
+        // Relaxed is enough for owner_: a thread only compares it with itself.
+        owner_.store(t, std::memory_order_relaxed);
+        set_state(0);
+        t->KernelApcDisable = static_cast<nt::SHORT>(t->KernelApcDisable - 1);
+        return Acquire::acquired;
+    }
+
+    void release(PKTHREAD t) noexcept {
+        set_state(signal_state_ + 1);
+        if (signal_state_ != 1) return;
+        owner_.store(nullptr, std::memory_order_relaxed);
+        t->KernelApcDisable = static_cast<nt::SHORT>(t->KernelApcDisable + 1);
+        if (word_.exchange(0, std::memory_order_release) == 2) Backend::wake_one(word_);
+    }
+
+    // Test access: overwrite the recursion state (the kmtest MINLONG trick).
+    void debug_set_signal_state(LONG s) noexcept { set_state(s); }
+    bool debug_is_free() const noexcept {
+        return word_.load() == 0 && owner() == nullptr && signal_state() == 1;
+    }
+
+  private:
+    void set_state(LONG s) noexcept {
+        std::atomic_ref<LONG>(signal_state_).store(s, std::memory_order_relaxed);
+    }
+
+    [[gnu::noinline]] bool acquire_contended(const deadline_t* deadline) {
+        while (word_.exchange(2, std::memory_order_acquire) != 0) {
+            if (!Backend::wait(word_, 2, deadline)) return false;
+        }
+        return true;
+    }
+
+    std::atomic<std::uint32_t> word_{0};
+    std::atomic<PKTHREAD> owner_{nullptr};
+    LONG signal_state_ = 1;
+};
+
+// Dispatcher version: a real KMUTEX, acquired with KeWaitForSingleObject.
+template <>
+class RawKMutex<backends::Dispatcher> {
+  public:
+    RawKMutex() { nt::KeInitializeMutex(&mutex_, 0); }
+    PKTHREAD owner() const noexcept { return dispatcher::load_owner(&mutex_); }
+    LONG signal_state() const noexcept { return dispatcher::load_state(&mutex_.Header); }
+
+    Acquire acquire(PKTHREAD t, const deadline_t* deadline, bool poll) {
+        if (owner() == t && signal_state() == nt::MINLONG) return Acquire::limit;
+        nt::LARGE_INTEGER timeout{};
+        nt::PLARGE_INTEGER pt = nullptr;
+        if (poll || deadline != nullptr) {
+            pt = &timeout;
+            if (!poll) {
+                const auto left = *deadline - std::chrono::steady_clock::now();
+                timeout.QuadPart = -std::max<std::int64_t>(
+                    0, std::chrono::ceil<kernel::nt_duration>(left).count());
+            }
+        }
+        const nt::NTSTATUS s =
+            nt::KeWaitForSingleObject(&mutex_, nt::Executive, nt::KernelMode, nt::FALSE, pt);
+        return s == nt::STATUS_TIMEOUT ? Acquire::timeout : Acquire::acquired;
+    }
+    void release(PKTHREAD) { nt::KeReleaseMutex(&mutex_, nt::FALSE); }
+
+    nt::PKMUTEX native_handle() noexcept { return &mutex_; }
+    void debug_set_signal_state(LONG s) noexcept { dispatcher::store_state(&mutex_.Header, s); }
+    bool debug_is_free() const noexcept {
+        return signal_state() == 1 && owner() == nullptr &&
+               nt::IsListEmpty(&mutex_.Header.WaitListHead);
+    }
+
+  private:
+    nt::KMUTEX mutex_;
+};
+
+// ---- FAST_MUTEX / KGUARDED_MUTEX: the lock-bit algorithm ----
+template <backends::WaitBackend Backend>
+struct GateStorage {
+    backends::lock_bit::SignalGate<Backend> gate;
+    bool idle() const noexcept { return gate.signals.load() == 0; }
+};
+// Dispatcher: the gate is a SynchronizationEvent, as in a FAST_MUTEX.
+template <>
+struct GateStorage<backends::Dispatcher> {
+    nt::KEVENT event;
+    dispatcher::ObjectGate gate{&event};
+    GateStorage() { nt::KeInitializeEvent(&event, nt::SynchronizationEvent, nt::FALSE); }
+    GateStorage(const GateStorage&) = delete;
+    bool idle() const noexcept {
+        return dispatcher::load_state(&event.Header) == 0 &&
+               nt::IsListEmpty(&event.Header.WaitListHead);
+    }
+};
+
+// Count has the kernel's encoding (backends/lock_bit.hpp) on every backend.
+template <backends::WaitBackend Backend>
+class RawLockBit {
+  public:
+    PKTHREAD owner() const noexcept { return owner_.load(std::memory_order_relaxed); }
+    void set_owner(PKTHREAD t) noexcept { owner_.store(t, std::memory_order_relaxed); }
+    void lock() { backends::lock_bit::acquire(count_, contention_, gates_.gate); }
+    bool try_lock() noexcept { return backends::lock_bit::try_acquire(count_); }
+    void unlock() { backends::lock_bit::release(count_, gates_.gate); }
+
+    LONG count() const noexcept {
+        return std::atomic_ref<const LONG>(count_).load(std::memory_order_relaxed);
+    }
+    nt::ULONG contention() const noexcept {
+        return std::atomic_ref<const nt::ULONG>(contention_).load(std::memory_order_relaxed);
+    }
+    bool debug_is_free() const noexcept {
+        return count() == nt::FM_LOCK_BIT && owner() == nullptr && gates_.idle();
+    }
+
+  private:
+    LONG count_ = nt::FM_LOCK_BIT;
+    nt::ULONG contention_ = 0;
+    std::atomic<PKTHREAD> owner_{nullptr};
+    GateStorage<Backend> gates_;
+};
+
+}  // namespace kmlab::detail

@@ -1,0 +1,123 @@
+// Grt: the registry of named mutexes, under concurrency and across destroy().
+#include <atomic>
+
+#include "kmlab.hpp"
+#include "support.hpp"
+
+using namespace kmlab;
+
+class GrtTest : public kmlab::test::Nt {
+  protected:
+    void SetUp() override { ASSERT_TRUE(Grt::init()); }
+    void TearDown() override {
+        if (Grt::initialized()) (void)Grt::destroy();
+        kmlab::test::Nt::TearDown();
+    }
+};
+
+TEST_F(GrtTest, RegisterLookUpAndLock) {
+    ASSERT_TRUE(Grt::register_kmutex<int>("counter", 5));
+    ASSERT_TRUE(Grt::register_fast_mutex<std::string>("name", std::string("irp")));
+    ASSERT_TRUE((Grt::register_guarded_mutex<int, backends::Dispatcher>("dispatched", 1)));
+    auto m = Grt::get_kmutex<int>("counter");
+    ASSERT_TRUE(m);
+    {
+        auto g = (*m)->lock();
+        ASSERT_TRUE(g);
+        **g += 1;
+    }
+    EXPECT_EQ(*(*Grt::get_kmutex<int>("counter"))->lock().value(), 6);
+    EXPECT_EQ(*(*Grt::get_fast_mutex<std::string>("name"))->lock().value(), "irp");
+    EXPECT_TRUE((Grt::get_guarded_mutex<int, backends::Dispatcher>("dispatched")));
+    EXPECT_EQ(Grt::size().value(), 3u);
+}
+
+TEST_F(GrtTest, EveryMisuseIsANamedError) {
+    EXPECT_EQ(Grt::init().error().code, GrtErrc::already_initialized);
+    ASSERT_TRUE(Grt::register_kmutex<int>("a", 1));
+    auto dup = Grt::register_kmutex<int>("a", 2);
+    ASSERT_FALSE(dup);
+    EXPECT_EQ(dup.error().code, GrtErrc::duplicate_key);
+    EXPECT_EQ(dup.error().key, "a");
+    EXPECT_EQ(Grt::get_kmutex<int>("missing").error().code, GrtErrc::unknown_key);
+    EXPECT_EQ(Grt::get_kmutex<long>("a").error().code, GrtErrc::wrong_type) << "wrong value type";
+    EXPECT_EQ(Grt::get_fast_mutex<int>("a").error().code, GrtErrc::wrong_type) << "wrong kind";
+    EXPECT_EQ((Grt::get_kmutex<int, backends::Spin>("a").error().code), GrtErrc::wrong_type)
+        << "wrong backend";
+    EXPECT_FALSE(Grt::get_fast_mutex<int>("a").error().message().empty());
+    ASSERT_TRUE(Grt::destroy());
+    EXPECT_EQ(Grt::get_kmutex<int>("a").error().code, GrtErrc::not_initialized);
+    EXPECT_EQ(Grt::register_kmutex<int>("b", 1).error().code, GrtErrc::not_initialized);
+    EXPECT_EQ(Grt::destroy().error().code, GrtErrc::not_initialized);
+}
+
+TEST_F(GrtTest, AReferenceTakenBeforeDestroyOrReplacementStaysValid) {
+    ASSERT_TRUE(Grt::register_kmutex<int>("k", 10));
+    auto before = Grt::get_kmutex<int>("k").value();
+    ASSERT_TRUE(Grt::unregister("k"));
+    ASSERT_TRUE(Grt::register_kmutex<int>("k", 20));  // the key now names another mutex
+    auto after = Grt::get_kmutex<int>("k").value();
+    EXPECT_NE(before.get(), after.get());
+    ASSERT_TRUE(Grt::destroy());
+    // Both survive destroy(): shared ownership, nothing dangles.
+    EXPECT_EQ(*before->lock().value(), 10);
+    EXPECT_EQ(*after->lock().value(), 20);
+    EXPECT_EQ(before.use_count(), 1);
+}
+
+TEST_F(GrtTest, ConcurrentRegistrationAndLookups) {
+    constexpr int kThreads = 5, kKeys = 200;
+    std::atomic<int> registered{0}, duplicates{0}, increments{0};
+    std::vector<std::thread> pool;
+    for (int t = 0; t < kThreads; ++t) {
+        pool.emplace_back([&] {
+            // Every thread races to register the same keys; exactly one wins each.
+            for (int k = 0; k < kKeys; ++k) {
+                auto r = Grt::register_fast_mutex<int>("key" + std::to_string(k), 0);
+                if (r) {
+                    registered.fetch_add(1);
+                } else {
+                    EXPECT_EQ(r.error().code, GrtErrc::duplicate_key);
+                    duplicates.fetch_add(1);
+                }
+                auto m = Grt::get_fast_mutex<int>("key" + std::to_string(k));
+                ASSERT_TRUE(m);
+                auto g = (*m)->lock();
+                ASSERT_TRUE(g);
+                ++**g;
+                increments.fetch_add(1);
+            }
+        });
+    }
+    for (auto& t : pool) t.join();
+    EXPECT_EQ(registered.load(), kKeys);
+    EXPECT_EQ(duplicates.load(), (kThreads - 1) * kKeys);
+    for (int k = 0; k < kKeys; ++k) {
+        EXPECT_EQ(*(*Grt::get_fast_mutex<int>("key" + std::to_string(k)))->lock().value(),
+                  kThreads);
+    }
+}
+
+TEST_F(GrtTest, LookupsRaceWithDestroyWithoutDangling) {
+    ASSERT_TRUE(Grt::register_kmutex<int>("shared", 0));
+    std::atomic<bool> stop{false};
+    std::atomic<int> locked{0};
+    std::vector<std::thread> pool;
+    for (int t = 0; t < 3; ++t) {
+        pool.emplace_back([&] {
+            while (!stop.load()) {
+                auto m = Grt::get_kmutex<int>("shared");
+                if (!m) continue;  // destroyed meanwhile: a clean error, never a dangling pointer
+                auto g = (*m)->lock();
+                ASSERT_TRUE(g);
+                ++**g;
+                locked.fetch_add(1);
+            }
+        });
+    }
+    ASSERT_TRUE(kmlab::test::eventually([&] { return locked.load() > 100; }));
+    ASSERT_TRUE(Grt::destroy());
+    stop = true;
+    for (auto& t : pool) t.join();
+    EXPECT_FALSE(Grt::initialized());
+}

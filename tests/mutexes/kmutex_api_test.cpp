@@ -1,0 +1,88 @@
+// KMutex specifics over each backend: timed acquisition and the recursion limit.
+#include "kmlab.hpp"
+#include "support.hpp"
+
+using namespace kmlab;
+using namespace kmlab::nt;
+using namespace std::chrono_literals;
+
+template <class B>
+class KMutexApi : public kmlab::test::Nt {};
+using Backends = ::testing::Types<backends::Futex, backends::Spin, backends::Dispatcher>;
+struct BackendNames {
+    template <class B>
+    static std::string GetName(int) {
+        return std::string(B::name());
+    }
+};
+TYPED_TEST_SUITE(KMutexApi, Backends, BackendNames);
+
+TYPED_TEST(KMutexApi, LockForTimesOutAfterReallyWaiting) {
+    KMutex<int, TypeParam> m(1);
+    auto g = m.lock();
+    ASSERT_TRUE(g);
+    kmlab::test::on_new_thread([&] {
+        const auto t0 = std::chrono::steady_clock::now();
+        auto r = m.lock_for(50ms);
+        const auto took = std::chrono::steady_clock::now() - t0;
+        ASSERT_FALSE(r);
+        EXPECT_EQ(r.error().code, Errc::busy);
+        EXPECT_EQ(r.error().status, STATUS_TIMEOUT);
+        EXPECT_GE(took, 50ms);
+        EXPECT_LT(took, 5s);
+        EXPECT_EQ(KeGetCurrentThread()->KernelApcDisable, 0);
+    });
+    ASSERT_TRUE(g->unlock());
+    kmlab::test::on_new_thread([&] {
+        auto r = m.lock_for(50ms);
+        ASSERT_TRUE(r);
+        EXPECT_EQ(**r, 1);
+    });
+    EXPECT_TRUE(m.is_initial_state());
+}
+
+TYPED_TEST(KMutexApi, LockForSucceedsWhenReleasedDuringTheWait) {
+    KMutex<int, TypeParam> m(0);
+    auto g = m.lock();
+    ASSERT_TRUE(g);
+    std::thread waiter([&] {
+        auto r = m.lock_for(10s);
+        ASSERT_TRUE(r);
+        **r = 42;
+    });
+    std::this_thread::sleep_for(20ms);
+    ASSERT_TRUE(g->unlock());
+    waiter.join();
+    EXPECT_EQ(*m.lock().value(), 42);
+}
+
+TYPED_TEST(KMutexApi, RecursionStopsAtMinlong) {
+    KMutex<int, TypeParam> m(0);
+    auto g = m.lock();
+    ASSERT_TRUE(g);
+    m.raw().debug_set_signal_state(MINLONG);  // as if acquired 2^31 + 1 times
+    auto r = m.lock();
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, Errc::recursion_limit);
+    EXPECT_EQ(r.error().status, STATUS_MUTANT_LIMIT_EXCEEDED);
+    EXPECT_EQ(m.signal_state(), MINLONG) << "unchanged";
+    m.raw().debug_set_signal_state(0);
+    ASSERT_TRUE(g->unlock());
+    EXPECT_TRUE(m.is_initial_state());
+}
+
+TEST(KMutexNative, TheDispatcherBackendIsARealKmutex) {
+    KMutex<int, backends::Dispatcher> m(0);
+    PKMUTEX native = m.raw().native_handle();
+    EXPECT_EQ(native->Header.Type, MutantObject);
+    auto g = m.lock();
+    ASSERT_TRUE(g);
+    EXPECT_EQ(native->OwnerThread, KeGetCurrentThread());
+    EXPECT_EQ(KeReadStateMutex(native), 0);
+    // The NT face and the idiomatic type share the object: recursion through either.
+    ASSERT_EQ(KeWaitForSingleObject(native, Executive, KernelMode, FALSE, nullptr), STATUS_SUCCESS);
+    EXPECT_EQ(m.signal_state(), -1);
+    EXPECT_EQ(KeReleaseMutex(native, FALSE), -1);
+    ASSERT_TRUE(g->unlock());
+    EXPECT_EQ(KeReadStateMutex(native), 1);
+}

@@ -34,4 +34,11 @@ concept WaitBackend = requires(std::atomic<std::uint32_t>& word, std::uint32_t v
     { B::wake_all(word) } -> std::same_as<void>;
 };
 
+// True for backends whose waiters poll instead of sleeping (kNeverSleeps):
+// a lock over them may release with a plain store and skip the wake.
+template <class B>
+inline constexpr bool never_sleeps = requires {
+    requires B::kNeverSleeps;
+};
+
 }  // namespace kmlab::backends

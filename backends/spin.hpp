@@ -33,11 +33,12 @@ struct Spin {
 #endif
     }
 
-    static bool wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
-                     const deadline_t* deadline) noexcept {
+    // Spins, then yields, until `done()`; false if `deadline` passed first.
+    template <class Done>
+    static bool spin_until(Done&& done, const deadline_t* deadline) noexcept {
         const auto start = std::chrono::steady_clock::now();
         int burst = 1;
-        while (word.load(std::memory_order_acquire) == expected) {
+        while (!done()) {
             const auto now = std::chrono::steady_clock::now();
             if (deadline != nullptr && now >= *deadline) return false;
             if (now - start < kSpinBudget) {
@@ -49,6 +50,14 @@ struct Spin {
         }
         return true;
     }
+
+    static bool wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
+                     const deadline_t* deadline) noexcept {
+        return spin_until([&] { return word.load(std::memory_order_acquire) != expected; },
+                          deadline);
+    }
+    // Waiters never sleep, so a lock may release with a plain store.
+    static constexpr bool kNeverSleeps = true;
     static void wake_one(std::atomic<std::uint32_t>&) noexcept {}
     static void wake_all(std::atomic<std::uint32_t>&) noexcept {}
 };

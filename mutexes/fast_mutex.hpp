@@ -41,12 +41,12 @@ class FastMutex {
         const nt::KIRQL irql = t->Irql;
         if (irql > nt::APC_LEVEL) [[unlikely]]
             return std::unexpected(too_high(irql));
-        if (raw_.owner() == t) [[unlikely]]
-            return std::unexpected(detail::make_error(Errc::recursive_acquire, irql, this, 0,
-                                                      bugcheck::MUTEX_ALREADY_OWNED,
-                                                      reinterpret_cast<nt::ULONG_PTR>(t)));
         t->Irql = nt::APC_LEVEL;
-        raw_.lock();
+        // A recursive acquisition always fails the fast path, so ownership is
+        // checked only there: the uncontended path pays nothing for it.
+        if (!raw_.try_lock()) [[unlikely]] {
+            if (auto e = lock_slow(t, irql)) return std::unexpected(*e);
+        }
         raw_.set_owner(t);
         return Guard(this, irql);
     }
@@ -77,23 +77,40 @@ class FastMutex {
                                   bugcheck::VERIFIER_FAST_MUTEX_ACQUIRE_IRQL);
     }
 
-    std::optional<Error> check_release() const noexcept {
-        nt::PKTHREAD t = kernel::current_thread();
-        if (raw_.owner() != t) [[unlikely]]
-            return detail::make_error(Errc::not_owner, t->Irql, this, 0,
-                                      bugcheck::THREAD_NOT_MUTEX_OWNER,
-                                      reinterpret_cast<nt::ULONG_PTR>(raw_.owner()));
-        if (t->Irql != nt::APC_LEVEL) [[unlikely]]
-            return detail::make_error(Errc::wrong_release_irql, t->Irql, this, 0,
-                                      bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION,
-                                      bugcheck::VERIFIER_FAST_MUTEX_RELEASE_IRQL);
+    [[gnu::noinline]] std::optional<Error> lock_slow(nt::PKTHREAD t, nt::KIRQL irql) {
+        if (raw_.owner() == t) {
+            t->Irql = irql;
+            return detail::make_error(Errc::recursive_acquire, irql, this, 0,
+                                      bugcheck::MUTEX_ALREADY_OWNED,
+                                      reinterpret_cast<nt::ULONG_PTR>(t));
+        }
+        raw_.lock_contended();
         return std::nullopt;
     }
 
-    void release(nt::KIRQL saved_irql) {
+    // Checks, then releases; on error releases nothing. One function, so the
+    // thread pointer read for the check stays in a register for the release.
+    std::optional<Error> release_checked(nt::KIRQL saved_irql) {
+        // A thread that never called into the emulator owns nothing: no need
+        // to create its KTHREAD just to find that out.
+        nt::PKTHREAD t = kernel::detail::tls_current_thread;
+        if (raw_.owner() != t || t->Irql != nt::APC_LEVEL) [[unlikely]]
+            return release_error();
         raw_.set_owner(nullptr);
         raw_.unlock();
-        kernel::current_thread()->Irql = saved_irql;
+        t->Irql = saved_irql;
+        return std::nullopt;
+    }
+
+    [[gnu::noinline]] Error release_error() const noexcept {
+        nt::PKTHREAD t = kernel::current_thread();
+        if (raw_.owner() != t)
+            return detail::make_error(Errc::not_owner, t->Irql, this, 0,
+                                      bugcheck::THREAD_NOT_MUTEX_OWNER,
+                                      reinterpret_cast<nt::ULONG_PTR>(raw_.owner()));
+        return detail::make_error(Errc::wrong_release_irql, t->Irql, this, 0,
+                                  bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION,
+                                  bugcheck::VERIFIER_FAST_MUTEX_RELEASE_IRQL);
     }
 
     detail::RawLockBit<Backend> raw_;

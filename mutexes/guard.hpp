@@ -1,5 +1,7 @@
 // The guard of the non-recursive mutexes (FastMutex, GuardedMutex): holds the
 // mutex and the IRQL to restore, gives access to the value, releases once.
+// Mutex::release_checked(saved_irql) checks that the release is legal and
+// then releases, or returns the Error and releases nothing.
 #pragma once
 
 #include <expected>
@@ -37,8 +39,8 @@ class ExclusiveGuard {
     std::expected<void, Error> unlock() {
         if (m_ == nullptr)
             return std::unexpected(make_error(Errc::already_released, 0, nullptr, 0));
-        if (auto e = m_->check_release()) return std::unexpected(*e);
-        std::exchange(m_, nullptr)->release(saved_irql_);
+        if (auto e = m_->release_checked(saved_irql_)) return std::unexpected(*e);
+        m_ = nullptr;
         return {};
     }
 
@@ -48,12 +50,8 @@ class ExclusiveGuard {
 
     void release_in_destructor() noexcept {
         if (m_ == nullptr) return;
-        Mutex* m = std::exchange(m_, nullptr);
-        if (auto e = m->check_release()) [[unlikely]] {
+        if (auto e = std::exchange(m_, nullptr)->release_checked(saved_irql_)) [[unlikely]]
             report_from_destructor(*e);
-            return;
-        }
-        m->release(saved_irql_);
     }
 
     Mutex* m_;

@@ -37,13 +37,12 @@ class GuardedMutex {
         nt::PKTHREAD t = kernel::current_thread();
         if (t->Irql > nt::APC_LEVEL) [[unlikely]]
             return std::unexpected(too_high(t->Irql));
-        if (raw_.owner() == t) [[unlikely]]
-            return std::unexpected(detail::make_error(Errc::recursive_acquire, t->Irql, this, 0,
-                                                      bugcheck::MUTEX_ALREADY_OWNED,
-                                                      reinterpret_cast<nt::ULONG_PTR>(t)));
         t->SpecialApcDisable =
             static_cast<nt::SHORT>(t->SpecialApcDisable - 1);  // KeEnterGuardedRegion
-        raw_.lock();
+        // Ownership is checked only when the fast path fails (see FastMutex).
+        if (!raw_.try_lock()) [[unlikely]] {
+            if (auto e = lock_slow(t)) return std::unexpected(*e);
+        }
         raw_.set_owner(t);
         return Guard(this, t->Irql);
     }
@@ -73,23 +72,38 @@ class GuardedMutex {
                                   bugcheck::IRQL_NOT_LESS_OR_EQUAL);
     }
 
-    std::optional<Error> check_release() const noexcept {
-        nt::PKTHREAD t = kernel::current_thread();
-        if (t->Irql > nt::APC_LEVEL) [[unlikely]]
-            return too_high(t->Irql);
-        if (raw_.owner() != t) [[unlikely]]
-            return detail::make_error(Errc::not_owner, t->Irql, this, 0,
-                                      bugcheck::THREAD_NOT_MUTEX_OWNER,
-                                      reinterpret_cast<nt::ULONG_PTR>(raw_.owner()));
+    [[gnu::noinline]] std::optional<Error> lock_slow(nt::PKTHREAD t) {
+        if (raw_.owner() == t) {
+            t->SpecialApcDisable = static_cast<nt::SHORT>(t->SpecialApcDisable + 1);
+            return detail::make_error(Errc::recursive_acquire, t->Irql, this, 0,
+                                      bugcheck::MUTEX_ALREADY_OWNED,
+                                      reinterpret_cast<nt::ULONG_PTR>(t));
+        }
+        raw_.lock_contended();
         return std::nullopt;
     }
 
-    void release(nt::KIRQL) {
+    // Checks, then releases; on error releases nothing. One function, so the
+    // thread pointer read for the check stays in a register for the release.
+    std::optional<Error> release_checked(nt::KIRQL) {
+        // A thread that never called into the emulator owns nothing: no need
+        // to create its KTHREAD just to find that out.
+        nt::PKTHREAD t = kernel::detail::tls_current_thread;
+        if (raw_.owner() != t || t->Irql > nt::APC_LEVEL) [[unlikely]]
+            return release_error();
         raw_.set_owner(nullptr);
         raw_.unlock();
-        nt::PKTHREAD t = kernel::current_thread();
         t->SpecialApcDisable =
             static_cast<nt::SHORT>(t->SpecialApcDisable + 1);  // KeLeaveGuardedRegion
+        return std::nullopt;
+    }
+
+    [[gnu::noinline]] Error release_error() const noexcept {
+        nt::PKTHREAD t = kernel::current_thread();
+        if (t->Irql > nt::APC_LEVEL) return too_high(t->Irql);
+        return detail::make_error(Errc::not_owner, t->Irql, this, 0,
+                                  bugcheck::THREAD_NOT_MUTEX_OWNER,
+                                  reinterpret_cast<nt::ULONG_PTR>(raw_.owner()));
     }
 
     detail::RawLockBit<Backend> raw_;

@@ -61,7 +61,11 @@ class RawKMutex {
         if (signal_state_ != 1) return;
         owner_.store(nullptr, std::memory_order_relaxed);
         t->KernelApcDisable = static_cast<nt::SHORT>(t->KernelApcDisable + 1);
-        if (word_.exchange(0, std::memory_order_release) == 2) Backend::wake_one(word_);
+        if constexpr (backends::never_sleeps<Backend>) {
+            word_.store(0, std::memory_order_release);  // no sleeper to wake
+        } else if (word_.exchange(0, std::memory_order_release) == 2) {
+            Backend::wake_one(word_);
+        }
     }
 
     // Test access: overwrite the recursion state (the kmtest MINLONG trick).
@@ -144,13 +148,16 @@ struct GateStorage<backends::Dispatcher> {
 };
 
 // Count has the kernel's encoding (backends/lock_bit.hpp) on every backend.
+// The fast path is try_lock(); a caller whose try fails decides (owner check)
+// before calling lock_contended(), so the uncontended path does no ownership
+// test of its own.
 template <backends::WaitBackend Backend>
 class RawLockBit {
   public:
     PKTHREAD owner() const noexcept { return owner_.load(std::memory_order_relaxed); }
     void set_owner(PKTHREAD t) noexcept { owner_.store(t, std::memory_order_relaxed); }
-    void lock() { backends::lock_bit::acquire(count_, contention_, gates_.gate); }
     bool try_lock() noexcept { return backends::lock_bit::try_acquire(count_); }
+    void lock_contended() { backends::lock_bit::acquire_slow(count_, contention_, gates_.gate); }
     void unlock() { backends::lock_bit::release(count_, gates_.gate); }
 
     LONG count() const noexcept {
@@ -168,6 +175,44 @@ class RawLockBit {
     nt::ULONG contention_ = 0;
     std::atomic<PKTHREAD> owner_{nullptr};
     GateStorage<Backend> gates_;
+};
+
+// Over a backend whose waiters never sleep (Spin) nobody blocks, so Count
+// never counts waiters: it is 1 (free) or 0 (held), taken with an exchange
+// and released with a plain release store, a test-and-test-and-set lock with
+// the cost of tbb::spin_mutex. Waiters spin on a load (no cache-line
+// ping-pong) with the backend's backoff-then-yield policy.
+template <backends::WaitBackend Backend>
+requires backends::never_sleeps<Backend>
+class RawLockBit<Backend> {
+  public:
+    PKTHREAD owner() const noexcept { return owner_.load(std::memory_order_relaxed); }
+    void set_owner(PKTHREAD t) noexcept { owner_.store(t, std::memory_order_relaxed); }
+    bool try_lock() noexcept {
+        return count_ref().exchange(0, std::memory_order_acquire) == nt::FM_LOCK_BIT;
+    }
+    [[gnu::noinline]] void lock_contended() {
+        std::atomic_ref<nt::ULONG>(contention_).fetch_add(1, std::memory_order_relaxed);
+        do {
+            Backend::spin_until([&] { return count_ref().load(std::memory_order_relaxed) != 0; },
+                                nullptr);
+        } while (!try_lock());
+    }
+    void unlock() noexcept { count_ref().store(nt::FM_LOCK_BIT, std::memory_order_release); }
+
+    LONG count() const noexcept {
+        return std::atomic_ref<const LONG>(count_).load(std::memory_order_relaxed);
+    }
+    nt::ULONG contention() const noexcept {
+        return std::atomic_ref<const nt::ULONG>(contention_).load(std::memory_order_relaxed);
+    }
+    bool debug_is_free() const noexcept { return count() == nt::FM_LOCK_BIT && owner() == nullptr; }
+
+  private:
+    std::atomic_ref<LONG> count_ref() noexcept { return std::atomic_ref<LONG>(count_); }
+    LONG count_ = nt::FM_LOCK_BIT;
+    nt::ULONG contention_ = 0;
+    std::atomic<PKTHREAD> owner_{nullptr};
 };
 
 }  // namespace kmlab::detail

@@ -14,9 +14,8 @@
 // 2 * WOKEN == INC).
 //
 // A Gate is anything with wait() (block until signalled, consuming one signal)
-// and signal() (release one waiter, or let the next wait() pass). The NT
-// routines use the FAST_MUTEX's KEVENT; the idiomatic types a SignalGate over
-// their backend.
+// and signal() (release one waiter, or let the next wait() pass): the
+// FAST_MUTEX's KEVENT or the KGUARDED_MUTEX's KGATE (dispatcher/gate.hpp).
 #pragma once
 
 #include <atomic>
@@ -97,28 +96,5 @@ inline void release(LONG& count, Gate& gate) {
     if (old != 0 && (old & FM_LOCK_WAITER_WOKEN) == 0) [[unlikely]]
         release_slow(count, old, gate);
 }
-
-// A gate over any backend: a count of pending signals, consumed one per wait.
-// At most one signal is ever pending (one woken waiter at a time).
-template <WaitBackend Backend>
-struct SignalGate {
-    std::atomic<std::uint32_t> signals{0};
-
-    void wait() noexcept {
-        for (;;) {
-            std::uint32_t s = signals.load(std::memory_order_relaxed);
-            while (s != 0) {
-                if (signals.compare_exchange_weak(s, s - 1, std::memory_order_acquire,
-                                                  std::memory_order_relaxed))
-                    return;
-            }
-            Backend::wait(signals, 0, nullptr);
-        }
-    }
-    void signal() noexcept {
-        signals.fetch_add(1, std::memory_order_release);
-        Backend::wake_one(signals);
-    }
-};
 
 }  // namespace kmlab::backends::lock_bit

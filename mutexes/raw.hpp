@@ -128,37 +128,62 @@ class RawKMutex<backends::Dispatcher> {
     nt::KMUTEX mutex_;
 };
 
-// ---- FAST_MUTEX / KGUARDED_MUTEX: the lock-bit algorithm ----
-template <backends::WaitBackend Backend>
-struct GateStorage {
-    backends::lock_bit::SignalGate<Backend> gate;
-    bool idle() const noexcept { return gate.signals.load() == 0; }
-};
-// Dispatcher: the gate is a SynchronizationEvent, as in a FAST_MUTEX.
-template <>
-struct GateStorage<backends::Dispatcher> {
-    nt::KEVENT event;
-    dispatcher::ObjectGate gate{&event};
-    GateStorage() { nt::KeInitializeEvent(&event, nt::SynchronizationEvent, nt::FALSE); }
-    GateStorage(const GateStorage&) = delete;
-    bool idle() const noexcept {
-        return dispatcher::load_state(&event.Header) == 0 &&
-               nt::IsListEmpty(&event.Header.WaitListHead);
-    }
-};
+// ---- FAST_MUTEX / KGUARDED_MUTEX ----
+//
+// One interface, three mechanisms; Count reads 1 when free and 0 when held
+// without waiters on all of them, as the kernel's does:
+//  * Dispatcher: the kernel's own lock-bit algorithm (backends/lock_bit.hpp)
+//    with a SynchronizationEvent as the gate, exactly a FAST_MUTEX.
+//  * a backend that sleeps (Futex): an asymmetric-fence lock, below.
+//  * a backend whose waiters never sleep (Spin): test-and-test-and-set.
+// A caller whose try_lock() fails decides (owner check) before calling
+// lock_contended(), so the uncontended path makes no ownership test.
 
-// Count has the kernel's encoding (backends/lock_bit.hpp) on every backend.
-// The fast path is try_lock(); a caller whose try fails decides (owner check)
-// before calling lock_contended(), so the uncontended path does no ownership
-// test of its own.
+// Over a sleeping backend. Count holds only the lock bit; blocked waiters are
+// counted in waiters_ and sleep on gate_ (a wake sequence number).
+//
+//   unlock:  Count = 1 (release); light fence; if waiters_ != 0: wake
+//   waiter:  ++waiters_; heavy fence; loop { seq = gate_; try; sleep(gate_, seq) }
+//
+// The fences pair (membarrier), so either the unlocker sees the new waiter or
+// the waiter's try sees the lock free: no wake is lost, and the uncontended
+// release is a plain store, one locked instruction per lock+unlock pair
+// instead of two (this is what brings FastMutex under std::mutex). A waiter
+// re-reads Count after reading gate_, and an unlocker bumps gate_ after
+// storing Count, so a wake between the two is seen by the futex compare.
+// Without membarrier the heavy fence is only a full fence on the waiter's
+// side; waiters then sleep at most kFallbackSleep per round and re-check,
+// so a missed wake costs latency, never a hang.
 template <backends::WaitBackend Backend>
 class RawLockBit {
   public:
+    static constexpr auto kFallbackSleep = std::chrono::milliseconds(1);
+
     PKTHREAD owner() const noexcept { return owner_.load(std::memory_order_relaxed); }
     void set_owner(PKTHREAD t) noexcept { owner_.store(t, std::memory_order_relaxed); }
     bool try_lock() noexcept { return backends::lock_bit::try_acquire(count_); }
-    void lock_contended() { backends::lock_bit::acquire_slow(count_, contention_, gates_.gate); }
-    void unlock() { backends::lock_bit::release(count_, gates_.gate); }
+    void unlock() noexcept {
+        count_ref().store(nt::FM_LOCK_BIT, std::memory_order_release);
+        backends::sys::light_fence();
+        if (waiters_.load(std::memory_order_relaxed) != 0) [[unlikely]]
+            wake();
+    }
+    [[gnu::noinline]] void lock_contended() {
+        std::atomic_ref<nt::ULONG>(contention_).fetch_add(1, std::memory_order_relaxed);
+        waiters_.fetch_add(1, std::memory_order_relaxed);
+        const bool exact = backends::sys::heavy_fence();
+        for (;;) {
+            const std::uint32_t seq = gate_.load(std::memory_order_acquire);
+            if (try_lock()) break;
+            if (exact) {
+                Backend::wait(gate_, seq, nullptr);
+            } else {
+                const auto deadline = std::chrono::steady_clock::now() + kFallbackSleep;
+                Backend::wait(gate_, seq, &deadline);
+            }
+        }
+        waiters_.fetch_sub(1, std::memory_order_relaxed);
+    }
 
     LONG count() const noexcept {
         return std::atomic_ref<const LONG>(count_).load(std::memory_order_relaxed);
@@ -167,20 +192,26 @@ class RawLockBit {
         return std::atomic_ref<const nt::ULONG>(contention_).load(std::memory_order_relaxed);
     }
     bool debug_is_free() const noexcept {
-        return count() == nt::FM_LOCK_BIT && owner() == nullptr && gates_.idle();
+        return count() == nt::FM_LOCK_BIT && owner() == nullptr && waiters_.load() == 0;
     }
 
   private:
+    std::atomic_ref<LONG> count_ref() noexcept { return std::atomic_ref<LONG>(count_); }
+    [[gnu::noinline]] void wake() noexcept {
+        gate_.fetch_add(1, std::memory_order_release);
+        Backend::wake_one(gate_);
+    }
+
     LONG count_ = nt::FM_LOCK_BIT;
-    nt::ULONG contention_ = 0;
+    std::atomic<std::uint32_t> waiters_{0};
     std::atomic<PKTHREAD> owner_{nullptr};
-    GateStorage<Backend> gates_;
+    nt::ULONG contention_ = 0;
+    std::atomic<std::uint32_t> gate_{0};
 };
 
-// Over a backend whose waiters never sleep (Spin) nobody blocks, so Count
-// never counts waiters: it is 1 (free) or 0 (held), taken with an exchange
-// and released with a plain release store, a test-and-test-and-set lock with
-// the cost of tbb::spin_mutex. Waiters spin on a load (no cache-line
+// Over a backend whose waiters never sleep (Spin) Count is 1 or 0, taken with
+// an exchange and released with a plain release store: a test-and-test-and-set
+// lock with the cost of tbb::spin_mutex. Waiters spin on a load (no cache-line
 // ping-pong) with the backend's backoff-then-yield policy.
 template <backends::WaitBackend Backend>
 requires backends::never_sleeps<Backend>
@@ -213,6 +244,40 @@ class RawLockBit<Backend> {
     LONG count_ = nt::FM_LOCK_BIT;
     nt::ULONG contention_ = 0;
     std::atomic<PKTHREAD> owner_{nullptr};
+};
+
+// Dispatcher: the kernel's lock-bit algorithm, waiters counted in Count and
+// blocked on a SynchronizationEvent, as in a FAST_MUTEX.
+template <>
+class RawLockBit<backends::Dispatcher> {
+  public:
+    RawLockBit() { nt::KeInitializeEvent(&event_, nt::SynchronizationEvent, nt::FALSE); }
+    RawLockBit(const RawLockBit&) = delete;
+
+    PKTHREAD owner() const noexcept { return owner_.load(std::memory_order_relaxed); }
+    void set_owner(PKTHREAD t) noexcept { owner_.store(t, std::memory_order_relaxed); }
+    bool try_lock() noexcept { return backends::lock_bit::try_acquire(count_); }
+    void lock_contended() { backends::lock_bit::acquire_slow(count_, contention_, gate_); }
+    void unlock() { backends::lock_bit::release(count_, gate_); }
+
+    LONG count() const noexcept {
+        return std::atomic_ref<const LONG>(count_).load(std::memory_order_relaxed);
+    }
+    nt::ULONG contention() const noexcept {
+        return std::atomic_ref<const nt::ULONG>(contention_).load(std::memory_order_relaxed);
+    }
+    bool debug_is_free() const noexcept {
+        return count() == nt::FM_LOCK_BIT && owner() == nullptr &&
+               dispatcher::load_state(&event_.Header) == 0 &&
+               nt::IsListEmpty(&event_.Header.WaitListHead);
+    }
+
+  private:
+    LONG count_ = nt::FM_LOCK_BIT;
+    nt::ULONG contention_ = 0;
+    std::atomic<PKTHREAD> owner_{nullptr};
+    nt::KEVENT event_;
+    dispatcher::ObjectGate gate_{&event_};
 };
 
 }  // namespace kmlab::detail

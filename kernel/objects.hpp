@@ -135,7 +135,12 @@ struct KTHREAD {
     LONG_PTR WaitStatus;
     LIST_ENTRY MutantListHead;  // KMUTANT.MutantListEntry of every mutant owned
     KWAIT_BLOCK WaitBlock[THREAD_WAIT_OBJECTS];
-    PKWAIT_BLOCK WaitBlockList;                 // the blocks of the wait in progress, or nullptr
+    PKWAIT_BLOCK WaitBlockList;  // the blocks of the wait in progress, or nullptr
+    // KMUTEX-semantics locks owned that are not dispatcher mutants (the
+    // idiomatic KMutex over futex or spin), so that thread exit can bug check
+    // THREAD_TERMINATE_HELD_MUTEX for them too (emulator fields).
+    ULONG OwnedKMutexCount;
+    PVOID LastOwnedKMutex;
     kmlab::kernel::detail::ThreadExtra* Extra;  // emulator state: parking word, references, APCs
 };
 

@@ -53,6 +53,8 @@ class RawKMutex {
         owner_.store(t, std::memory_order_relaxed);
         set_state(0);
         t->KernelApcDisable = static_cast<nt::SHORT>(t->KernelApcDisable - 1);
+        ++t->OwnedKMutexCount;
+        t->LastOwnedKMutex = this;
         return Acquire::acquired;
     }
 
@@ -61,6 +63,7 @@ class RawKMutex {
         if (signal_state_ != 1) return;
         owner_.store(nullptr, std::memory_order_relaxed);
         t->KernelApcDisable = static_cast<nt::SHORT>(t->KernelApcDisable + 1);
+        --t->OwnedKMutexCount;
         if constexpr (backends::never_sleeps<Backend>) {
             word_.store(0, std::memory_order_release);  // no sleeper to wake
         } else if (word_.exchange(0, std::memory_order_release) == 2) {

@@ -314,10 +314,12 @@ void rundown_thread(PKTHREAD t) {
         }
         t->Extra->user_apcs.clear();
     }
-    if (held_kmutex != nullptr) {
+    const void* held = held_kmutex;
+    if (held == nullptr && t->OwnedKMutexCount != 0) held = t->LastOwnedKMutex;
+    if (held != nullptr) {
         report_fatal_bug_check(BugCheck(bugcheck::THREAD_TERMINATE_HELD_MUTEX,
                                         reinterpret_cast<ULONG_PTR>(t),
-                                        reinterpret_cast<ULONG_PTR>(held_kmutex)));
+                                        reinterpret_cast<ULONG_PTR>(held)));
     } else if (t->KernelApcDisable != t->Extra->base_kernel_apc_disable ||
                t->SpecialApcDisable != 0) {
         // KERNEL_APC_PENDING_DURING_EXIT: parameter 2 is the APC disable count.

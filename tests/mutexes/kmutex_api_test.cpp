@@ -71,6 +71,26 @@ TYPED_TEST(KMutexApi, RecursionStopsAtMinlong) {
     EXPECT_TRUE(m.is_initial_state());
 }
 
+TYPED_TEST(KMutexApi, AThreadThatExitsOwningItBugChecksThreadTerminateHeldMutex) {
+    using M = KMutex<int, TypeParam>;
+    M m(0);
+    PKTHREAD dead = nullptr;
+    kmlab::test::on_new_thread([&] {
+        dead = KeGetCurrentThread();
+        auto g = m.lock();
+        ASSERT_TRUE(g);
+        // Move the guard into storage that is never destroyed: the thread
+        // exits still owning the mutex, as a driver thread that forgot to
+        // release it would.
+        alignas(typename M::Guard) static unsigned char storage[sizeof(typename M::Guard)];
+        new (storage) typename M::Guard(std::move(*g));
+    });
+    auto fatal = kmlab::test::take_fatal_bug_checks();
+    ASSERT_EQ(fatal.size(), 1u);
+    EXPECT_EQ(fatal[0].code(), kmlab::bugcheck::THREAD_TERMINATE_HELD_MUTEX);
+    EXPECT_EQ(fatal[0].parameter(1), reinterpret_cast<ULONG_PTR>(dead));
+}
+
 TEST(KMutexNative, TheDispatcherBackendIsARealKmutex) {
     KMutex<int, backends::Dispatcher> m(0);
     PKMUTEX native = m.raw().native_handle();

@@ -143,24 +143,44 @@ class RawKMutex<backends::Dispatcher> {
 // lock_contended(), so the uncontended path makes no ownership test.
 
 // Over a sleeping backend. Count holds only the lock bit; blocked waiters are
-// counted in waiters_ and sleep on gate_ (a wake sequence number).
+// counted in waiters_ and sleep on signals_, a count of wake tokens (a
+// semaphore: a token persists until exactly one waiter consumes it).
 //
 //   unlock:  Count = 1 (release); light fence; if waiters_ != 0: wake
-//   waiter:  ++waiters_; heavy fence; loop { seq = gate_; try; sleep(gate_, seq) }
+//   wake:    unless a woken waiter is already on its way (woken_): woken_ = 1,
+//            add a token, futex-wake one sleeper
+//   waiter:  spin briefly; ++waiters_; heavy fence;
+//            until try_lock(): consume a token (sleeping while there is none),
+//            then clear woken_ and retry
 //
-// The fences pair (membarrier), so either the unlocker sees the new waiter or
-// the waiter's try sees the lock free: no wake is lost, and the uncontended
-// release is a plain store, one locked instruction per lock+unlock pair
-// instead of two (this is what brings FastMutex under std::mutex). A waiter
-// re-reads Count after reading gate_, and an unlocker bumps gate_ after
-// storing Count, so a wake between the two is seen by the futex compare.
-// Without membarrier the heavy fence is only a full fence on the waiter's
-// side; waiters then sleep at most kFallbackSleep per round and re-check,
-// so a missed wake costs latency, never a hang.
+// Why no wake is lost:
+//  * Registration. The heavy fence (membarrier) pairs with the unlocker's
+//    light fence: either the unlocker sees waiters_ != 0, or the waiter's
+//    next try sees Count = 1. That lets the uncontended release be a plain
+//    store: one locked instruction per lock+unlock pair instead of two.
+//  * Tokens persist, so a wake sent before its waiter sleeps is not missed.
+//  * An unlocker that skips its wake because woken_ is set did so before the
+//    woken waiter's clearing exchange (both are RMWs on woken_), and stored
+//    Count before its own exchange; the waiter's retry, after its exchange,
+//    therefore sees the lock free, or the lock taken by a thread whose
+//    release will wake again.
+// The woken_ throttle is the kernel's FM_LOCK_WAITER_WOKEN: without it every
+// release under sustained contention paid a futex wake for a waiter that
+// mostly lost to a running thread and slept again (measured: ~100 ns more CPU
+// per acquisition than std::mutex at 16 threads on 2 cores, 2026-11-20,
+// BM_Contended cs_ns:50).
+// Without membarrier, the heavy fence is only a full fence on the waiter's
+// side; waiters then sleep at most kFallbackSleep per round and re-check, so
+// a missed wake costs latency, never a hang.
 template <backends::WaitBackend Backend>
 class RawLockBit {
   public:
     static constexpr auto kFallbackSleep = std::chrono::milliseconds(1);
+    // Spin before parking: about one futex sleep/wake round trip on the
+    // 2-core VM of BENCHMARKING.md, so a waiter never spins much longer than
+    // parking would have cost it. 1 us measured best of 0.5, 1 and 4 us at 2
+    // threads (cs_ns:50) and made no difference at 16 (2026-11-20).
+    static constexpr auto kSpinBeforePark = std::chrono::microseconds(1);
 
     PKTHREAD owner() const noexcept { return owner_.load(std::memory_order_relaxed); }
     void set_owner(PKTHREAD t) noexcept { owner_.store(t, std::memory_order_relaxed); }
@@ -173,19 +193,17 @@ class RawLockBit {
     }
     [[gnu::noinline]] void lock_contended() {
         std::atomic_ref<nt::ULONG>(contention_).fetch_add(1, std::memory_order_relaxed);
+        // A holder that is running releases within a critical section's time;
+        // a lock taken while spinning skips registration and its heavy fence.
+        const auto spin_until = std::chrono::steady_clock::now() + kSpinBeforePark;
+        if (backends::Spin::spin_until([&] { return lock_seen_free_and_taken(); }, &spin_until))
+            return;
         waiters_.fetch_add(1, std::memory_order_relaxed);
         const bool exact = backends::sys::heavy_fence();
-        for (;;) {
-            const std::uint32_t seq = gate_.load(std::memory_order_acquire);
-            if (try_lock()) break;
-            if (exact) {
-                Backend::wait(gate_, seq, nullptr);
-            } else {
-                const auto deadline = std::chrono::steady_clock::now() + kFallbackSleep;
-                Backend::wait(gate_, seq, &deadline);
-            }
+        while (!try_lock()) {
+            if (consume_token(exact)) woken_.exchange(0, std::memory_order_acq_rel);
         }
-        waiters_.fetch_sub(1, std::memory_order_relaxed);
+        if (waiters_.fetch_sub(1, std::memory_order_relaxed) == 1) drain_stale_token();
     }
 
     LONG count() const noexcept {
@@ -195,21 +213,54 @@ class RawLockBit {
         return std::atomic_ref<const nt::ULONG>(contention_).load(std::memory_order_relaxed);
     }
     bool debug_is_free() const noexcept {
-        return count() == nt::FM_LOCK_BIT && owner() == nullptr && waiters_.load() == 0;
+        return count() == nt::FM_LOCK_BIT && owner() == nullptr && waiters_.load() == 0 &&
+               signals_.load() == 0 && woken_.load() == 0;
     }
 
   private:
     std::atomic_ref<LONG> count_ref() noexcept { return std::atomic_ref<LONG>(count_); }
+    // Test, then test-and-set: spinners read the line instead of bouncing it.
+    bool lock_seen_free_and_taken() noexcept {
+        return (count_ref().load(std::memory_order_relaxed) & nt::FM_LOCK_BIT) != 0 && try_lock();
+    }
     [[gnu::noinline]] void wake() noexcept {
-        gate_.fetch_add(1, std::memory_order_release);
-        Backend::wake_one(gate_);
+        if (woken_.exchange(1, std::memory_order_acq_rel) != 0) return;
+        signals_.fetch_add(1, std::memory_order_release);
+        Backend::wake_one(signals_);
+    }
+    // Takes one token, sleeping while there is none; false if the fallback's
+    // bounded sleep ended without one.
+    bool consume_token(bool exact) noexcept {
+        const auto deadline = std::chrono::steady_clock::now() + kFallbackSleep;
+        for (;;) {
+            std::uint32_t s = signals_.load(std::memory_order_relaxed);
+            while (s != 0) {
+                if (signals_.compare_exchange_weak(s, s - 1, std::memory_order_acquire,
+                                                   std::memory_order_relaxed))
+                    return true;
+            }
+            if (!Backend::wait(signals_, 0, exact ? nullptr : &deadline)) return false;
+        }
+    }
+    // A waiter that got the lock by retrying while a wake meant for it was in
+    // flight leaves that token unconsumed. The last waiter out takes it back
+    // (unless a newcomer already consumed it and will clear woken_ itself), so
+    // a quiescent lock is back in its initial state.
+    void drain_stale_token() noexcept {
+        if (woken_.load(std::memory_order_relaxed) == 0) return;
+        std::uint32_t s = signals_.load(std::memory_order_relaxed);
+        if (s != 0 && signals_.compare_exchange_strong(s, s - 1, std::memory_order_acquire,
+                                                       std::memory_order_relaxed)) {
+            woken_.exchange(0, std::memory_order_acq_rel);
+        }
     }
 
     LONG count_ = nt::FM_LOCK_BIT;
     std::atomic<std::uint32_t> waiters_{0};
     std::atomic<PKTHREAD> owner_{nullptr};
     nt::ULONG contention_ = 0;
-    std::atomic<std::uint32_t> gate_{0};
+    std::atomic<std::uint32_t> signals_{0};
+    std::atomic<std::uint32_t> woken_{0};
 };
 
 // Over a backend whose waiters never sleep (Spin) Count is 1 or 0, taken with

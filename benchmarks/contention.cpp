@@ -1,0 +1,97 @@
+// S3-S6 of BENCHMARKING.md for every kmlab type x backend, the NT routines and
+// every peer, in one binary so that every ratio comes from one run.
+//
+//   BM_Contended<L>/threads:T/cs_ns:C      S3: throughput sweep (T over the sweep at
+//                                           C = 50; C over 0, 200, 2000 at T = cores, 4x cores)
+//   BM_Oversubscribed<L>/threads:T/hog:H   S4: T = 4x, 16x cores, with and without a CPU hog
+//   BM_Fairness<L>/threads:T               S5: no work outside the lock, C = 200
+//   BM_Latency<L>/threads:T                S6: every 2nd acquisition timed
+//
+// Outside work is C x T nanoseconds: the offered load on the lock stays about
+// the same as threads are added, so the sweep shows the lock, not a queue
+// that grows without bound.
+#include <benchmark/benchmark.h>
+
+#include "common/context.hpp"
+#include "common/workloads.hpp"
+
+namespace {
+using namespace kmlab::bench;
+
+template <class L>
+void BM_Contended(benchmark::State& state) {
+    const int threads = static_cast<int>(state.range(0));
+    const std::int64_t cs = state.range(1);
+    auto g = std::make_unique<Guarded<L>>();
+    WorkloadConfig cfg;
+    cfg.threads = threads;
+    cfg.duration = default_duration();
+    run_and_report(state, cfg, contended_body(*g, cs, cs * threads));
+}
+
+template <class L>
+void BM_Oversubscribed(benchmark::State& state) {
+    auto g = std::make_unique<Guarded<L>>();
+    WorkloadConfig cfg;
+    cfg.threads = static_cast<int>(state.range(0));
+    cfg.cpu_hog = state.range(1) != 0;
+    cfg.duration = default_duration();
+    run_and_report(state, cfg, contended_body(*g, 50, 50 * cfg.threads));
+}
+
+template <class L>
+void BM_Fairness(benchmark::State& state) {
+    auto g = std::make_unique<Guarded<L>>();
+    WorkloadConfig cfg;
+    cfg.threads = static_cast<int>(state.range(0));
+    cfg.duration = default_duration();
+    run_and_report(state, cfg, contended_body(*g, 200, 0));
+}
+
+template <class L>
+void BM_Latency(benchmark::State& state) {
+    auto g = std::make_unique<Guarded<L>>();
+    WorkloadConfig cfg;
+    cfg.threads = static_cast<int>(state.range(0));
+    cfg.duration = default_duration();
+    cfg.latency_sample_every = 2;
+    run_and_report(state, cfg, contended_body(*g, 50, 50 * cfg.threads));
+}
+
+void register_all() {
+    const int c = online_cores();
+    const auto sweep = sweep_thread_counts();
+    for_each_lock([&]<class L>() {
+        const std::string n = "<" + LockAdapter<L>::name() + ">";
+        auto* s3 = benchmark::RegisterBenchmark(("BM_Contended" + n).c_str(), BM_Contended<L>);
+        s3->ArgNames({"threads", "cs_ns"});
+        for (int t : sweep) s3->Args({t, 50});
+        for (int t : {c, 4 * c})
+            for (int cs : {0, 200, 2000}) s3->Args({t, cs});
+        auto* s4 =
+            benchmark::RegisterBenchmark(("BM_Oversubscribed" + n).c_str(), BM_Oversubscribed<L>);
+        s4->ArgNames({"threads", "hog"});
+        for (int t : {4 * c, 16 * c})
+            for (int hog : {0, 1}) s4->Args({t, hog});
+        auto* s5 = benchmark::RegisterBenchmark(("BM_Fairness" + n).c_str(), BM_Fairness<L>);
+        s5->ArgNames({"threads"});
+        for (int t : {2, 8 * c}) s5->Args({t});
+        auto* s6 = benchmark::RegisterBenchmark(("BM_Latency" + n).c_str(), BM_Latency<L>);
+        s6->ArgNames({"threads"});
+        for (int t : {c, 8 * c}) s6->Args({t});
+        for (auto* b : {s3, s4, s5, s6})
+            b->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
+    });
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
+    kmlab::bench::keep_second_thread_alive();
+    kmlab::bench::add_run_context();
+    register_all();
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}

@@ -42,6 +42,13 @@ int main(int argc, char** argv) {
             kmlab_measure_pairs(lock, pairs);
         };
     });
+    for_each_raw_lock([&]<class L>() {
+        runners[LockAdapter<L>::name()] = [](long pairs) {
+            static L lock{};
+            LockAdapter<L>::lock_unlock(lock);
+            kmlab_measure_pairs(lock, pairs);
+        };
+    });
     runners["fetch_add"] = [](long pairs) {
         static std::atomic<long> word{0};
         kmlab_measure_pairs_floor(word, pairs);

@@ -143,15 +143,18 @@ class RawKMutex<backends::Dispatcher> {
 // lock_contended(), so the uncontended path makes no ownership test.
 
 // Over a sleeping backend. Count holds only the lock bit; blocked waiters are
-// counted in waiters_ and sleep on signals_, a count of wake tokens (a
-// semaphore: a token persists until exactly one waiter consumes it).
+// counted in waiters_ and sleep on gate_, which holds wake tokens (a
+// semaphore: a token persists until exactly one waiter consumes it) and the
+// woken flag in one word, so that the two always change together:
+//
+//   gate_ = tokens * kToken | woken      (woken = kWoken, bit 0)
 //
 //   unlock:  Count = 1 (release); light fence; if waiters_ != 0: wake
-//   wake:    unless a woken waiter is already on its way (woken_): woken_ = 1,
-//            add a token, futex-wake one sleeper
+//   wake:    unless woken is set: set woken and add a token in one CAS,
+//            futex-wake one sleeper
 //   waiter:  spin briefly; ++waiters_; heavy fence;
 //            until try_lock(): consume a token (sleeping while there is none),
-//            then clear woken_ and retry
+//            clear woken, retry
 //
 // Why no wake is lost:
 //  * Registration. The heavy fence (membarrier) pairs with the unlocker's
@@ -159,12 +162,12 @@ class RawKMutex<backends::Dispatcher> {
 //    next try sees Count = 1. That lets the uncontended release be a plain
 //    store: one locked instruction per lock+unlock pair instead of two.
 //  * Tokens persist, so a wake sent before its waiter sleeps is not missed.
-//  * An unlocker that skips its wake because woken_ is set did so before the
-//    woken waiter's clearing exchange (both are RMWs on woken_), and stored
-//    Count before its own exchange; the waiter's retry, after its exchange,
-//    therefore sees the lock free, or the lock taken by a thread whose
-//    release will wake again.
-// The woken_ throttle is the kernel's FM_LOCK_WAITER_WOKEN: without it every
+//  * An unlocker that skips its wake because woken is set read it with an
+//    RMW that precedes the woken waiter's clearing RMW, and stored Count
+//    before that RMW;
+//    the waiter's retry, after clearing, therefore sees the lock free, or the
+//    lock taken by a thread whose release will wake again.
+// The woken flag is the kernel's FM_LOCK_WAITER_WOKEN: without it every
 // release under sustained contention paid a futex wake for a waiter that
 // mostly lost to a running thread and slept again (measured: ~100 ns more CPU
 // per acquisition than std::mutex at 16 threads on 2 cores, 2026-11-20,
@@ -201,9 +204,9 @@ class RawLockBit {
         waiters_.fetch_add(1, std::memory_order_relaxed);
         const bool exact = backends::sys::heavy_fence();
         while (!try_lock()) {
-            if (consume_token(exact)) woken_.exchange(0, std::memory_order_acq_rel);
+            if (consume_token(exact)) gate_.fetch_and(~kWoken, std::memory_order_seq_cst);
         }
-        if (waiters_.fetch_sub(1, std::memory_order_relaxed) == 1) drain_stale_token();
+        if (waiters_.fetch_sub(1, std::memory_order_seq_cst) == 1) drain_stale_token();
     }
 
     LONG count() const noexcept {
@@ -214,44 +217,63 @@ class RawLockBit {
     }
     bool debug_is_free() const noexcept {
         return count() == nt::FM_LOCK_BIT && owner() == nullptr && waiters_.load() == 0 &&
-               signals_.load() == 0 && woken_.load() == 0;
+               gate_.load() == 0;
     }
 
   private:
+    static constexpr std::uint32_t kWoken = 1;
+    static constexpr std::uint32_t kToken = 2;
+
     std::atomic_ref<LONG> count_ref() noexcept { return std::atomic_ref<LONG>(count_); }
     // Test, then test-and-set: spinners read the line instead of bouncing it.
     bool lock_seen_free_and_taken() noexcept {
         return (count_ref().load(std::memory_order_relaxed) & nt::FM_LOCK_BIT) != 0 && try_lock();
     }
     [[gnu::noinline]] void wake() noexcept {
-        if (woken_.exchange(1, std::memory_order_acq_rel) != 0) return;
-        signals_.fetch_add(1, std::memory_order_release);
-        Backend::wake_one(signals_);
+        // Read gate_ with an RMW, not a load: a plain load may be satisfied
+        // before our Count store leaves the store buffer, and seeing a stale
+        // woken flag there while its waiter clears it and retries (still
+        // seeing Count = 0) lost a wake-up in the stress tests.
+        std::uint32_t g = gate_.fetch_add(0, std::memory_order_seq_cst);
+        do {
+            if (g & kWoken) return;  // a woken waiter is already on its way
+        } while (!gate_.compare_exchange_weak(g, (g | kWoken) + kToken, std::memory_order_seq_cst,
+                                              std::memory_order_relaxed));
+        // The last waiter may have left between our check of waiters_ and the
+        // token: then nobody would consume it. Both sides make a seq_cst RMW
+        // and then load the other's word, so at least one of us sees the
+        // other and takes the token back.
+        if (waiters_.load(std::memory_order_seq_cst) == 0) {
+            drain_stale_token();
+            return;
+        }
+        Backend::wake_one(gate_);
     }
     // Takes one token, sleeping while there is none; false if the fallback's
     // bounded sleep ended without one.
     bool consume_token(bool exact) noexcept {
         const auto deadline = std::chrono::steady_clock::now() + kFallbackSleep;
         for (;;) {
-            std::uint32_t s = signals_.load(std::memory_order_relaxed);
-            while (s != 0) {
-                if (signals_.compare_exchange_weak(s, s - 1, std::memory_order_acquire,
-                                                   std::memory_order_relaxed))
+            std::uint32_t g = gate_.fetch_add(0, std::memory_order_seq_cst);
+            while (g >= kToken) {
+                if (gate_.compare_exchange_weak(g, g - kToken, std::memory_order_acquire,
+                                                std::memory_order_relaxed))
                     return true;
             }
-            if (!Backend::wait(signals_, 0, exact ? nullptr : &deadline)) return false;
+            if (!Backend::wait(gate_, g, exact ? nullptr : &deadline)) return false;
         }
     }
-    // A waiter that got the lock by retrying while a wake meant for it was in
-    // flight leaves that token unconsumed. The last waiter out takes it back
-    // (unless a newcomer already consumed it and will clear woken_ itself), so
-    // a quiescent lock is back in its initial state.
+    // A waiter that got the lock by retrying while a wake was in flight for it
+    // leaves that token (and the woken flag) behind. The last waiter out takes
+    // both back in one CAS, unless a waiter already consumed the token (it
+    // then clears the flag itself), so a quiescent lock is back in its
+    // initial state.
     void drain_stale_token() noexcept {
-        if (woken_.load(std::memory_order_relaxed) == 0) return;
-        std::uint32_t s = signals_.load(std::memory_order_relaxed);
-        if (s != 0 && signals_.compare_exchange_strong(s, s - 1, std::memory_order_acquire,
-                                                       std::memory_order_relaxed)) {
-            woken_.exchange(0, std::memory_order_acq_rel);
+        std::uint32_t g = gate_.load(std::memory_order_seq_cst);
+        while ((g & kWoken) != 0 && g >= kToken) {
+            if (gate_.compare_exchange_weak(g, (g - kToken) & ~kWoken, std::memory_order_acq_rel,
+                                            std::memory_order_relaxed))
+                return;
         }
     }
 
@@ -259,8 +281,7 @@ class RawLockBit {
     std::atomic<std::uint32_t> waiters_{0};
     std::atomic<PKTHREAD> owner_{nullptr};
     nt::ULONG contention_ = 0;
-    std::atomic<std::uint32_t> signals_{0};
-    std::atomic<std::uint32_t> woken_{0};
+    std::atomic<std::uint32_t> gate_{0};
 };
 
 // Over a backend whose waiters never sleep (Spin) Count is 1 or 0, taken with

@@ -50,6 +50,7 @@ class Section {
     void unlock_for_block();
     void relock();
     PKTHREAD thread() const noexcept { return t_; }
+    bool locked() const noexcept { return locked_; }
 
   private:
     PKTHREAD t_;
@@ -83,6 +84,8 @@ void init_header(DISPATCHER_HEADER* h, UCHAR type, std::size_t size, LONG state)
 void wait_test(DISPATCHER_HEADER* h);
 
 // The body of every KeWaitXxx, entered with the lock held through `section`.
+// It returns with the lock held, except after a wake by another thread, when
+// it returns without retaking it (section.locked() says which).
 // `objects` may be empty (KeDelayExecutionThread). Raises
 // STATUS_MUTANT_LIMIT_EXCEEDED (lock released first).
 NTSTATUS wait(Section& section, ULONG count, PVOID const* objects, WAIT_TYPE type,

@@ -13,6 +13,8 @@ namespace {
 using kernel::current_thread;
 
 std::mutex g_database_lock;
+// Threads unwaited by this thread whose futex wake is still to be issued.
+thread_local std::vector<PKTHREAD> t_pending_wakes;
 
 // Installs the rundown before main() so that any thread that exits after
 // touching the dispatcher runs the exit checks.
@@ -123,7 +125,20 @@ void unwait(PKTHREAD t, NTSTATUS status) noexcept {
     t->WaitStatus = status;
     t->Extra->waiting = false;
     t->Extra->wake.store(1, std::memory_order_release);
-    backends::sys::futex_wake(t->Extra->wake, 1);
+    // The futex wake itself waits until the lock is released (flush_wakes):
+    // woken under the lock, the thread would only block again on the lock.
+    // The reference keeps its KTHREAD (and futex word) alive until then.
+    kernel::reference_thread(t);
+    t_pending_wakes.push_back(t);
+}
+
+// Issues the futex wakes deferred by unwait(); called after unlocking.
+void flush_wakes() noexcept {
+    for (PKTHREAD t : t_pending_wakes) {
+        backends::sys::futex_wake(t->Extra->wake, 1);
+        kernel::dereference_thread(t);
+    }
+    t_pending_wakes.clear();
 }
 
 }  // namespace
@@ -148,6 +163,7 @@ Section::~Section() {
         t_->Irql = t_->WaitIrql;
     }
     g_database_lock.unlock();
+    flush_wakes();
 }
 
 void Section::keep_for_wait() {
@@ -166,6 +182,7 @@ void Section::unlock_for_block() {
     }
     locked_ = false;
     g_database_lock.unlock();
+    flush_wakes();
 }
 
 void Section::relock() {
@@ -267,6 +284,15 @@ NTSTATUS wait(Section& section, ULONG count, PVOID const* objects, WAIT_TYPE typ
             if (!backends::sys::futex_wait(t->Extra->wake, 0, dl)) break;
         }
 
+        // Unwaited: the waker published WaitStatus (and every side effect of
+        // satisfying the wait) before its release store, so the result is
+        // read without retaking the lock, which the waker may still hold.
+        if (t->Extra->wake.load(std::memory_order_acquire) != 0) {
+            const auto status = static_cast<NTSTATUS>(t->WaitStatus);
+            if (status != STATUS_KERNEL_APC) return status;
+            section.relock();
+            continue;
+        }
         section.relock();
         if (t->Extra->waiting) {
             // Timed out and nobody unwaited us in the meantime: withdraw.

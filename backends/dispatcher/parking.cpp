@@ -72,7 +72,7 @@ bool Dispatcher::wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
     const NTSTATUS status =
         dispatcher::wait(section, 1, objects, WaitAny, KernelMode, false,
                          deadline != nullptr ? &timeout : nullptr, t->WaitBlock);
-    // dispatcher::wait returns with the lock held again.
+    if (!section.locked()) section.relock();
     if (--q.users == 0) table.erase(it);
     return status != STATUS_TIMEOUT;
 }

@@ -147,6 +147,45 @@ struct LockAdapter<NtKMutex> : StdLockable<NtKMutex, kNtKMutex> {};
 template <>
 struct LockAdapter<NtGuardedMutex> : StdLockable<NtGuardedMutex, kNtGuardedMutex> {};
 
+// ---- The raw locks under the typed mutexes, with no kernel rules (S11) ----
+template <backends::WaitBackend B>
+struct RawFast {
+    detail::RawLockBit<B> raw;
+    void lock() {
+        if (!raw.try_lock()) raw.lock_contended();
+    }
+    bool try_lock() { return raw.try_lock(); }
+    void unlock() { raw.unlock(); }
+};
+template <backends::WaitBackend B>
+struct RawRecursive {
+    detail::RawKMutex<B> raw;
+    void lock() { raw.acquire(kernel::current_thread(), nullptr, false); }
+    bool try_lock() {
+        return raw.acquire(kernel::current_thread(), nullptr, true) == detail::Acquire::acquired;
+    }
+    void unlock() { raw.release(kernel::current_thread()); }
+};
+template <backends::WaitBackend B>
+struct LockAdapter<RawFast<B>> : StdLockable<RawFast<B>, nullptr> {
+    static std::string name() { return "raw-lock-bit," + std::string(B::name()); }
+};
+template <backends::WaitBackend B>
+struct LockAdapter<RawRecursive<B>> : StdLockable<RawRecursive<B>, nullptr> {
+    static std::string name() { return "raw-kmutex," + std::string(B::name()); }
+};
+
+// Calls f.template operator()<L>() for each raw lock (S11).
+template <class F>
+void for_each_raw_lock(F&& f) {
+    f.template operator()<RawRecursive<backends::Futex>>();
+    f.template operator()<RawRecursive<backends::Spin>>();
+    f.template operator()<RawRecursive<backends::Dispatcher>>();
+    f.template operator()<RawFast<backends::Futex>>();
+    f.template operator()<RawFast<backends::Spin>>();
+    f.template operator()<RawFast<backends::Dispatcher>>();
+}
+
 // Calls f.template operator()<L>() for every lock: kmlab's 9 type x backend
 // combinations, the 3 NT routines, and the peers.
 template <class F>

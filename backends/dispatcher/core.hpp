@@ -21,24 +21,42 @@ namespace kmlab::dispatcher {
 
 using namespace kmlab::nt;
 
-// The dispatcher database lock.
-std::mutex& database_lock() noexcept;
+// How the dispatcher database is locked (S8 of BENCHMARKING.md compares them):
+//  * global: one lock for everything, as NT did before Windows 7 and ReactOS
+//    does (SEMANTICS.md 4.4). The default.
+//  * per_object: a lock per object (hashed onto 64 padded stripes), as
+//    Windows 7 moved to. An operation on one object (set, release, a
+//    single-object wait) takes only that object's stripe; anything that
+//    spans objects or reaches into another thread's wait (multi-object
+//    waits, alerts, user APCs, thread rundown, the parking lot, a Wait =
+//    TRUE hold) takes every stripe, in index order. A single-object
+//    operation that finds a multi-object waiter on its object's list takes
+//    every stripe instead, since satisfying that waiter unlinks its blocks
+//    from other objects (a multi-object waiter is queued under every stripe,
+//    so the check cannot race with one arriving).
+// Switch only while no dispatcher operation is in flight (between benchmark
+// runs); KMLAB_DISPATCHER_LOCK=per-object selects it at start-up.
+enum class LockMode { global, per_object };
+void set_lock_mode(LockMode mode) noexcept;
+LockMode lock_mode() noexcept;
 
-// A section of dispatcher work on behalf of the calling thread.
+// A section of dispatcher work on behalf of the calling thread, holding the
+// lock(s) that cover `object` (nullptr: every object).
 //
 // Wait = TRUE (KeSetEvent, KeReleaseMutex, ...) ends a section with the lock
 // still held, WaitNext set and the IRQL raised to DISPATCH_LEVEL; the next
 // KeWaitXxx of the same thread picks the lock up from there and restores
 // WaitIrql. While WaitNext is set the thread owns the lock, so any dispatcher
 // routine it calls continues inside the same hold (the kernel would deadlock
-// on its own spin lock instead); only a wait gives the lock back.
+// on its own spin lock instead); only a wait gives the lock back. A section
+// that may keep its hold is created for every object (object = nullptr).
 class Section {
   public:
     // Routine: a dispatcher routine; inside a WaitNext hold it neither takes
     // nor releases the lock. Wait: a KeWaitXxx; it takes a WaitNext hold over
     // and ends it (restoring WaitIrql) when it returns.
     enum class Kind { Routine, Wait };
-    explicit Section(PKTHREAD t, Kind kind = Kind::Routine);
+    explicit Section(PKTHREAD t, Kind kind = Kind::Routine, const void* object = nullptr);
     ~Section();
     Section(const Section&) = delete;
     Section& operator=(const Section&) = delete;
@@ -53,10 +71,17 @@ class Section {
     bool locked() const noexcept { return locked_; }
 
   private:
+    void lock();
+    void unlock();
     PKTHREAD t_;
+    const void* object_;  // per_object mode: the one object covered, or nullptr for all
+    LockMode mode_;
     bool locked_ = false;
     bool keep_ = false;
 };
+
+// Releases a WaitNext hold without a wait (before a bug check unwinds).
+void drop_wait_next_hold(PKTHREAD t) noexcept;
 
 // SignalState accessors: written under the lock, read with or without it.
 inline LONG load_state(const DISPATCHER_HEADER* h) noexcept {

@@ -1,6 +1,8 @@
 // The emulated dispatcher: lock, wait blocks, the wait test, waits, alerts,
 // user APCs and thread rundown. See core.hpp for the model.
 #include <algorithm>
+#include <cstdlib>
+#include <string_view>
 #include <vector>
 
 #include "backends/dispatcher/core.hpp"
@@ -143,16 +145,80 @@ void flush_wakes() noexcept {
 
 }  // namespace
 
-std::mutex& database_lock() noexcept {
-    return g_database_lock;
+namespace {
+constexpr int kStripes = 64;
+struct alignas(64) Stripe {
+    std::mutex m;
+};
+Stripe g_stripes[kStripes];
+
+LockMode initial_mode() noexcept {
+    const char* v = std::getenv("KMLAB_DISPATCHER_LOCK");
+    return v != nullptr && std::string_view(v) == "per-object" ? LockMode::per_object
+                                                               : LockMode::global;
+}
+std::atomic<LockMode> g_mode{initial_mode()};
+
+std::mutex& stripe_of(const void* object) noexcept {
+    // Fibonacci hashing of the address: neighbouring objects spread out.
+    const auto h = (reinterpret_cast<std::uintptr_t>(object) >> 4) * 0x9E3779B97F4A7C15ull;
+    return g_stripes[h >> 58].m;  // top 6 bits: 0..63
+}
+static_assert(kStripes == 64);
+
+// A multi-object waiter's blocks form a ring of more than one.
+bool has_multi_object_waiter(const void* object) noexcept {
+    const PLIST_ENTRY head = &header_of(const_cast<void*>(object))->WaitListHead;
+    for (PLIST_ENTRY e = head->Flink; e != head; e = e->Flink) {
+        const KWAIT_BLOCK* wb = containing_record(e, &KWAIT_BLOCK::WaitListEntry);
+        if (wb->NextWaitBlock != wb) return true;
+    }
+    return false;
+}
+}  // namespace
+
+void set_lock_mode(LockMode mode) noexcept {
+    g_mode.store(mode);
+}
+LockMode lock_mode() noexcept {
+    return g_mode.load(std::memory_order_relaxed);
 }
 
-Section::Section(PKTHREAD t, Kind kind) : t_(t) {
+void Section::lock() {
+    if (mode_ == LockMode::global) {
+        g_database_lock.lock();
+    } else if (object_ != nullptr) {
+        stripe_of(object_).lock();
+        if (has_multi_object_waiter(object_)) {
+            stripe_of(object_).unlock();
+            object_ = nullptr;
+            lock();
+            return;
+        }
+    } else {
+        for (auto& s : g_stripes) s.m.lock();
+    }
+    locked_ = true;
+}
+
+void Section::unlock() {
+    locked_ = false;
+    if (mode_ == LockMode::global) {
+        g_database_lock.unlock();
+    } else if (object_ != nullptr) {
+        stripe_of(object_).unlock();
+    } else {
+        for (int i = kStripes - 1; i >= 0; --i) g_stripes[i].m.unlock();
+    }
+}
+
+Section::Section(PKTHREAD t, Kind kind, const void* object)
+    : t_(t), object_(object), mode_(lock_mode()) {
     if (t_->WaitNext) {
+        object_ = nullptr;             // a WaitNext hold covers every object
         locked_ = kind == Kind::Wait;  // a wait takes the hold over and ends it
     } else {
-        g_database_lock.lock();
-        locked_ = true;
+        lock();
     }
 }
 
@@ -162,11 +228,15 @@ Section::~Section() {
         t_->WaitNext = FALSE;
         t_->Irql = t_->WaitIrql;
     }
-    g_database_lock.unlock();
+    unlock();
     flush_wakes();
 }
 
 void Section::keep_for_wait() {
+    if (mode_ == LockMode::per_object && object_ != nullptr) {
+        // Only sections over every object may keep their hold (see core.hpp).
+        std::abort();
+    }
     if (!t_->WaitNext) {
         t_->WaitNext = TRUE;
         t_->WaitIrql = t_->Irql;
@@ -180,14 +250,24 @@ void Section::unlock_for_block() {
         t_->WaitNext = FALSE;
         t_->Irql = t_->WaitIrql;
     }
-    locked_ = false;
-    g_database_lock.unlock();
+    unlock();
     flush_wakes();
 }
 
 void Section::relock() {
-    g_database_lock.lock();
-    locked_ = true;
+    lock();
+}
+
+void drop_wait_next_hold(PKTHREAD t) noexcept {
+    if (!t->WaitNext) return;
+    t->WaitNext = FALSE;
+    t->Irql = t->WaitIrql;
+    if (lock_mode() == LockMode::global) {
+        g_database_lock.unlock();
+    } else {
+        for (int i = kStripes - 1; i >= 0; --i) g_stripes[i].m.unlock();
+    }
+    flush_wakes();
 }
 
 void init_header(DISPATCHER_HEADER* h, UCHAR type, std::size_t size, LONG state) noexcept {
@@ -308,13 +388,13 @@ NTSTATUS wait(Section& section, ULONG count, PVOID const* objects, WAIT_TYPE typ
 
 void wait_internal(PVOID object) {
     PKTHREAD t = current_thread();
-    Section section(t, Section::Kind::Wait);
+    Section section(t, Section::Kind::Wait, object);
     PVOID objects[1] = {object};
     wait(section, 1, objects, WaitAny, KernelMode, false, nullptr, t->WaitBlock);
 }
 
 ULONG waiter_count(PVOID object) {
-    std::lock_guard g(g_database_lock);
+    Section section(current_thread(), Section::Kind::Routine, object);
     ULONG n = 0;
     const PLIST_ENTRY head = &header_of(object)->WaitListHead;
     for (PLIST_ENTRY e = head->Flink; e != head; e = e->Flink) ++n;
@@ -374,11 +454,7 @@ void check_wait_irql(PKTHREAD t, const void* object, const LARGE_INTEGER* timeou
     const KIRQL irql = t->WaitNext ? t->WaitIrql : t->Irql;
     const bool zero = timeout != nullptr && timeout->QuadPart == 0;
     if (irql > DISPATCH_LEVEL || (irql == DISPATCH_LEVEL && !zero)) {
-        if (t->WaitNext) {  // give the lock back before unwinding
-            t->WaitNext = FALSE;
-            t->Irql = t->WaitIrql;
-            dispatcher::database_lock().unlock();
-        }
+        dispatcher::drop_wait_next_hold(t);  // give the lock back before unwinding
         bug_check(bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION, bugcheck::VERIFIER_WAIT_AT_DISPATCH,
                   irql, reinterpret_cast<ULONG_PTR>(object), reinterpret_cast<ULONG_PTR>(timeout));
     }
@@ -406,7 +482,7 @@ NTSTATUS KeWaitForSingleObject(PVOID Object, KWAIT_REASON WaitReason, KPROCESSOR
     check_wait_irql(t, Object, Timeout);
     NTSTATUS status;
     {
-        Section section(t, Section::Kind::Wait);
+        Section section(t, Section::Kind::Wait, Object);
         PVOID objects[1] = {Object};
         status = dispatcher::wait(section, 1, objects, WaitAny, WaitMode, Alertable != FALSE,
                                   Timeout, t->WaitBlock);
@@ -432,7 +508,7 @@ NTSTATUS KeWaitForMultipleObjects(ULONG Count, PVOID Object[], WAIT_TYPE WaitTyp
     check_wait_irql(t, Count > 0 ? Object[0] : nullptr, Timeout);
     NTSTATUS status;
     {
-        Section section(t, Section::Kind::Wait);
+        Section section(t, Section::Kind::Wait, Count == 1 ? Object[0] : nullptr);
         status =
             dispatcher::wait(section, Count, Object, WaitType, WaitMode, Alertable != FALSE,
                              Timeout, WaitBlockArray != nullptr ? WaitBlockArray : t->WaitBlock);

@@ -46,7 +46,7 @@ LONG KeReleaseMutant(PRKMUTANT Mutant, KPRIORITY Increment, BOOLEAN Abandon, BOO
     bool leave_critical_region = false;
     LONG previous;
     {
-        Section section(t);
+        Section section(t, Section::Kind::Routine, Wait ? nullptr : Mutant);
         previous = load_state(&Mutant->Header);
         if (Abandon) {
             store_state(&Mutant->Header, 1);
@@ -101,7 +101,7 @@ void KeInitializeEvent(PRKEVENT Event, EVENT_TYPE Type, BOOLEAN State) {
 LONG KeSetEvent(PRKEVENT Event, KPRIORITY Increment, BOOLEAN Wait) {
     (void)Increment;
     require_irql_at_most(Wait ? APC_LEVEL : DISPATCH_LEVEL, Event);
-    Section section(current_thread());
+    Section section(current_thread(), Section::Kind::Routine, Wait ? nullptr : Event);
     // The state is normalized to 1 and the raw previous value returned [kmt-KeEvent].
     const LONG previous = load_state(&Event->Header);
     store_state(&Event->Header, 1);
@@ -112,7 +112,7 @@ LONG KeSetEvent(PRKEVENT Event, KPRIORITY Increment, BOOLEAN Wait) {
 
 LONG KeResetEvent(PRKEVENT Event) {
     require_irql_at_most(DISPATCH_LEVEL, Event);
-    Section section(current_thread());
+    Section section(current_thread(), Section::Kind::Routine, Event);
     const LONG previous = load_state(&Event->Header);
     store_state(&Event->Header, 0);
     return previous;
@@ -120,14 +120,14 @@ LONG KeResetEvent(PRKEVENT Event) {
 
 void KeClearEvent(PRKEVENT Event) {
     require_irql_at_most(DISPATCH_LEVEL, Event);
-    Section section(current_thread());
+    Section section(current_thread(), Section::Kind::Routine, Event);
     store_state(&Event->Header, 0);
 }
 
 LONG KePulseEvent(PRKEVENT Event, KPRIORITY Increment, BOOLEAN Wait) {
     (void)Increment;
     require_irql_at_most(DISPATCH_LEVEL, Event);
-    Section section(current_thread());
+    Section section(current_thread(), Section::Kind::Routine, Wait ? nullptr : Event);
     const LONG previous = load_state(&Event->Header);
     // [ros-event]: the wait test runs only from the non-signaled state.
     if (previous == 0 && !IsListEmpty(&Event->Header.WaitListHead)) {
@@ -156,7 +156,7 @@ LONG KeReleaseSemaphore(PRKSEMAPHORE Semaphore, KPRIORITY Increment, LONG Adjust
                         BOOLEAN Wait) {
     (void)Increment;
     require_irql_at_most(Wait ? PASSIVE_LEVEL : DISPATCH_LEVEL, Semaphore);
-    Section section(current_thread());
+    Section section(current_thread(), Section::Kind::Routine, Wait ? nullptr : Semaphore);
     const LONG initial = load_state(&Semaphore->Header);
     const LONGLONG state = static_cast<LONGLONG>(initial) + Adjustment;
     // [ros-sem]: over the limit, overflowing, or decreasing all raise.

@@ -62,21 +62,23 @@ void register_all() {
     const int c = online_cores();
     const auto sweep = sweep_thread_counts();
     for_each_lock([&]<class L>() {
-        const std::string n = "<" + LockAdapter<L>::name() + ">";
-        auto* s3 = benchmark::RegisterBenchmark(("BM_Contended" + n).c_str(), BM_Contended<L>);
+        auto* s3 = benchmark::RegisterBenchmark(
+            bench_name("BM_Contended", LockAdapter<L>::name()).c_str(), BM_Contended<L>);
         s3->ArgNames({"threads", "cs_ns"});
         for (int t : sweep) s3->Args({t, 50});
         for (int t : {c, 4 * c})
             for (int cs : {0, 200, 2000}) s3->Args({t, cs});
-        auto* s4 =
-            benchmark::RegisterBenchmark(("BM_Oversubscribed" + n).c_str(), BM_Oversubscribed<L>);
+        auto* s4 = benchmark::RegisterBenchmark(
+            bench_name("BM_Oversubscribed", LockAdapter<L>::name()).c_str(), BM_Oversubscribed<L>);
         s4->ArgNames({"threads", "hog"});
         for (int t : {4 * c, 16 * c})
             for (int hog : {0, 1}) s4->Args({t, hog});
-        auto* s5 = benchmark::RegisterBenchmark(("BM_Fairness" + n).c_str(), BM_Fairness<L>);
+        auto* s5 = benchmark::RegisterBenchmark(
+            bench_name("BM_Fairness", LockAdapter<L>::name()).c_str(), BM_Fairness<L>);
         s5->ArgNames({"threads"});
         for (int t : {2, 8 * c}) s5->Args({t});
-        auto* s6 = benchmark::RegisterBenchmark(("BM_Latency" + n).c_str(), BM_Latency<L>);
+        auto* s6 = benchmark::RegisterBenchmark(
+            bench_name("BM_Latency", LockAdapter<L>::name()).c_str(), BM_Latency<L>);
         s6->ArgNames({"threads"});
         for (int t : {c, 8 * c}) s6->Args({t});
         for (auto* b : {s3, s4, s5, s6})
@@ -86,12 +88,5 @@ void register_all() {
 }  // namespace
 
 int main(int argc, char** argv) {
-    benchmark::Initialize(&argc, argv);
-    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
-    kmlab::bench::keep_second_thread_alive();
-    kmlab::bench::add_run_context();
-    register_all();
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-    return 0;
+    return kmlab::bench::benchmark_main(argc, argv, register_all);
 }

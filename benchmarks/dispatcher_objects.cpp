@@ -153,11 +153,8 @@ void BM_WaitMultiple(benchmark::State& state, WAIT_TYPE type) {
 }
 }  // namespace
 
-int main(int argc, char** argv) {
-    benchmark::Initialize(&argc, argv);
-    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
-    keep_second_thread_alive();
-    add_run_context();
+namespace {
+void register_all() {
     auto setup = [](benchmark::internal::Benchmark* b) {
         b->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
     };
@@ -172,7 +169,9 @@ int main(int argc, char** argv) {
         b->ArgNames({"objects"})->Arg(1)->Arg(3)->Arg(8)->Arg(64);
         setup(b);
     }
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-    return 0;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+    return kmlab::bench::benchmark_main(argc, argv, register_all);
 }

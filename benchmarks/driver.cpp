@@ -94,25 +94,25 @@ void BM_GrtLookupLock(benchmark::State& state) {
 }
 }  // namespace
 
-int main(int argc, char** argv) {
-    benchmark::Initialize(&argc, argv);
-    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
-    keep_second_thread_alive();
-    add_run_context();
+namespace {
+void register_all() {
     const int c = online_cores();
     for_each_lock([&]<class L>() {
-        const std::string n = "<" + LockAdapter<L>::name() + ">";
-        auto* q = benchmark::RegisterBenchmark(("BM_IrpQueue" + n).c_str(), BM_IrpQueue<L>);
+        auto* q = benchmark::RegisterBenchmark(
+            bench_name("BM_IrpQueue", LockAdapter<L>::name()).c_str(), BM_IrpQueue<L>);
         q->ArgNames({"threads"})->Arg(2)->Arg(4 * c);
         q->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
         if constexpr (requires { L::kind(); }) {
-            auto* g =
-                benchmark::RegisterBenchmark(("BM_GrtLookupLock" + n).c_str(), BM_GrtLookupLock<L>);
+            auto* g = benchmark::RegisterBenchmark(
+                bench_name("BM_GrtLookupLock", LockAdapter<L>::name()).c_str(),
+                BM_GrtLookupLock<L>);
             g->ArgNames({"threads"})->Arg(1)->Arg(4 * c);
             g->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
         }
     });
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-    return 0;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+    return kmlab::bench::benchmark_main(argc, argv, register_all);
 }

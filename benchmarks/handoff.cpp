@@ -34,19 +34,18 @@ void BM_Handoff(benchmark::State& state) {
 }
 }  // namespace
 
-int main(int argc, char** argv) {
-    benchmark::Initialize(&argc, argv);
-    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
-    keep_second_thread_alive();
-    add_run_context();
+namespace {
+void register_all() {
     for_each_lock([]<class L>() {
-        benchmark::RegisterBenchmark(("BM_Handoff<" + LockAdapter<L>::name() + ">").c_str(),
+        benchmark::RegisterBenchmark(bench_name("BM_Handoff", LockAdapter<L>::name()).c_str(),
                                      BM_Handoff<L>)
             ->UseManualTime()
             ->Iterations(1)
             ->Unit(benchmark::kMillisecond);
     });
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-    return 0;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+    return kmlab::bench::benchmark_main(argc, argv, register_all);
 }

@@ -35,43 +35,23 @@ void BM_ManyLocks(benchmark::State& state) {
     kmlab::dispatcher::set_lock_mode(mode);  // quiescent here: no worker runs yet
     std::vector<std::unique_ptr<Guarded<L>>> locks;
     for (std::size_t i = 0; i < nlocks; ++i) locks.push_back(std::make_unique<Guarded<L>>());
-    const std::uint64_t cs = ticks_for_ns(50);
-    const std::uint64_t outside = ticks_for_ns(100);
     WorkloadConfig cfg;
     cfg.threads = static_cast<int>(state.range(1));
     cfg.duration = default_duration();
-    run_and_report(state, cfg, [&](WorkerContext& ctx) {
-        std::uint64_t x = 0x9E3779B97F4A7C15ull * static_cast<std::uint64_t>(ctx.index + 1);
-        while (!ctx.stopped()) {
-            x ^= x << 13;  // xorshift64: cheap, per-thread, good enough to spread the choice
-            x ^= x >> 7;
-            x ^= x << 17;
-            auto& g = *locks[x % nlocks];
-            const bool sample = ctx.sample_now();
-            const std::uint64_t t0 = sample ? now_ticks() : 0;
-            {
-                typename LockAdapter<L>::Scoped hold(g.lock);
-                if (sample) ctx.latency.add(ticks_to_ns(now_ticks() - t0));
-                ++g.data[0];
-                spin_ticks(cs);
-            }
-            ctx.done();
-            spin_ticks(outside);
-        }
-    });
+    run_and_report(
+        state, cfg,
+        contended_body_with<L>([&](std::uint64_t x) -> Guarded<L>& { return *locks[x % nlocks]; },
+                               50, 100));
     kmlab::dispatcher::set_lock_mode(LockMode::global);
 }
 }  // namespace
 
-int main(int argc, char** argv) {
-    benchmark::Initialize(&argc, argv);
-    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
-    keep_second_thread_alive();
-    add_run_context();
+namespace {
+void register_all() {
     const int c = online_cores();
     for_each_lock([&]<class L>() {
         auto* b = benchmark::RegisterBenchmark(
-            ("BM_ManyLocks<" + LockAdapter<L>::name() + ">").c_str(), BM_ManyLocks<L>);
+            bench_name("BM_ManyLocks", LockAdapter<L>::name()).c_str(), BM_ManyLocks<L>);
         b->ArgNames({"locks", "threads", "dispatcher_lock"});
         for (int n : {1, 16, 1024})
             for (int t : {c, 4 * c})
@@ -79,7 +59,9 @@ int main(int argc, char** argv) {
                     if (m == 0 || uses_dispatcher<L>()) b->Args({n, t, m});
         b->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
     });
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-    return 0;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+    return kmlab::bench::benchmark_main(argc, argv, register_all);
 }

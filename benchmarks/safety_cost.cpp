@@ -22,20 +22,19 @@ void BM_SafetyCost(benchmark::State& state) {
 }
 }  // namespace
 
-int main(int argc, char** argv) {
-    benchmark::Initialize(&argc, argv);
-    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
-    keep_second_thread_alive();
-    add_run_context();
+namespace {
+void register_all() {
     auto add = []<class L>() {
-        benchmark::RegisterBenchmark(("BM_SafetyCost<" + LockAdapter<L>::name() + ">").c_str(),
+        benchmark::RegisterBenchmark(bench_name("BM_SafetyCost", LockAdapter<L>::name()).c_str(),
                                      BM_SafetyCost<L>);
     };
     for_each_lock([&]<class L>() {
         if constexpr (requires { L::kind(); }) add.template operator()<L>();
     });
     for_each_raw_lock(add);
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-    return 0;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+    return kmlab::bench::benchmark_main(argc, argv, register_all);
 }

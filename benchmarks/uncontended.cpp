@@ -58,9 +58,9 @@ void BM_Floor_EmptyLoop(benchmark::State& state) {
 
 void register_all() {
     for_each_lock([]<class L>() {
-        benchmark::RegisterBenchmark(("BM_LockUnlock<" + LockAdapter<L>::name() + ">").c_str(),
+        benchmark::RegisterBenchmark(bench_name("BM_LockUnlock", LockAdapter<L>::name()).c_str(),
                                      BM_LockUnlock<L>);
-        benchmark::RegisterBenchmark(("BM_TryLockUnlock<" + LockAdapter<L>::name() + ">").c_str(),
+        benchmark::RegisterBenchmark(bench_name("BM_TryLockUnlock", LockAdapter<L>::name()).c_str(),
                                      BM_TryLockUnlock<L>);
     });
     benchmark::RegisterBenchmark("BM_Floor<fetch_add>", BM_Floor_FetchAdd);
@@ -70,12 +70,5 @@ void register_all() {
 }  // namespace
 
 int main(int argc, char** argv) {
-    kmlab::bench::keep_second_thread_alive();
-    benchmark::Initialize(&argc, argv);
-    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
-    kmlab::bench::add_run_context();
-    register_all();
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-    return 0;
+    return kmlab::bench::benchmark_main(argc, argv, register_all);
 }

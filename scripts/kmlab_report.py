@@ -387,6 +387,8 @@ def run_suite(args) -> int:
         if r.returncode != 0:
             failures.append(f"{s.id} ({s.binary}) exited with status {r.returncode}; see raw/{s.id}.stdout.txt")
             progress.line(f"  FAILED: {failures[-1]}")
+        else:
+            (tmp / "raw" / f"{s.id}.stdout.txt").unlink()  # the JSON holds everything; keep logs of failures only
     if want_instructions:
         progress.line(f"instruction counts under callgrind, estimated time left {progress.eta(done)}")
         try:
@@ -631,8 +633,8 @@ def write_chart(out_dir: Path, name: str, template: str, subst: dict, data: dict
     subst = {k: (v.replace("\\", "\\\\").replace('"', '\\"') if k in ("title", "subtitle") else
                  v.replace("'", "''") if k in ("xlabel", "ylabel") else v) for k, v in subst.items()}
     made = []
-    for ext, term in (("svg", "svg size 960,540 dynamic background rgb 'white'"),
-                      ("png", "pngcairo size 960,540")):
+    for ext, term in (("svg", "svg size 960,600 dynamic background rgb 'white'"),
+                      ("png", "pngcairo size 960,600")):
         script = tpl.substitute(subst, terminal=term, output=f"{name}.{ext}")
         gp = charts / f"{name}.{ext}.gp"
         gp.write_text(script)
@@ -678,8 +680,8 @@ def render_charts(ds: Dataset, out_dir: Path) -> list[tuple[str, str]]:
         if not rows:
             return
         fname = f"{name}.dat"
-        header = "label\t" + "\t".join(columns) + "\n"
-        data = {fname: header + "".join(f"{lab}\t" + "\t".join(f"{v:g}" for v in vals) + "\n" for lab, vals in rows)}
+        # No header row: gnuplot would plot it as a bar; titles come from `columns`.
+        data = {fname: "".join(f"{lab}\t" + "\t".join(f"{v:g}" for v in vals) + "\n" for lab, vals in rows)}
         plots = [f"'{fname}' using {i + 2}:xtic(1) title '{gp_quote(c)}'" for i, c in enumerate(columns)]
         if floor is not None:
             plots.append(f"{floor} with lines lw 2 dt 2 lc rgb 'black' title '{gp_quote(floor_label)}'")

@@ -67,4 +67,22 @@ void keep_second_thread_alive() {
     });
 }
 
+std::string bench_name(std::string_view family, std::string_view lock) {
+    std::string name;
+    name.reserve(family.size() + lock.size() + 2);
+    name.append(family).append("<").append(lock).append(">");
+    return name;
+}
+
+int benchmark_main(int argc, char** argv, void (*register_benchmarks)()) {
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
+    keep_second_thread_alive();
+    add_run_context();
+    register_benchmarks();
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}
+
 }  // namespace kmlab::bench

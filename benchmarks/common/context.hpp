@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 namespace kmlab::bench {
 
@@ -12,5 +13,14 @@ void add_run_context();
 
 // Starts a thread that sleeps until the process exits; idempotent.
 void keep_second_thread_alive();
+
+// "BM_Contended<FastMutex,futex>": the regular benchmark name. Built with
+// append(): GCC 12 warns falsely (-Wrestrict) on "<" + std::string + ">".
+std::string bench_name(std::string_view family, std::string_view lock);
+
+// The main() of every benchmark binary: parse the usual Google Benchmark
+// flags (an unknown one is a usage error, exit 2), keep a second thread
+// alive, record the run context, register, run.
+int benchmark_main(int argc, char** argv, void (*register_benchmarks)());
 
 }  // namespace kmlab::bench

@@ -4,37 +4,23 @@
 #include <atomic>
 
 #include "kmlab.hpp"
+#include "mutex_types.hpp"
 #include "support.hpp"
 
 using namespace kmlab;
 using namespace kmlab::nt;
 using namespace std::chrono_literals;
-using backends::Dispatcher;
-using backends::Futex;
-using backends::Spin;
 
 template <class M>
 inline constexpr bool is_kmutex = M::kind() == "KMutex";
 template <class M>
 inline constexpr bool is_fast = M::kind() == "FastMutex";
 
-// Gives each instantiation a readable name: KMutex_futex, FastMutex_spin, ...
-struct TypeNames {
-    template <class M>
-    static std::string GetName(int) {
-        return std::string(M::kind()) + "_" + std::string(M::backend::name());
-    }
-};
-
 template <class M>
 class TypedMutex : public kmlab::test::Nt {};
 
-using AllMutexes =
-    ::testing::Types<KMutex<long, Futex>, KMutex<long, Spin>, KMutex<long, Dispatcher>,
-                     FastMutex<long, Futex>, FastMutex<long, Spin>, FastMutex<long, Dispatcher>,
-                     GuardedMutex<long, Futex>, GuardedMutex<long, Spin>,
-                     GuardedMutex<long, Dispatcher>>;
-TYPED_TEST_SUITE(TypedMutex, AllMutexes, TypeNames);
+using kmlab::test::AllMutexes;
+TYPED_TEST_SUITE(TypedMutex, AllMutexes, kmlab::test::MutexNames);
 
 TYPED_TEST(TypedMutex, MutualExclusionWith2_3_5And8Threads) {
     for (int threads : {2, 3, 5, 8}) {

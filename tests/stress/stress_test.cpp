@@ -7,6 +7,7 @@
 #include <random>
 
 #include "kmlab.hpp"
+#include "mutex_types.hpp"
 #include "support.hpp"
 
 using namespace kmlab;
@@ -16,21 +17,10 @@ using backends::Dispatcher;
 using backends::Futex;
 using backends::Spin;
 
-struct TypeNames {
-    template <class M>
-    static std::string GetName(int) {
-        return std::string(M::kind()) + "_" + std::string(M::backend::name());
-    }
-};
-
 template <class M>
 class Stress : public kmlab::test::Nt {};
-using AllMutexes =
-    ::testing::Types<KMutex<long, Futex>, KMutex<long, Spin>, KMutex<long, Dispatcher>,
-                     FastMutex<long, Futex>, FastMutex<long, Spin>, FastMutex<long, Dispatcher>,
-                     GuardedMutex<long, Futex>, GuardedMutex<long, Spin>,
-                     GuardedMutex<long, Dispatcher>>;
-TYPED_TEST_SUITE(Stress, AllMutexes, TypeNames);
+using kmlab::test::AllMutexes;
+TYPED_TEST_SUITE(Stress, AllMutexes, kmlab::test::MutexNames);
 
 TYPED_TEST(Stress, OddThreadCountsWithParkingWaiters) {
     for (int threads : {3, 5}) {
@@ -105,7 +95,7 @@ TYPED_TEST(Stress, EveryBlockedWaiterIsWokenByReleases) {
 template <class M>
 class LostWakeup : public kmlab::test::Nt {};
 using SleepingLockBit = ::testing::Types<FastMutex<long, Futex>, GuardedMutex<long, Futex>>;
-TYPED_TEST_SUITE(LostWakeup, SleepingLockBit, TypeNames);
+TYPED_TEST_SUITE(LostWakeup, SleepingLockBit, kmlab::test::MutexNames);
 
 TYPED_TEST(LostWakeup, UnlockerThatSeesAStaleWokenFlagStillWakesTheWaiter) {
     for (int round = 0; round < 300; ++round) {

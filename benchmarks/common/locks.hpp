@@ -21,6 +21,10 @@
 #include "kmlab.hpp"
 #include "kmlab_nt.hpp"
 
+#ifdef KMLAB_HAVE_ABSL
+#include <absl/synchronization/mutex.h>
+#endif
+
 namespace kmlab::bench {
 
 template <class L>
@@ -109,6 +113,19 @@ inline constexpr char kPthreadSpin[] = "pthread_spinlock_t";
 template <>
 struct LockAdapter<PthreadSpinlock> : StdLockable<PthreadSpinlock, kPthreadSpin> {};
 
+#ifdef KMLAB_HAVE_ABSL
+// absl::Mutex spells its Lockable interface in CamelCase.
+struct AbslMutex {
+    absl::Mutex m;
+    void lock() { m.Lock(); }
+    bool try_lock() { return m.TryLock(); }
+    void unlock() { m.Unlock(); }
+};
+inline constexpr char kAbslMutex[] = "absl::Mutex";
+template <>
+struct LockAdapter<AbslMutex> : StdLockable<AbslMutex, kAbslMutex> {};
+#endif
+
 // ---- The NT routines themselves ----
 struct NtFastMutex {
     nt::FAST_MUTEX m;
@@ -187,7 +204,7 @@ void for_each_raw_lock(F&& f) {
 }
 
 // Calls f.template operator()<L>() for every lock: kmlab's 9 type x backend
-// combinations, the 3 NT routines, and the peers.
+// combinations, the 3 NT routines, and the peers (absl::Mutex where built).
 template <class F>
 void for_each_lock(F&& f) {
     using backends::Dispatcher;
@@ -211,6 +228,9 @@ void for_each_lock(F&& f) {
     f.template operator()<tbb::mutex>();
     f.template operator()<tbb::queuing_mutex>();
     f.template operator()<PthreadSpinlock>();
+#ifdef KMLAB_HAVE_ABSL
+    f.template operator()<AbslMutex>();
+#endif
 }
 
 }  // namespace kmlab::bench

@@ -16,7 +16,16 @@ using kernel::current_thread;
 
 std::mutex g_database_lock;
 // Threads unwaited by this thread whose futex wake is still to be issued.
-thread_local std::vector<PKTHREAD> t_pending_wakes;
+// Trivially destructible on purpose: thread rundown runs from a thread_local
+// destructor and may be the first to use it, when a std::vector would never
+// be freed (LeakSanitizer found that). A wake that does not fit is issued at
+// once, under the lock: correct, only slower for its waiter.
+struct PendingWakes {
+    static constexpr int kCapacity = 16;
+    PKTHREAD threads[kCapacity];
+    int count;
+};
+thread_local PendingWakes t_pending_wakes{};
 
 // Installs the rundown before main() so that any thread that exits after
 // touching the dispatcher runs the exit checks.
@@ -130,17 +139,23 @@ void unwait(PKTHREAD t, NTSTATUS status) noexcept {
     // The futex wake itself waits until the lock is released (flush_wakes):
     // woken under the lock, the thread would only block again on the lock.
     // The reference keeps its KTHREAD (and futex word) alive until then.
+    PendingWakes& pending = t_pending_wakes;
+    if (pending.count == PendingWakes::kCapacity) {
+        backends::sys::futex_wake(t->Extra->wake, 1);
+        return;
+    }
     kernel::reference_thread(t);
-    t_pending_wakes.push_back(t);
+    pending.threads[pending.count++] = t;
 }
 
 // Issues the futex wakes deferred by unwait(); called after unlocking.
 void flush_wakes() noexcept {
-    for (PKTHREAD t : t_pending_wakes) {
-        backends::sys::futex_wake(t->Extra->wake, 1);
-        kernel::dereference_thread(t);
+    PendingWakes& pending = t_pending_wakes;
+    for (int i = 0; i < pending.count; ++i) {
+        backends::sys::futex_wake(pending.threads[i]->Extra->wake, 1);
+        kernel::dereference_thread(pending.threads[i]);
     }
-    t_pending_wakes.clear();
+    pending.count = 0;
 }
 
 }  // namespace

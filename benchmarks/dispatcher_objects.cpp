@@ -29,6 +29,12 @@ LARGE_INTEGER poll_timeout() {
     return kmlab::kernel::relative_timeout(std::chrono::milliseconds(10));
 }
 
+// One wait with the 10 ms poll timeout; true if the object satisfied it.
+bool timed_wait(PVOID object) {
+    LARGE_INTEGER t = poll_timeout();
+    return KeWaitForSingleObject(object, Executive, KernelMode, FALSE, &t) == STATUS_SUCCESS;
+}
+
 WorkloadConfig pair_config() {
     WorkloadConfig cfg;
     cfg.threads = 2;
@@ -67,14 +73,7 @@ void BM_EventPingPong_Dispatcher(benchmark::State& state) {
         [&](std::uint64_t r) {
             KeSetEvent(r == ~std::uint64_t{0} ? &pong : &ping, IO_NO_INCREMENT, FALSE);
         },
-        [&](std::uint64_t) {
-            LARGE_INTEGER t = poll_timeout();
-            return KeWaitForSingleObject(&ping, Executive, KernelMode, FALSE, &t) == STATUS_SUCCESS;
-        },
-        [&] {
-            LARGE_INTEGER t = poll_timeout();
-            return KeWaitForSingleObject(&pong, Executive, KernelMode, FALSE, &t) == STATUS_SUCCESS;
-        });
+        [&](std::uint64_t) { return timed_wait(&ping); }, [&] { return timed_wait(&pong); });
 }
 
 // The same handshake on raw futexes: a flag word per direction, consumed
@@ -107,14 +106,7 @@ void BM_SemaphorePingPong(benchmark::State& state) {
         [&](std::uint64_t r) {
             KeReleaseSemaphore(r == ~std::uint64_t{0} ? &pong : &ping, 1, 1, FALSE);
         },
-        [&](std::uint64_t) {
-            LARGE_INTEGER t = poll_timeout();
-            return KeWaitForSingleObject(&ping, Executive, KernelMode, FALSE, &t) == STATUS_SUCCESS;
-        },
-        [&] {
-            LARGE_INTEGER t = poll_timeout();
-            return KeWaitForSingleObject(&pong, Executive, KernelMode, FALSE, &t) == STATUS_SUCCESS;
-        });
+        [&](std::uint64_t) { return timed_wait(&ping); }, [&] { return timed_wait(&pong); });
 }
 
 void BM_WaitMultiple(benchmark::State& state, WAIT_TYPE type) {
@@ -146,10 +138,7 @@ void BM_WaitMultiple(benchmark::State& state, WAIT_TYPE type) {
                                          k > THREAD_WAIT_OBJECTS ? blocks.data() : nullptr);
             return s != STATUS_TIMEOUT;
         },
-        [&] {
-            LARGE_INTEGER t = poll_timeout();
-            return KeWaitForSingleObject(&pong, Executive, KernelMode, FALSE, &t) == STATUS_SUCCESS;
-        });
+        [&] { return timed_wait(&pong); });
 }
 }  // namespace
 

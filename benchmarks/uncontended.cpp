@@ -1,8 +1,12 @@
-// S1 and S2 of BENCHMARKING.md: the uncontended cost of lock+unlock and
+// S1, S2 and S11 of BENCHMARKING.md: the uncontended cost of lock+unlock and
 // try_lock+unlock for every kmlab type x backend, the NT routines and the
 // peers, beside the physical floors (fetch_add, CAS, an empty loop), all in
 // one binary so that every ratio comes from one run. A second thread is kept
 // alive throughout (rule 1).
+//
+// S11, the cost of the kernel's rules, is BM_SafetyCost<L>: each kmlab type
+// (IRQL check and update, owner tracking, APC accounting, an expected<Guard>)
+// beside its bare raw lock (mutexes/raw.hpp), measured as BM_LockUnlock is.
 #include <benchmark/benchmark.h>
 
 #include <atomic>
@@ -66,6 +70,14 @@ void register_all() {
     benchmark::RegisterBenchmark("BM_Floor<fetch_add>", BM_Floor_FetchAdd);
     benchmark::RegisterBenchmark("BM_Floor<cas+store>", BM_Floor_CompareExchange);
     benchmark::RegisterBenchmark("BM_Floor<empty_loop>", BM_Floor_EmptyLoop);
+    auto safety = []<class L>() {
+        benchmark::RegisterBenchmark(bench_name("BM_SafetyCost", LockAdapter<L>::name()).c_str(),
+                                     BM_LockUnlock<L>);
+    };
+    for_each_lock([&]<class L>() {
+        if constexpr (requires { L::kind(); }) safety.template operator()<L>();
+    });
+    for_each_raw_lock(safety);
 }
 }  // namespace
 

@@ -28,7 +28,8 @@ class FastMutex {
   public:
     using value_type = T;
     using backend = Backend;
-    using Guard = detail::ExclusiveGuard<FastMutex>;
+    using Guard = detail::Guard<FastMutex>;
+    using guard_token = nt::KIRQL;  // the IRQL to restore
     static constexpr std::string_view kind() { return "FastMutex"; }
 
     template <class... Args>
@@ -90,7 +91,9 @@ class FastMutex {
 
     // Checks, then releases; on error releases nothing. One function, so the
     // thread pointer read for the check stays in a register for the release.
-    std::optional<Error> release_checked(nt::KIRQL saved_irql) {
+    T& value_for(nt::KIRQL) noexcept { return value_; }
+
+    std::optional<Error> release_checked(nt::KIRQL saved_irql, bool) {
         // A thread that never called into the emulator owns nothing: no need
         // to create its KTHREAD just to find that out.
         nt::PKTHREAD t = kernel::detail::tls_current_thread;

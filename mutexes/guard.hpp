@@ -1,7 +1,14 @@
-// The guard of the non-recursive mutexes (FastMutex, GuardedMutex): holds the
-// mutex and the IRQL to restore, gives access to the value, releases once.
-// Mutex::release_checked(saved_irql) checks that the release is legal and
-// then releases, or returns the Error and releases nothing.
+// The guard of every kmlab mutex: holds the mutex and a token the mutex gave
+// it on acquisition (the IRQL to restore for FastMutex/GuardedMutex, the
+// nesting depth for KMutex), gives access to the value, and releases once.
+//
+// A Mutex provides, for its Guard:
+//   using guard_token = ...;
+//   value_type& value_for(guard_token)        access (KMutex checks nesting here)
+//   std::optional<Error> release_checked(guard_token, bool strict)
+//       checks that the release is legal and then releases, or returns the
+//       Error and releases nothing; `strict` is true for unlock() and false
+//       for the destructor (KMutex refuses an out-of-order unlock() only).
 #pragma once
 
 #include <expected>
@@ -12,26 +19,26 @@
 namespace kmlab::detail {
 
 template <class Mutex>
-class ExclusiveGuard {
+class Guard {
   public:
     using value_type = typename Mutex::value_type;
+    using token_type = typename Mutex::guard_token;
 
-    ExclusiveGuard(ExclusiveGuard&& o) noexcept
-        : m_(std::exchange(o.m_, nullptr)), saved_irql_(o.saved_irql_) {}
-    ExclusiveGuard& operator=(ExclusiveGuard&& o) noexcept {
+    Guard(Guard&& o) noexcept : m_(std::exchange(o.m_, nullptr)), token_(o.token_) {}
+    Guard& operator=(Guard&& o) noexcept {
         if (this != &o) {
             release_in_destructor();
             m_ = std::exchange(o.m_, nullptr);
-            saved_irql_ = o.saved_irql_;
+            token_ = o.token_;
         }
         return *this;
     }
-    ExclusiveGuard(const ExclusiveGuard&) = delete;
-    ExclusiveGuard& operator=(const ExclusiveGuard&) = delete;
-    ~ExclusiveGuard() { release_in_destructor(); }
+    Guard(const Guard&) = delete;
+    Guard& operator=(const Guard&) = delete;
+    ~Guard() { release_in_destructor(); }
 
-    value_type& operator*() const noexcept { return m_->value_; }
-    value_type* operator->() const noexcept { return &m_->value_; }
+    value_type& operator*() const { return m_->value_for(token_); }
+    value_type* operator->() const { return &m_->value_for(token_); }
     bool owns_lock() const noexcept { return m_ != nullptr; }
 
     // Releases now, after checking that the release is legal; on error nothing
@@ -39,23 +46,25 @@ class ExclusiveGuard {
     std::expected<void, Error> unlock() {
         if (m_ == nullptr)
             return std::unexpected(make_error(Errc::already_released, 0, nullptr, 0));
-        if (auto e = m_->release_checked(saved_irql_)) return std::unexpected(*e);
+        if (auto e = m_->release_checked(token_, true)) return std::unexpected(*e);
         m_ = nullptr;
         return {};
     }
 
   private:
     friend Mutex;
-    ExclusiveGuard(Mutex* m, nt::KIRQL saved_irql) noexcept : m_(m), saved_irql_(saved_irql) {}
+    Guard(Mutex* m, token_type token) noexcept : m_(m), token_(token) {}
 
+    // A destructor cannot return the error: it reports what the kernel would
+    // have done and keeps the lock.
     void release_in_destructor() noexcept {
         if (m_ == nullptr) return;
-        if (auto e = std::exchange(m_, nullptr)->release_checked(saved_irql_)) [[unlikely]]
+        if (auto e = std::exchange(m_, nullptr)->release_checked(token_, false)) [[unlikely]]
             report_from_destructor(*e);
     }
 
     Mutex* m_;
-    nt::KIRQL saved_irql_;
+    token_type token_;
 };
 
 }  // namespace kmlab::detail

@@ -25,7 +25,8 @@ class GuardedMutex {
   public:
     using value_type = T;
     using backend = Backend;
-    using Guard = detail::ExclusiveGuard<GuardedMutex>;
+    using Guard = detail::Guard<GuardedMutex>;
+    using guard_token = nt::KIRQL;  // unused: a guarded region leaves the IRQL alone
     static constexpr std::string_view kind() { return "GuardedMutex"; }
 
     template <class... Args>
@@ -85,7 +86,9 @@ class GuardedMutex {
 
     // Checks, then releases; on error releases nothing. One function, so the
     // thread pointer read for the check stays in a register for the release.
-    std::optional<Error> release_checked(nt::KIRQL) {
+    T& value_for(nt::KIRQL) noexcept { return value_; }
+
+    std::optional<Error> release_checked(nt::KIRQL, bool) {
         // A thread that never called into the emulator owns nothing: no need
         // to create its KTHREAD just to find that out.
         nt::PKTHREAD t = kernel::detail::tls_current_thread;

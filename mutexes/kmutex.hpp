@@ -30,6 +30,7 @@
 #include <variant>
 
 #include "mutexes/error.hpp"
+#include "mutexes/guard.hpp"
 #include "mutexes/raw.hpp"
 
 namespace kmlab {
@@ -41,52 +42,8 @@ class KMutex {
     using backend = Backend;
     static constexpr std::string_view kind() { return "KMutex"; }
 
-    class Guard {
-      public:
-        Guard(Guard&& o) noexcept : m_(std::exchange(o.m_, nullptr)), depth_(o.depth_) {}
-        Guard& operator=(Guard&& o) noexcept {
-            if (this != &o) {
-                release_in_destructor();
-                m_ = std::exchange(o.m_, nullptr);
-                depth_ = o.depth_;
-            }
-            return *this;
-        }
-        Guard(const Guard&) = delete;
-        Guard& operator=(const Guard&) = delete;
-        ~Guard() { release_in_destructor(); }
-
-        T& operator*() const { return m_->value_ref(depth_); }
-        T* operator->() const { return &m_->value_ref(depth_); }
-        bool owns_lock() const noexcept { return m_ != nullptr; }
-        // Nesting level of this guard: 1 for the outermost.
-        nt::LONG depth() const noexcept { return depth_; }
-
-        // Releases now. Checks first; on error nothing is released and the
-        // guard still holds the mutex.
-        std::expected<void, Error> unlock() {
-            if (m_ == nullptr)
-                return std::unexpected(detail::make_error(Errc::already_released, 0, nullptr, 0));
-            if (auto e = m_->check_release(depth_, true)) return std::unexpected(*e);
-            std::exchange(m_, nullptr)->release();
-            return {};
-        }
-
-      private:
-        friend class KMutex;
-        Guard(KMutex* m, nt::LONG depth) noexcept : m_(m), depth_(depth) {}
-        void release_in_destructor() noexcept {
-            if (m_ == nullptr) return;
-            KMutex* m = std::exchange(m_, nullptr);
-            if (auto e = m->check_release(depth_, false)) {
-                detail::report_from_destructor(*e);
-                return;
-            }
-            m->release();
-        }
-        KMutex* m_;
-        nt::LONG depth_;
-    };
+    using Guard = detail::Guard<KMutex>;
+    using guard_token = nt::LONG;  // the guard's nesting depth, 1 for the outermost
 
     template <class... Args>
     explicit KMutex(Args&&... args) : value_(std::forward<Args>(args)...) {}
@@ -134,21 +91,25 @@ class KMutex {
         __builtin_unreachable();
     }
 
-    std::optional<Error> check_release(nt::LONG depth, bool strict_order) const noexcept {
+    friend Guard;
+
+    // Checks, then releases; on error releases nothing. One function, so the
+    // thread pointer read for the checks serves the release too. `strict`
+    // (unlock()) also refuses to release an outer guard before a nested one.
+    std::optional<Error> release_checked(nt::LONG depth, bool strict) {
         nt::PKTHREAD t = kernel::current_thread();
         if (t->Irql > nt::DISPATCH_LEVEL) [[unlikely]]
             return detail::make_error(Errc::irql_too_high, t->Irql, this, 0,
                                       bugcheck::IRQL_NOT_LESS_OR_EQUAL);
         if (raw_.owner() != t) [[unlikely]]
             return detail::make_error(Errc::not_owner, t->Irql, this, nt::STATUS_MUTANT_NOT_OWNED);
-        if (strict_order && depth != 1 - raw_.signal_state()) [[unlikely]]
+        if (strict && depth != 1 - raw_.signal_state()) [[unlikely]]
             return detail::make_error(Errc::nested_guard_alive, t->Irql, this, 0);
+        raw_.release(t);
         return std::nullopt;
     }
 
-    void release() { raw_.release(kernel::current_thread()); }
-
-    T& value_ref(nt::LONG depth) {
+    T& value_for(nt::LONG depth) {
         if (depth != 1 - raw_.signal_state()) [[unlikely]]
             throw std::logic_error(
                 "kmlab::KMutex: access through a guard while a nested guard is alive");

@@ -142,6 +142,31 @@ class RawKMutex<backends::Dispatcher> {
 // A caller whose try_lock() fails decides (owner check) before calling
 // lock_contended(), so the uncontended path makes no ownership test.
 
+// What every RawLockBit has: Count (1 free, 0 held; the Dispatcher version
+// also counts waiters in it), the owner (written by the owner only, compared
+// by a thread with itself, so relaxed is enough) and the slow-path count.
+class LockBitState {
+  public:
+    PKTHREAD owner() const noexcept { return owner_.load(std::memory_order_relaxed); }
+    void set_owner(PKTHREAD t) noexcept { owner_.store(t, std::memory_order_relaxed); }
+    LONG count() const noexcept {
+        return std::atomic_ref<const LONG>(count_).load(std::memory_order_relaxed);
+    }
+    nt::ULONG contention() const noexcept {
+        return std::atomic_ref<const nt::ULONG>(contention_).load(std::memory_order_relaxed);
+    }
+
+  protected:
+    std::atomic_ref<LONG> count_ref() noexcept { return std::atomic_ref<LONG>(count_); }
+    void count_contention() noexcept {
+        std::atomic_ref<nt::ULONG>(contention_).fetch_add(1, std::memory_order_relaxed);
+    }
+
+    LONG count_ = nt::FM_LOCK_BIT;
+    nt::ULONG contention_ = 0;
+    std::atomic<PKTHREAD> owner_{nullptr};
+};
+
 // Over a sleeping backend. Count holds only the lock bit; blocked waiters are
 // counted in waiters_ and sleep on gate_, which holds wake tokens (a
 // semaphore: a token persists until exactly one waiter consumes it) and the
@@ -176,7 +201,7 @@ class RawKMutex<backends::Dispatcher> {
 // side; waiters then sleep at most kFallbackSleep per round and re-check, so
 // a missed wake costs latency, never a hang.
 template <backends::WaitBackend Backend>
-class RawLockBit {
+class RawLockBit : public LockBitState {
   public:
     static constexpr auto kFallbackSleep = std::chrono::milliseconds(1);
     // Spin before parking: about one futex sleep/wake round trip on the
@@ -185,8 +210,6 @@ class RawLockBit {
     // threads (cs_ns:50) and made no difference at 16 (2026-11-20).
     static constexpr auto kSpinBeforePark = std::chrono::microseconds(1);
 
-    PKTHREAD owner() const noexcept { return owner_.load(std::memory_order_relaxed); }
-    void set_owner(PKTHREAD t) noexcept { owner_.store(t, std::memory_order_relaxed); }
     bool try_lock() noexcept { return backends::lock_bit::try_acquire(count_); }
     void unlock() noexcept {
         count_ref().store(nt::FM_LOCK_BIT, std::memory_order_release);
@@ -195,7 +218,7 @@ class RawLockBit {
             wake();
     }
     [[gnu::noinline]] void lock_contended() {
-        std::atomic_ref<nt::ULONG>(contention_).fetch_add(1, std::memory_order_relaxed);
+        count_contention();
         // A holder that is running releases within a critical section's time;
         // a lock taken while spinning skips registration and its heavy fence.
         const auto spin_until = std::chrono::steady_clock::now() + kSpinBeforePark;
@@ -209,12 +232,6 @@ class RawLockBit {
         if (waiters_.fetch_sub(1, std::memory_order_seq_cst) == 1) drain_stale_token();
     }
 
-    LONG count() const noexcept {
-        return std::atomic_ref<const LONG>(count_).load(std::memory_order_relaxed);
-    }
-    nt::ULONG contention() const noexcept {
-        return std::atomic_ref<const nt::ULONG>(contention_).load(std::memory_order_relaxed);
-    }
     bool debug_is_free() const noexcept {
         return count() == nt::FM_LOCK_BIT && owner() == nullptr && waiters_.load() == 0 &&
                gate_.load() == 0;
@@ -224,7 +241,6 @@ class RawLockBit {
     static constexpr std::uint32_t kWoken = 1;
     static constexpr std::uint32_t kToken = 2;
 
-    std::atomic_ref<LONG> count_ref() noexcept { return std::atomic_ref<LONG>(count_); }
     // Test, then test-and-set: spinners read the line instead of bouncing it.
     bool lock_seen_free_and_taken() noexcept {
         return (count_ref().load(std::memory_order_relaxed) & nt::FM_LOCK_BIT) != 0 && try_lock();
@@ -277,10 +293,7 @@ class RawLockBit {
         }
     }
 
-    LONG count_ = nt::FM_LOCK_BIT;
     std::atomic<std::uint32_t> waiters_{0};
-    std::atomic<PKTHREAD> owner_{nullptr};
-    nt::ULONG contention_ = 0;
     std::atomic<std::uint32_t> gate_{0};
 };
 
@@ -290,15 +303,13 @@ class RawLockBit {
 // ping-pong) with the backend's backoff-then-yield policy.
 template <backends::WaitBackend Backend>
 requires backends::never_sleeps<Backend>
-class RawLockBit<Backend> {
+class RawLockBit<Backend> : public LockBitState {
   public:
-    PKTHREAD owner() const noexcept { return owner_.load(std::memory_order_relaxed); }
-    void set_owner(PKTHREAD t) noexcept { owner_.store(t, std::memory_order_relaxed); }
     bool try_lock() noexcept {
         return count_ref().exchange(0, std::memory_order_acquire) == nt::FM_LOCK_BIT;
     }
     [[gnu::noinline]] void lock_contended() {
-        std::atomic_ref<nt::ULONG>(contention_).fetch_add(1, std::memory_order_relaxed);
+        count_contention();
         do {
             Backend::spin_until([&] { return count_ref().load(std::memory_order_relaxed) != 0; },
                                 nullptr);
@@ -306,41 +317,23 @@ class RawLockBit<Backend> {
     }
     void unlock() noexcept { count_ref().store(nt::FM_LOCK_BIT, std::memory_order_release); }
 
-    LONG count() const noexcept {
-        return std::atomic_ref<const LONG>(count_).load(std::memory_order_relaxed);
-    }
-    nt::ULONG contention() const noexcept {
-        return std::atomic_ref<const nt::ULONG>(contention_).load(std::memory_order_relaxed);
-    }
     bool debug_is_free() const noexcept { return count() == nt::FM_LOCK_BIT && owner() == nullptr; }
 
   private:
-    std::atomic_ref<LONG> count_ref() noexcept { return std::atomic_ref<LONG>(count_); }
-    LONG count_ = nt::FM_LOCK_BIT;
-    nt::ULONG contention_ = 0;
-    std::atomic<PKTHREAD> owner_{nullptr};
 };
 
 // Dispatcher: the kernel's lock-bit algorithm, waiters counted in Count and
 // blocked on a SynchronizationEvent, as in a FAST_MUTEX.
 template <>
-class RawLockBit<backends::Dispatcher> {
+class RawLockBit<backends::Dispatcher> : public LockBitState {
   public:
     RawLockBit() { nt::KeInitializeEvent(&event_, nt::SynchronizationEvent, nt::FALSE); }
     RawLockBit(const RawLockBit&) = delete;
 
-    PKTHREAD owner() const noexcept { return owner_.load(std::memory_order_relaxed); }
-    void set_owner(PKTHREAD t) noexcept { owner_.store(t, std::memory_order_relaxed); }
     bool try_lock() noexcept { return backends::lock_bit::try_acquire(count_); }
     void lock_contended() { backends::lock_bit::acquire_slow(count_, contention_, gate_); }
     void unlock() { backends::lock_bit::release(count_, gate_); }
 
-    LONG count() const noexcept {
-        return std::atomic_ref<const LONG>(count_).load(std::memory_order_relaxed);
-    }
-    nt::ULONG contention() const noexcept {
-        return std::atomic_ref<const nt::ULONG>(contention_).load(std::memory_order_relaxed);
-    }
     bool debug_is_free() const noexcept {
         return count() == nt::FM_LOCK_BIT && owner() == nullptr &&
                dispatcher::load_state(&event_.Header) == 0 &&
@@ -348,9 +341,6 @@ class RawLockBit<backends::Dispatcher> {
     }
 
   private:
-    LONG count_ = nt::FM_LOCK_BIT;
-    nt::ULONG contention_ = 0;
-    std::atomic<PKTHREAD> owner_{nullptr};
     nt::KEVENT event_;
     dispatcher::ObjectGate gate_{&event_};
 };

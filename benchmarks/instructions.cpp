@@ -35,20 +35,15 @@ template <class L>
 
 int main(int argc, char** argv) {
     std::map<std::string, std::function<void(long)>> runners;
-    for_each_lock([&]<class L>() {
+    auto add = [&]<class L>() {
         runners[LockAdapter<L>::name()] = [](long pairs) {
             static L lock{};
             LockAdapter<L>::lock_unlock(lock);  // warm: the thread's KTHREAD exists before counting
             kmlab_measure_pairs(lock, pairs);
         };
-    });
-    for_each_raw_lock([&]<class L>() {
-        runners[LockAdapter<L>::name()] = [](long pairs) {
-            static L lock{};
-            LockAdapter<L>::lock_unlock(lock);
-            kmlab_measure_pairs(lock, pairs);
-        };
-    });
+    };
+    for_each_lock(add);
+    for_each_raw_lock(add);
     runners["fetch_add"] = [](long pairs) {
         static std::atomic<long> word{0};
         kmlab_measure_pairs_floor(word, pairs);

@@ -123,10 +123,9 @@ KIRQL KeRaiseIrqlToSynchLevel() {
 }
 
 namespace {
-[[noreturn]] void apc_index_mismatch(PKTHREAD t, SHORT kernel, SHORT special) {
+[[noreturn]] void apc_index_mismatch(SHORT kernel, SHORT special) {
     const ULONG combined =
         (static_cast<ULONG>(static_cast<USHORT>(special)) << 16) | static_cast<USHORT>(kernel);
-    (void)t;
     bug_check(bugcheck::APC_INDEX_MISMATCH, 0, 0, combined, 0);
 }
 }  // namespace
@@ -140,7 +139,7 @@ void KeLeaveCriticalRegion() {
     kmlab::kernel::require_irql_at_most(APC_LEVEL);
     PKTHREAD t = current_thread();
     if (t->KernelApcDisable >= 0) {
-        apc_index_mismatch(t, static_cast<SHORT>(t->KernelApcDisable + 1), t->SpecialApcDisable);
+        apc_index_mismatch(static_cast<SHORT>(t->KernelApcDisable + 1), t->SpecialApcDisable);
     }
     ++t->KernelApcDisable;
 }
@@ -154,7 +153,7 @@ void KeLeaveGuardedRegion() {
     kmlab::kernel::require_irql_at_most(APC_LEVEL);
     PKTHREAD t = current_thread();
     if (t->SpecialApcDisable >= 0) {
-        apc_index_mismatch(t, t->KernelApcDisable, static_cast<SHORT>(t->SpecialApcDisable + 1));
+        apc_index_mismatch(t->KernelApcDisable, static_cast<SHORT>(t->SpecialApcDisable + 1));
     }
     ++t->SpecialApcDisable;
 }

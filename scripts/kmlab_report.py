@@ -48,7 +48,6 @@ class Scenario:
     filter: str
     metric: str          # the figure the tables lead with
     higher_is_better: bool
-    implemented: bool = True
 
 
 SCENARIOS = [
@@ -247,7 +246,7 @@ def _u_distribution(n1: int, n2: int) -> list[int]:
 # ---------------------------------------------------------------------------
 # Machine description
 
-def describe_machine(build_dir: Path | None = None) -> dict:
+def describe_machine() -> dict:
     info = {
         "host": socket.gethostname(),
         "kernel": f"{platform.system()} {platform.release()}",
@@ -298,24 +297,19 @@ def fmt_secs(s: float) -> str:
 
 
 class Progress:
-    """Scenario i of n, elapsed and estimated time left: a live line on a
-    terminal, plain lines in the log."""
+    """Scenario i of n, elapsed and estimated time left, one line per step on
+    the terminal and in the run's log."""
 
     def __init__(self, log_path: Path, total_estimate: float):
         self.log = log_path.open("a")
         self.start = time.monotonic()
         self.total_estimate = total_estimate
-        self.tty = sys.stderr.isatty()
 
-    def line(self, text: str, final: bool = True):
-        elapsed = time.monotonic() - self.start
-        msg = f"[{fmt_secs(elapsed)}] {text}"
+    def line(self, text: str):
+        msg = f"[{fmt_secs(time.monotonic() - self.start)}] {text}"
         self.log.write(msg + "\n")
         self.log.flush()
-        if self.tty and not final:
-            sys.stderr.write("\r\033[K" + msg)
-        else:
-            sys.stderr.write(("\r\033[K" if self.tty else "") + msg + "\n")
+        sys.stderr.write(msg + "\n")
         sys.stderr.flush()
 
     def eta(self, done_estimate: float) -> str:
@@ -345,7 +339,7 @@ def run_suite(args) -> int:
     selected = select_scenarios(args.filter)
     bin_dir = Path(args.build_dir) / "bin"
     for s in selected:
-        if s.implemented and not (bin_dir / s.binary).exists():
+        if not (bin_dir / s.binary).exists():
             raise LabError(f"{bin_dir / s.binary}: benchmark binary not found (build first: scripts/lab run)")
 
     machine = describe_machine()
@@ -359,8 +353,6 @@ def run_suite(args) -> int:
     # Estimate the time of each step from the number of benchmarks it runs.
     plan = []
     for s in selected:
-        if not s.implemented:
-            continue
         names = list_benchmarks(bin_dir / s.binary, s.filter)
         per = (profile["duration_ms"] / 1000 + 0.03) if s.binary != "uncontended" else profile["min_time"] * 1.5
         plan.append((s, len(names), len(names) * per * reps))
@@ -767,6 +759,10 @@ def render_charts(ds: Dataset, out_dir: Path) -> list[tuple[str, str]]:
     return charts
 
 
+def scenario_state(s: Scenario, present: set) -> str:
+    return "measured" if s.id in present else "not run"
+
+
 def render_report(dirs: list[Path], out_dir: Path, failures: list[str] | None = None) -> str:
     ds = load_report_dirs(dirs)
     if not ds.records:
@@ -784,10 +780,7 @@ def render_report(dirs: list[Path], out_dir: Path, failures: list[str] | None = 
     for label, m in ds.machines.items():
         md.append(f"- **{label}**: " + "; ".join(f"{k} {v}" for k, v in m.items()))
     md += ["", "## What ran", ""]
-    for s in SCENARIOS:
-        state = "measured" if s.id in present else ("not implemented in this version" if not s.implemented
-                                                    else "not run")
-        md.append(f"- {s.id} {s.title}: {state}")
+    md += [f"- {s.id} {s.title}: {scenario_state(s, present)}" for s in SCENARIOS]
     if failures:
         md += ["", "## Failures", ""] + [f"- {f}" for f in failures]
     md += ["", "## Findings", ""] + ([f"- {f}" for f in facts] or ["- (no findings: too little data)"])
@@ -816,9 +809,7 @@ def render_report(dirs: list[Path], out_dir: Path, failures: list[str] | None = 
         f"<li><b>{html.escape(l)}</b>: " + html.escape("; ".join(f"{k} {v}" for k, v in m.items())) + "</li>"
         for l, m in ds.machines.items()) + "</ul>")
     h.append("<h2>What ran</h2><ul>" + "".join(
-        f"<li>{s.id} {html.escape(s.title)}: "
-        + ("measured" if s.id in present else ("not implemented in this version" if not s.implemented else "not run"))
-        + "</li>" for s in SCENARIOS) + "</ul>")
+        f"<li>{s.id} {html.escape(s.title)}: {scenario_state(s, present)}</li>" for s in SCENARIOS) + "</ul>")
     if failures:
         h.append("<h2>Failures</h2><ul>" + "".join(f"<li>{html.escape(f)}</li>" for f in failures) + "</ul>")
     h.append("<h2>Findings</h2><ul>" + "".join(f"<li>{html.escape(f)}</li>" for f in facts) + "</ul>")

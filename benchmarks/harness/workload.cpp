@@ -105,6 +105,8 @@ void WorkloadResult::report_to(benchmark::State& state) const {
     c["min_share"] = ops > 0 ? static_cast<double>(min_worker()) * threads / ops : 0;
     c["max_share"] = ops > 0 ? static_cast<double>(max_worker()) * threads / ops : 0;
     c["cpu_ns_per_op"] = ops > 0 ? process_cpu_seconds * 1e9 / ops : 0;
+    c["worker_cpu_ns_per_op"] =
+        ops > 0 ? worker_cpu_seconds * 1e9 / ops : 0;  // the workers' own threads only
     c["vcsw_per_op"] = ops > 0 ? static_cast<double>(voluntary_switches) / ops : 0;
     c["ivcsw_per_op"] = ops > 0 ? static_cast<double>(involuntary_switches) / ops : 0;
     if (latency.count() > 0) {

@@ -113,10 +113,10 @@ TEST_F(KMutex, ReleaseHandsTheMutexToTheFirstWaiter) {
     KMUTEX m;
     KeInitializeMutex(&m, 0);
     ASSERT_EQ(acquire(&m), STATUS_SUCCESS);
-    PKTHREAD waiter_thread = nullptr;
     std::thread waiter([&] {
-        waiter_thread = KeGetCurrentThread();
         EXPECT_EQ(acquire(&m), STATUS_SUCCESS);
+        EXPECT_EQ(m.OwnerThread, KeGetCurrentThread())
+            << "the release handed ownership to the waiter";
         EXPECT_EQ(KeGetCurrentThread()->KernelApcDisable, -1);
         EXPECT_EQ(KeReleaseMutex(&m, FALSE), 0);
     });

@@ -63,27 +63,13 @@ void BM_GrtLookupLock(benchmark::State& state) {
     static int generation = 0;
     const std::string key = "bench-" + std::to_string(++generation);
     (void)kmlab::Grt::init();  // already initialized by an earlier run: fine
-    std::shared_ptr<M> registered;
-    if constexpr (M::kind() == "KMutex") {
-        registered = kmlab::Grt::register_kmutex<long, typename M::backend>(key, 0L).value();
-    } else if constexpr (M::kind() == "FastMutex") {
-        registered = kmlab::Grt::register_fast_mutex<long, typename M::backend>(key, 0L).value();
-    } else {
-        registered = kmlab::Grt::register_guarded_mutex<long, typename M::backend>(key, 0L).value();
-    }
+    auto registered = kmlab::Grt::register_mutex<M>(key, 0L).value();
     WorkloadConfig cfg;
     cfg.threads = static_cast<int>(state.range(0));
     cfg.duration = default_duration();
     run_and_report(state, cfg, [&key](WorkerContext& ctx) {
         while (!ctx.stopped()) {
-            std::shared_ptr<M> m;
-            if constexpr (M::kind() == "KMutex") {
-                m = kmlab::Grt::get_kmutex<long, typename M::backend>(key).value();
-            } else if constexpr (M::kind() == "FastMutex") {
-                m = kmlab::Grt::get_fast_mutex<long, typename M::backend>(key).value();
-            } else {
-                m = kmlab::Grt::get_guarded_mutex<long, typename M::backend>(key).value();
-            }
+            std::shared_ptr<M> m = kmlab::Grt::get<M>(key).value();
             auto g = m->lock();
             if (!g) std::abort();
             ++**g;

@@ -7,6 +7,8 @@
 //    before destroy(), or before its key is unregistered and registered again,
 //    stays alive and valid for as long as the caller holds it. Nothing can dangle.
 //  * Every failure is an std::expected error naming the key.
+//  * Besides the named calls of the seeds (register_kmutex, get_fast_mutex,
+//    ...), register_mutex<M> and get<M> take any kmlab mutex type.
 #pragma once
 
 #include <expected>
@@ -41,17 +43,17 @@ class Grt {
     template <class T, backends::WaitBackend B = backends::Futex>
     static std::expected<std::shared_ptr<KMutex<T, B>>, GrtError> register_kmutex(std::string key,
                                                                                   T value) {
-        return add<KMutex<T, B>>(std::move(key), std::move(value));
+        return register_mutex<KMutex<T, B>>(std::move(key), std::move(value));
     }
     template <class T, backends::WaitBackend B = backends::Futex>
     static std::expected<std::shared_ptr<FastMutex<T, B>>, GrtError> register_fast_mutex(
         std::string key, T value) {
-        return add<FastMutex<T, B>>(std::move(key), std::move(value));
+        return register_mutex<FastMutex<T, B>>(std::move(key), std::move(value));
     }
     template <class T, backends::WaitBackend B = backends::Futex>
     static std::expected<std::shared_ptr<GuardedMutex<T, B>>, GrtError> register_guarded_mutex(
         std::string key, T value) {
-        return add<GuardedMutex<T, B>>(std::move(key), std::move(value));
+        return register_mutex<GuardedMutex<T, B>>(std::move(key), std::move(value));
     }
 
     template <class T, backends::WaitBackend B = backends::Futex>
@@ -69,9 +71,9 @@ class Grt {
         return get<GuardedMutex<T, B>>(key);
     }
 
-  private:
+    // The same for any kmlab mutex type M (KMutex<T, B>, FastMutex<T, B>, ...).
     template <class M, class T>
-    static std::expected<std::shared_ptr<M>, GrtError> add(std::string key, T value) {
+    static std::expected<std::shared_ptr<M>, GrtError> register_mutex(std::string key, T value) {
         auto object = std::make_shared<M>(std::move(value));
         if (auto r = insert(std::move(key), typeid(M), object); !r)
             return std::unexpected(r.error());
@@ -83,6 +85,8 @@ class Grt {
         if (!r) return std::unexpected(r.error());
         return std::static_pointer_cast<M>(*r);
     }
+
+  private:
     static std::expected<void, GrtError> insert(std::string key, std::type_index type,
                                                 std::shared_ptr<void> object);
     static std::expected<std::shared_ptr<void>, GrtError> lookup(std::string_view key,

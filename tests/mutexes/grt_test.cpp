@@ -121,3 +121,15 @@ TEST_F(GrtTest, LookupsRaceWithDestroyWithoutDangling) {
     for (auto& t : pool) t.join();
     EXPECT_FALSE(Grt::initialized());
 }
+
+TEST_F(GrtTest, TheGenericCallsAgreeWithTheNamedOnes) {
+    using M = KMutex<int, backends::Spin>;
+    auto m = Grt::register_mutex<M>("generic", 3);
+    ASSERT_TRUE(m);
+    auto same = Grt::get_kmutex<int, backends::Spin>("generic");
+    ASSERT_TRUE(same);
+    EXPECT_EQ(same->get(), m->get());
+    EXPECT_EQ((Grt::get<FastMutex<int, backends::Spin>>("generic").error().code),
+              GrtErrc::wrong_type);
+    EXPECT_EQ(*Grt::get<M>("generic").value()->lock().value(), 3);
+}

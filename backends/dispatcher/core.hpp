@@ -90,14 +90,20 @@ inline LONG load_state(const DISPATCHER_HEADER* h) noexcept {
 inline void store_state(DISPATCHER_HEADER* h, LONG v) noexcept {
     std::atomic_ref<LONG>(h->SignalState).store(v, std::memory_order_relaxed);
 }
-// OwnerThread likewise: written under the lock, compared lock-free by a
-// thread asking "do I own it?" (which relaxed ordering answers correctly).
+// Owner fields (KMUTANT.OwnerThread, FAST_MUTEX.Owner, KGUARDED_MUTEX.Owner)
+// likewise: written by or for the owner, compared lock-free by a thread
+// asking "do I own it?", which relaxed ordering answers correctly.
+inline PKTHREAD load_owner(const PKTHREAD& field) noexcept {
+    return std::atomic_ref<PKTHREAD>(const_cast<PKTHREAD&>(field)).load(std::memory_order_relaxed);
+}
+inline void store_owner(PKTHREAD& field, PKTHREAD t) noexcept {
+    std::atomic_ref<PKTHREAD>(field).store(t, std::memory_order_relaxed);
+}
 inline PKTHREAD load_owner(const KMUTANT* m) noexcept {
-    return std::atomic_ref<PKTHREAD>(const_cast<PKTHREAD&>(m->OwnerThread))
-        .load(std::memory_order_relaxed);
+    return load_owner(m->OwnerThread);
 }
 inline void store_owner(KMUTANT* m, PKTHREAD t) noexcept {
-    std::atomic_ref<PKTHREAD>(m->OwnerThread).store(t, std::memory_order_relaxed);
+    store_owner(m->OwnerThread, t);
 }
 inline DISPATCHER_HEADER* header_of(PVOID object) noexcept {
     return static_cast<DISPATCHER_HEADER*>(object);

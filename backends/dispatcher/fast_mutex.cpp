@@ -13,14 +13,8 @@ namespace lock_bit = kmlab::backends::lock_bit;
 
 namespace {
 
-PKTHREAD load_owner(PKTHREAD& owner) {
-    return std::atomic_ref<PKTHREAD>(owner).load(std::memory_order_relaxed);
-}
-// Owner is written by the owner only; another thread reads it only to compare
-// it with itself, which relaxed ordering answers correctly.
-void store_owner(PKTHREAD& owner, PKTHREAD t) {
-    std::atomic_ref<PKTHREAD>(owner).store(t, std::memory_order_relaxed);
-}
+using dispatcher::load_owner;
+using dispatcher::store_owner;
 
 void lock(LONG& count, ULONG& contention, PVOID gate) {
     dispatcher::ObjectGate g{gate};

@@ -8,11 +8,23 @@
 //                                   May return early (spuriously): callers re-check.
 //   wake_one(word) / wake_all(word) wake one / every thread blocked in wait(word, ...)
 //
+// and, optionally, policy that the lock algorithms read through the traits
+// below:
+//
+//   kNeverSleeps      waiters poll instead of sleeping: a lock may release
+//                     with a plain store and skip the wake
+//   kSpinBeforePark   how long a lock spins on its word before it parks
+//   platform          the platform/platform.hpp seam it runs on (the
+//                     schedule explorer's model backends name theirs)
+//
 // The contract is the futex contract: the check of `word` against `expected`
 // and the decision to sleep are atomic with respect to wake_*(), so a waker
-// that changes `word` and then calls wake_*() can never be missed.
+// that changes `word` and then calls wake_*() can never be missed. A wake_*()
+// on a word whose memory has been freed since must be harmless (a futex wake
+// is only a system call on an address): the locks rely on it to be safe to
+// destroy right after unlock.
 // Mutex algorithms are written once against this concept (backends/lock_bit.hpp,
-// mutexes/); each backend lives in its own header.
+// mutexes/raw.hpp); each backend lives in its own header.
 #pragma once
 
 #include <atomic>
@@ -21,13 +33,18 @@
 #include <cstdint>
 #include <string_view>
 
+#include "platform/platform.hpp"
+
 namespace kmlab::backends {
 
-using deadline_t = std::chrono::steady_clock::time_point;
+using deadline_t = platform::deadline_t;
+
+// The word type a backend waits on: its platform's atomic<uint32_t>.
+template <class B>
+using wait_word = typename platform::platform_of<B>::template atomic<std::uint32_t>;
 
 template <class B>
-concept WaitBackend = requires(std::atomic<std::uint32_t>& word, std::uint32_t v,
-                               const deadline_t* dl) {
+concept WaitBackend = requires(wait_word<B>& word, std::uint32_t v, const deadline_t* dl) {
     { B::name() } -> std::convertible_to<std::string_view>;
     { B::wait(word, v, dl) } -> std::same_as<bool>;
     { B::wake_one(word) } -> std::same_as<void>;
@@ -40,5 +57,14 @@ template <class B>
 inline constexpr bool never_sleeps = requires {
     requires B::kNeverSleeps;
 };
+
+// How long a lock over B spins before it parks (zero: it parks at once).
+template <class B>
+constexpr std::chrono::nanoseconds spin_before_park() noexcept {
+    if constexpr (requires { B::kSpinBeforePark; })
+        return B::kSpinBeforePark;
+    else
+        return std::chrono::nanoseconds::zero();
+}
 
 }  // namespace kmlab::backends

@@ -1,7 +1,6 @@
 #include "backends/futex.hpp"
 
 #include <linux/futex.h>
-#include <linux/membarrier.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -42,26 +41,6 @@ bool futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
 int futex_wake(std::atomic<std::uint32_t>& word, int count) noexcept {
     return static_cast<int>(
         syscall(SYS_futex, addr(word), FUTEX_WAKE_PRIVATE, count, nullptr, nullptr, 0));
-}
-
-namespace {
-// Registered once per process; membarrier is refused in some sandboxes.
-bool register_membarrier() noexcept {
-    const long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
-    if (cmds < 0 || (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0) return false;
-    return syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
-}
-}  // namespace
-
-bool heavy_fence() noexcept {
-    static const bool available = register_membarrier();
-    if (available && syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0)
-        return true;
-    // A full barrier on this thread only: a seq_cst read-modify-write, which
-    // (unlike atomic_thread_fence) ThreadSanitizer understands.
-    static std::atomic<int> barrier_word{0};
-    barrier_word.fetch_add(0, std::memory_order_seq_cst);
-    return false;
 }
 
 }  // namespace kmlab::backends::sys

@@ -1,7 +1,7 @@
 // The lock-bit mutex algorithm shared by FAST_MUTEX, KGUARDED_MUTEX and the
-// idiomatic FastMutex / GuardedMutex over every backend. It follows ReactOS's
-// KiAcquireGuardedMutex / KeReleaseGuardedMutex [ros-kex][ros-wait], so the
-// Count word has the kernel's encoding (SEMANTICS.md 2.3(b)):
+// idiomatic FastMutex / GuardedMutex over every sleeping backend. It follows
+// ReactOS's KiAcquireGuardedMutex / KeReleaseGuardedMutex [ros-kex][ros-wait],
+// so the Count word has the kernel's encoding (SEMANTICS.md 2.3(b)):
 //
 //   bit 0 (FM_LOCK_BIT)            1 = free, 0 = held
 //   bit 1 (FM_LOCK_WAITER_WOKEN)   a waiter has been woken and is on its way
@@ -15,13 +15,29 @@
 //
 // A Gate is anything with wait() (block until signalled, consuming one signal)
 // and signal() (release one waiter, or let the next wait() pass): the
-// FAST_MUTEX's KEVENT or the KGUARDED_MUTEX's KGATE (dispatcher/gate.hpp).
+// FAST_MUTEX's KEVENT or the KGUARDED_MUTEX's KGATE (dispatcher/gate.hpp), or
+// a futex word holding a count of signals (FutexGate below). A gate may name
+// its platform (platform/platform.hpp) and a spin-before-park time.
+//
+// One departure from the kernel's instruction sequence, for memory safety:
+// the release decides whether to wake in the same compare-exchange that frees
+// the lock (ReactOS adds the lock bit, then converts a waiter with a second
+// compare-exchange). After the lock is visibly free the releaser touches the
+// mutex only through gate.signal(), and only when it has converted a waiter
+// into the woken mark: that waiter cannot leave before the signal, so the
+// mutex still has a user and cannot have been destroyed. With the two-step
+// release, a thread that freed the lock and was preempted before its second
+// compare-exchange wrote to a mutex that its next owner had already unlocked
+// and destroyed, which std::mutex and POSIX allow (tests/model explores it).
+// The encoding, the states and what each waiter sees are the kernel's.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 
 #include "backends/backend.hpp"
 #include "kernel/ntdef.hpp"
+#include "platform/platform.hpp"
 
 namespace kmlab::backends::lock_bit {
 
@@ -33,23 +49,47 @@ using nt::ULONG;
 
 // InterlockedBitTestAndReset(&Count, 0): true if the lock was free and is now
 // ours. Acquire ordering makes the previous owner's critical section visible.
+template <class P = platform::Native>
 inline bool try_acquire(LONG& count) noexcept {
-    return (std::atomic_ref<LONG>(count).fetch_and(~FM_LOCK_BIT, std::memory_order_acquire) &
+    return (typename P::template atomic_ref<LONG>(count).fetch_and(~FM_LOCK_BIT,
+                                                                   std::memory_order_acquire) &
             FM_LOCK_BIT) != 0;
 }
 
 // InterlockedCompareExchange(&Count, 0, 1): succeeds only when free with no
 // waiters, as ExTryToAcquireFastMutex does [ros-exh].
+template <class P = platform::Native>
 inline bool try_acquire_uncontended(LONG& count) noexcept {
     LONG expected = FM_LOCK_BIT;
-    return std::atomic_ref<LONG>(count).compare_exchange_strong(
+    return typename P::template atomic_ref<LONG>(count).compare_exchange_strong(
         expected, 0, std::memory_order_acquire, std::memory_order_relaxed);
 }
 
 template <class Gate>
+constexpr std::chrono::nanoseconds gate_spin() noexcept {
+    if constexpr (requires { Gate::kSpinBeforePark; })
+        return Gate::kSpinBeforePark;
+    else
+        return std::chrono::nanoseconds::zero();
+}
+
+template <class Gate>
 [[gnu::noinline, gnu::cold]] void acquire_slow(LONG& count, ULONG& contention, Gate& gate) {
+    using P = platform::platform_of<Gate>;
     std::atomic_ref<ULONG>(contention).fetch_add(1, std::memory_order_relaxed);
-    std::atomic_ref<LONG> c(count);
+    typename P::template atomic_ref<LONG> c(count);
+    if constexpr (gate_spin<Gate>() > std::chrono::nanoseconds::zero()) {
+        // A holder that is running releases within a critical section's time:
+        // test, then test-and-set, before paying for a sleep and a wake.
+        const auto until = P::now() + gate_spin<Gate>();
+        if (P::spin_until(
+                [&] {
+                    return (c.load(std::memory_order_relaxed) & FM_LOCK_BIT) != 0 &&
+                           try_acquire<P>(count);
+                },
+                &until))
+            return;
+    }
     LONG bits_to_remove = FM_LOCK_BIT;
     LONG bits_to_add = FM_LOCK_WAITER_INC;
     LONG old = c.load(std::memory_order_relaxed);
@@ -73,28 +113,68 @@ template <class Gate>
 
 template <class Gate>
 inline void acquire(LONG& count, ULONG& contention, Gate& gate) {
-    if (!try_acquire(count)) [[unlikely]]
+    if (!try_acquire<platform::platform_of<Gate>>(count)) [[unlikely]]
         acquire_slow(count, contention, gate);
 }
 
-// `old` is Count before the release added the lock bit: there are waiters
-// and none is woken yet, so convert one waiter into the woken mark and signal.
+// `old` is Count as last seen, held with waiters or a woken mark: free the
+// lock and, when there are waiters and none is woken yet, turn one into the
+// woken mark, in one compare-exchange; then signal the gate for it.
 template <class Gate>
 [[gnu::noinline, gnu::cold]] void release_slow(LONG& count, LONG old, Gate& gate) {
-    old += FM_LOCK_BIT;
-    const LONG desired = old + FM_LOCK_WAITER_WOKEN - FM_LOCK_WAITER_INC;
-    if (std::atomic_ref<LONG>(count).compare_exchange_strong(
-            old, desired, std::memory_order_relaxed, std::memory_order_relaxed)) {
-        gate.signal();
+    typename platform::platform_of<Gate>::template atomic_ref<LONG> c(count);
+    for (;;) {
+        const bool wake = old >= FM_LOCK_WAITER_INC && (old & FM_LOCK_WAITER_WOKEN) == 0;
+        const LONG desired =
+            old + FM_LOCK_BIT + (wake ? FM_LOCK_WAITER_WOKEN - FM_LOCK_WAITER_INC : 0);
+        if (c.compare_exchange_weak(old, desired, std::memory_order_release,
+                                    std::memory_order_relaxed)) {
+            if (wake) gate.signal();
+            return;
+        }
     }
 }
 
-// Release ordering publishes the critical section to the next owner.
+// Release ordering publishes the critical section to the next owner. The
+// common case (held, nobody waiting) is one compare-exchange.
 template <class Gate>
 inline void release(LONG& count, Gate& gate) {
-    const LONG old = std::atomic_ref<LONG>(count).fetch_add(FM_LOCK_BIT, std::memory_order_release);
-    if (old != 0 && (old & FM_LOCK_WAITER_WOKEN) == 0) [[unlikely]]
+    LONG old = 0;
+    if (!typename platform::platform_of<Gate>::template atomic_ref<LONG>(count)
+             .compare_exchange_strong(old, FM_LOCK_BIT, std::memory_order_release,
+                                      std::memory_order_relaxed)) [[unlikely]]
         release_slow(count, old, gate);
 }
+
+// A gate over a backend's wait word: the word counts signals not yet
+// consumed (a semaphore), so a signal sent before its waiter sleeps is not
+// lost. The lock's WOKEN mark allows at most one signal in flight.
+// signal() makes its last access to the gate's memory with the RMW that adds
+// the signal; the wake after it is Backend::wake_one, which may be given a
+// freed word (backend.hpp).
+template <WaitBackend Backend>
+struct FutexGate {
+    using platform = platform::platform_of<Backend>;
+    static constexpr std::chrono::nanoseconds kSpinBeforePark = spin_before_park<Backend>();
+
+    void wait() {
+        std::uint32_t g = word.load(std::memory_order_relaxed);
+        for (;;) {
+            if (g == 0) {
+                Backend::wait(word, 0, nullptr);
+                g = word.load(std::memory_order_relaxed);
+            } else if (word.compare_exchange_weak(g, g - 1, std::memory_order_acquire,
+                                                  std::memory_order_relaxed)) {
+                return;
+            }
+        }
+    }
+    void signal() {
+        word.fetch_add(1, std::memory_order_release);
+        Backend::wake_one(word);
+    }
+
+    wait_word<Backend> word{0};
+};
 
 }  // namespace kmlab::backends::lock_bit

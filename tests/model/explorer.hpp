@@ -1,0 +1,297 @@
+// The schedule explorer: runs a small concurrent program again and again, one
+// schedule at a time, until every schedule within a preemption bound has run
+// (or a seeded random sample of them, for larger programs), and reports the
+// first schedule that breaks it in a form that replays.
+//
+// How it works (after CHESS [Musuvathi et al., OSDI 2008], folly's
+// DeterministicSchedule, Rust's loom and Relacy):
+//  * Each model thread is a fiber (ucontext) on one OS thread, so exactly one
+//    runs at a time and a run is a pure function of its scheduling choices.
+//  * The lock algorithms reach shared memory, wait/wake and spinning only
+//    through the platform seam (platform/platform.hpp). model::Platform
+//    implements it: before every shared-memory operation the fiber hands
+//    control back to the scheduler, which picks who performs the next one.
+//  * Search: stateless depth-first search over the choice points, replaying
+//    each schedule from the start (no state capture). A preemption is a
+//    choice other than "the thread that just ran goes on" while that thread
+//    could go on; schedules with more than `preemption_bound` of them are not
+//    run (CHESS: most concurrency bugs need very few).
+//  * Memory: sequentially consistent, or x86-TSO. Under TSO every plain
+//    store goes into its thread's FIFO store buffer; loads forward from the
+//    thread's own buffer; read-modify-writes, seq_cst stores, fences, futex
+//    calls (the kernel takes a lock) and the thread's end drain its own
+//    buffer; a membarrier drains every thread's buffer. Draining the oldest
+//    store of a buffer is a scheduling choice like running a thread (costing
+//    a preemption unless nothing else could run), so the search covers every
+//    moment a store can become visible. By default stores stay buffered as
+//    long as they may: the cheapest schedules are the most reordered ones.
+//    Not modelled: the compiler's reordering of relaxed operations (the
+//    algorithms are checked as x86 executes them), weaker hardware models
+//    (ARM, POWER), spurious futex wake-ups and spurious compare-exchange
+//    failures.
+//  * Time is virtual: a wait or spin with a deadline may time out at any
+//    choice point (a choice), and never otherwise.
+//  * Violations: a deadlock (threads left, none can run and no store is
+//    pending), a check failed inside the program (model::fail, e.g. two
+//    threads in the critical section), a failed final check (e.g. the lock
+//    not back in its initial state), an access to memory the program
+//    destroyed (model::destroy), and a run longer than `step_limit`.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "platform/platform.hpp"
+
+namespace kmlab::model {
+
+enum class Memory { sc, tso };
+
+struct Config {
+    Memory memory = Memory::sc;
+    int preemption_bound = 2;
+    // Stop after this many schedules (0: no limit). A search stopped early
+    // reports complete = false.
+    long max_schedules = 0;
+    long step_limit = 20000;
+    // Random (PCT-style) search instead of exhaustive: `random_schedules`
+    // runs, each with random thread priorities and pct_depth - 1 priority
+    // change points [Burckhardt et al., ASPLOS 2010], from `seed`.
+    bool random = false;
+    long random_schedules = 0;
+    std::uint64_t seed = 1;
+    int pct_depth = 3;
+    // Run exactly this schedule (as printed in a Result) and record a trace.
+    std::string replay;
+};
+
+struct Result {
+    long schedules = 0;     // runs made
+    bool complete = false;  // exhaustive search finished within the bound
+    bool violation = false;
+    std::string what;      // the first violation
+    std::string schedule;  // the schedule that led there (Config::replay takes it)
+    std::string trace;     // its last operations, one per line
+    long max_steps = 0;    // the longest run, in scheduling steps
+    std::string summary() const;
+};
+
+// One run of the program: a function per model thread, and a check that runs
+// after every thread has finished (empty string: fine, else what is wrong).
+struct Program {
+    std::vector<std::function<void()>> threads;
+    std::function<std::string()> check;
+};
+
+// Calls make() for every run, so each run starts from fresh state.
+Result explore(const Config& config, const std::function<Program()>& make);
+
+// Inside a model thread: record a violation and end the run.
+[[noreturn]] void fail(const std::string& what);
+// Marks [p, p + size) destroyed: any later model access to it is a violation
+// (futex wakes are exempt: they are system calls on an address).
+void destroy(const void* p, std::size_t size);
+// Names [p, p + size) in traces ("lock+4" instead of an address).
+void label(const void* p, std::size_t size, const char* name);
+// The running model thread's index, or -1 outside a run.
+int current_thread();
+
+// Test-only switch for the membarrier seam of Platform::heavy_fence():
+//   exact    membarrier: every thread's store buffer drains; returns true
+//   fallback membarrier refused: a fence on this thread only; returns false
+//   broken   returns true but drains only this thread's buffer, as if the
+//            membarrier pairing were switched off (the explorer must then
+//            find the lost wake-up it prevents)
+enum class HeavyFence { exact, fallback, broken };
+void set_heavy_fence(HeavyFence mode);
+
+namespace detail {
+// The operations behind Atomic / AtomicRef; each is one scheduling step.
+void load(const void* p, void* out, std::size_t size);
+void store(void* p, const void* in, std::size_t size, bool seq_cst);
+// Read-modify-write: drains this thread's buffer, reads the old value into
+// `old`, and if `update(old, out)` returns true writes `out`.
+void rmw(void* p, void* old, void* out, std::size_t size,
+         const std::function<bool(const void*, void*)>& update, const char* what);
+void fence(bool all_threads);
+bool futex_wait(const void* p, std::uint32_t expected, bool has_deadline);
+void futex_wake(const void* p, int count);
+// Blocks until another thread writes shared memory (or, with a deadline,
+// until the scheduler times it out: then false).
+bool spin_wait(bool has_deadline);
+void spin_begin();
+void event_wait(const void* event);
+void event_signal(const void* event, bool* signalled);
+}  // namespace detail
+
+// std::atomic<T> / std::atomic_ref<T> look-alikes over the model memory.
+template <class T, bool Ref>
+class AtomicBase {
+    static_assert(std::is_trivially_copyable_v<T> && sizeof(T) <= 8);
+
+  public:
+    T load(std::memory_order = std::memory_order_seq_cst) const {
+        T v;
+        detail::load(addr(), &v, sizeof(T));
+        return v;
+    }
+    void store(T v, std::memory_order o = std::memory_order_seq_cst) {
+        detail::store(addr(), &v, sizeof(T), o == std::memory_order_seq_cst);
+    }
+    T exchange(T v, std::memory_order = std::memory_order_seq_cst) {
+        return update([&](T) { return v; }, "exchange");
+    }
+    bool compare_exchange_strong(T& expected, T desired, std::memory_order = {},
+                                 std::memory_order = {}) {
+        T old, out = desired;
+        bool ok = false;
+        detail::rmw(
+            addr(), &old, &out, sizeof(T),
+            [&](const void* o, void*) { return ok = std::memcmp(o, &expected, sizeof(T)) == 0; },
+            "cas");
+        if (!ok) expected = old;
+        return ok;
+    }
+    bool compare_exchange_weak(T& expected, T desired, std::memory_order a = {},
+                               std::memory_order b = {}) {
+        return compare_exchange_strong(expected, desired, a, b);
+    }
+    bool compare_exchange_strong(T& expected, T desired, std::memory_order) {
+        return compare_exchange_strong(expected, desired, {}, {});
+    }
+    bool compare_exchange_weak(T& expected, T desired, std::memory_order) {
+        return compare_exchange_strong(expected, desired, {}, {});
+    }
+    T fetch_add(T d, std::memory_order = {}) {
+        return update([&](T o) { return static_cast<T>(o + d); }, "fetch_add");
+    }
+    T fetch_sub(T d, std::memory_order = {}) {
+        return update([&](T o) { return static_cast<T>(o - d); }, "fetch_sub");
+    }
+    T fetch_and(T d, std::memory_order = {}) {
+        return update([&](T o) { return static_cast<T>(o & d); }, "fetch_and");
+    }
+    T fetch_or(T d, std::memory_order = {}) {
+        return update([&](T o) { return static_cast<T>(o | d); }, "fetch_or");
+    }
+
+  protected:
+    template <class F>
+    T update(F f, const char* what) {
+        T old, out;
+        detail::rmw(
+            addr(), &old, &out, sizeof(T),
+            [&](const void* o, void* n) {
+                T v;
+                std::memcpy(&v, o, sizeof(T));
+                const T r = f(v);
+                std::memcpy(n, &r, sizeof(T));
+                return true;
+            },
+            what);
+        return old;
+    }
+    void* addr() const;
+};
+
+template <class T>
+class Atomic : public AtomicBase<T, false> {
+  public:
+    Atomic() : v_{} {}
+    Atomic(T v) : v_(v) {}  // NOLINT: as std::atomic
+    Atomic(const Atomic&) = delete;
+    T* raw() noexcept { return &v_; }
+
+  private:
+    friend class AtomicBase<T, false>;
+    T v_;
+};
+
+template <class T>
+class AtomicRef : public AtomicBase<T, true> {
+  public:
+    explicit AtomicRef(T& v) : p_(&v) {}
+
+  private:
+    friend class AtomicBase<T, true>;
+    T* p_;
+};
+
+template <class T, bool Ref>
+void* AtomicBase<T, Ref>::addr() const {
+    if constexpr (Ref)
+        return static_cast<const AtomicRef<T>*>(this)->p_;
+    else
+        return const_cast<T*>(&static_cast<const Atomic<T>*>(this)->v_);
+}
+
+// The platform seam over the model (platform/platform.hpp).
+struct Platform {
+    template <class T>
+    using atomic = Atomic<T>;
+    template <class T>
+    using atomic_ref = AtomicRef<T>;
+
+    // Virtual time stands still: deadlines expire only by a scheduling choice.
+    static kmlab::platform::deadline_t now() noexcept { return kmlab::platform::deadline_t{}; }
+    template <class Done>
+    static bool spin_until(Done&& done, const kmlab::platform::deadline_t* deadline) {
+        detail::spin_begin();
+        while (!done()) {
+            if (!detail::spin_wait(deadline != nullptr)) return false;
+        }
+        return true;
+    }
+    // The asymmetric fence pair (see set_heavy_fence).
+    static bool heavy_fence();
+    static void light_fence() noexcept {}  // a compiler-only fence: no hardware effect
+    static void full_fence() { detail::fence(false); }
+};
+
+// Backends over the model: a futex (sleeping waiters) and a spinner.
+struct Futex {
+    using platform = Platform;
+    static constexpr std::string_view name() { return "model-futex"; }
+    // As backends::Futex: the spin phase is explored too.
+    static constexpr std::chrono::nanoseconds kSpinBeforePark = std::chrono::microseconds(1);
+    static bool wait(Atomic<std::uint32_t>& word, std::uint32_t expected,
+                     const kmlab::platform::deadline_t* deadline) {
+        return detail::futex_wait(word.raw(), expected, deadline != nullptr);
+    }
+    static void wake_one(Atomic<std::uint32_t>& word) { detail::futex_wake(word.raw(), 1); }
+    static void wake_all(Atomic<std::uint32_t>& word) { detail::futex_wake(word.raw(), 1 << 30); }
+};
+
+struct Spin {
+    using platform = Platform;
+    static constexpr std::string_view name() { return "model-spin"; }
+    static constexpr bool kNeverSleeps = true;
+    template <class Done>
+    static bool spin_until(Done&& done, const kmlab::platform::deadline_t* deadline) {
+        return Platform::spin_until(std::forward<Done>(done), deadline);
+    }
+    static bool wait(Atomic<std::uint32_t>& word, std::uint32_t expected,
+                     const kmlab::platform::deadline_t* deadline) {
+        return spin_until([&] { return word.load() != expected; }, deadline);
+    }
+    static void wake_one(Atomic<std::uint32_t>&) {}
+    static void wake_all(Atomic<std::uint32_t>&) {}
+};
+
+// A synchronization event with the dispatcher's semantics (KeSetEvent wakes
+// the first waiter, FIFO, or leaves the event signalled for the next wait;
+// a wait consumes the signal): the gate of FAST_MUTEX and KGUARDED_MUTEX.
+struct EventGate {
+    using platform = Platform;
+    void wait() { detail::event_wait(this); }
+    void signal() { detail::event_signal(this, &signalled); }
+    bool quiescent() const noexcept { return !signalled; }
+    bool signalled = false;
+};
+
+}  // namespace kmlab::model

@@ -1,9 +1,18 @@
 #include "kernel/thread.hpp"
 
+namespace kmlab::dispatcher {
+// Thread rundown (backends/dispatcher/dispatcher.cpp): abandons mutants, bug
+// checks THREAD_TERMINATE_HELD_MUTEX, signals the thread object. Called by
+// name, not through a hook that the dispatcher installs from a static
+// initializer: a program linking libkmlab.a pulls dispatcher.o in through this
+// reference whenever it uses thread.o, so no program can run without its
+// thread-exit checks (a KMutex<T, Futex>-only program used to).
+void rundown_thread(nt::PKTHREAD t);
+}  // namespace kmlab::dispatcher
+
 namespace kmlab::kernel {
 
 namespace {
-std::atomic<RundownHook> g_rundown_hook{nullptr};
 std::atomic<std::uint64_t> g_next_thread_id{1};
 
 // Runs an adopted thread's exit checks when its OS thread ends (a system
@@ -42,11 +51,7 @@ void attach_current_thread(nt::PKTHREAD thread) {
 void exit_current_thread() {
     nt::PKTHREAD t = detail::tls_current_thread;
     if (t == nullptr) return;
-    if (RundownHook hook = g_rundown_hook.load(std::memory_order_acquire)) {
-        hook(t);
-    } else {
-        t->Terminated = nt::TRUE;
-    }
+    dispatcher::rundown_thread(t);
     detail::tls_current_thread = nullptr;
     dereference_thread(t);
 }
@@ -61,10 +66,6 @@ void dereference_thread(nt::PKTHREAD thread) noexcept {
         delete thread->Extra;
         delete thread;
     }
-}
-
-void set_rundown_hook(RundownHook hook) noexcept {
-    g_rundown_hook.store(hook, std::memory_order_release);
 }
 
 void require_irql_at_most(nt::KIRQL max, const void* object) {

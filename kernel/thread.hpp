@@ -59,17 +59,12 @@ inline nt::PKTHREAD current_thread() {
 nt::PKTHREAD create_thread_object(bool system_thread);
 // Makes `thread` the calling OS thread's KTHREAD (system-thread start-up).
 void attach_current_thread(nt::PKTHREAD thread);
-// Runs the thread-exit checks and signals the thread object, then drops the
-// running thread's reference and detaches it from the OS thread.
+// Runs the thread-exit checks and signals the thread object
+// (dispatcher::rundown_thread, called directly), then drops the running
+// thread's reference and detaches it from the OS thread.
 void exit_current_thread();
 void reference_thread(nt::PKTHREAD thread) noexcept;
 void dereference_thread(nt::PKTHREAD thread) noexcept;
-
-// Thread-exit work done by the dispatcher layer (abandon mutants, bug check
-// THREAD_TERMINATE_HELD_MUTEX, signal the thread object). The kernel layer may
-// not call the layers below it, so the dispatcher installs itself here.
-using RundownHook = void (*)(nt::PKTHREAD);
-void set_rundown_hook(RundownHook hook) noexcept;
 
 // Bug checks IRQL_NOT_LESS_OR_EQUAL (parameters: object, IRQL, 0, 0) when the
 // caller's IRQL is above `max`. Every NT routine with an IRQL rule calls this.

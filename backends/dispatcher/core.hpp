@@ -131,7 +131,7 @@ void wait_internal(PVOID object);
 // and benchmarks know that a thread has really blocked.
 ULONG waiter_count(PVOID object);
 
-// The rundown installed into kernel::set_rundown_hook.
+// Thread rundown: kernel::exit_current_thread() calls it by name.
 void rundown_thread(PKTHREAD t);
 
 }  // namespace kmlab::dispatcher

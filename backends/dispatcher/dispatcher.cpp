@@ -27,13 +27,6 @@ struct PendingWakes {
 };
 thread_local PendingWakes t_pending_wakes{};
 
-// Installs the rundown before main() so that any thread that exits after
-// touching the dispatcher runs the exit checks.
-const bool g_hook_installed = [] {
-    kernel::set_rundown_hook(&rundown_thread);
-    return true;
-}();
-
 bool is_mutant(const DISPATCHER_HEADER* h) noexcept {
     return h->Type == MutantObject;
 }

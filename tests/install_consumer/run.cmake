@@ -1,0 +1,48 @@
+# CTest driver of install.consumer (cmake -P): installs the already-built kmlab
+# tree into a prefix under WORK_DIR, configures and builds
+# tests/install_consumer against it with find_package(kmlab), and runs one
+# consumer per backend. Fails if any step fails or any backend's check fails.
+#
+# Inputs (-D): KMLAB_BINARY_DIR, CONSUMER_SOURCE_DIR, WORK_DIR, CXX_COMPILER,
+# GENERATOR, BUILD_TYPE, EXTRA_FLAGS (the sanitizer flags kmlab was built with).
+foreach(var KMLAB_BINARY_DIR CONSUMER_SOURCE_DIR WORK_DIR CXX_COMPILER GENERATOR BUILD_TYPE)
+  if(NOT DEFINED ${var})
+    message(FATAL_ERROR "run.cmake: -D${var}=... is required")
+  endif()
+endforeach()
+
+set(prefix ${WORK_DIR}/prefix)
+set(build ${WORK_DIR}/build)
+file(REMOVE_RECURSE ${WORK_DIR})
+
+function(step what)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
+  if(NOT rc EQUAL 0)
+    message("${out}")
+    message(FATAL_ERROR "install.consumer: ${what} failed (${rc})")
+  endif()
+endfunction()
+
+step("cmake --install" ${CMAKE_COMMAND} --install ${KMLAB_BINARY_DIR} --prefix ${prefix})
+step("configuring the consumer" ${CMAKE_COMMAND} -S ${CONSUMER_SOURCE_DIR} -B ${build}
+     -G ${GENERATOR} -DCMAKE_CXX_COMPILER=${CXX_COMPILER} -DCMAKE_BUILD_TYPE=${BUILD_TYPE}
+     -DCMAKE_PREFIX_PATH=${prefix} "-DCMAKE_CXX_FLAGS=${EXTRA_FLAGS}"
+     "-DCMAKE_EXE_LINKER_FLAGS=${EXTRA_FLAGS}")
+step("building the consumer" ${CMAKE_COMMAND} --build ${build})
+
+set(failed "")
+foreach(backend futex spin dispatcher)
+  execute_process(COMMAND ${build}/consumer_${backend} RESULT_VARIABLE rc
+                  OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  string(STRIP "${out}" out)
+  message("${out}")
+  if(NOT err STREQUAL "")
+    message("${err}")
+  endif()
+  if(NOT rc EQUAL 0)
+    list(APPEND failed ${backend})
+  endif()
+endforeach()
+if(failed)
+  message(FATAL_ERROR "install.consumer: thread-exit check missing for: ${failed}")
+endif()

@@ -137,10 +137,10 @@ struct KTHREAD {
     KWAIT_BLOCK WaitBlock[THREAD_WAIT_OBJECTS];
     PKWAIT_BLOCK WaitBlockList;  // the blocks of the wait in progress, or nullptr
     // KMUTEX-semantics locks owned that are not dispatcher mutants (the
-    // idiomatic KMutex over futex or spin), so that thread exit can bug check
-    // THREAD_TERMINATE_HELD_MUTEX for them too (emulator fields).
-    ULONG OwnedKMutexCount;
-    PVOID LastOwnedKMutex;
+    // idiomatic KMutex over futex or spin): kernel::OwnedKMutexLink entries in
+    // acquisition order, as MutantListHead holds mutants, so that thread exit
+    // finds each one still held (emulator field).
+    LIST_ENTRY OwnedKMutexListHead;
     kmlab::kernel::detail::ThreadExtra* Extra;  // emulator state: parking word, references, APCs
 };
 

@@ -30,6 +30,7 @@ nt::PKTHREAD create_thread_object(bool system_thread) {
     t->Header.SignalState = 0;
     nt::InitializeListHead(&t->Header.WaitListHead);
     nt::InitializeListHead(&t->MutantListHead);
+    nt::InitializeListHead(&t->OwnedKMutexListHead);
     t->Irql = nt::PASSIVE_LEVEL;
     t->SystemThread = system_thread;
     t->Extra = new detail::ThreadExtra{};

@@ -66,6 +66,22 @@ void exit_current_thread();
 void reference_thread(nt::PKTHREAD thread) noexcept;
 void dereference_thread(nt::PKTHREAD thread) noexcept;
 
+// A KMUTEX-semantics lock that is not a dispatcher mutant (the generic
+// RawKMutex, over Futex or Spin) derives from this link. Its owner links it
+// into KTHREAD::OwnedKMutexListHead on the first acquisition and unlinks it on
+// the last release; only the owner thread touches its own list, so no lock is
+// needed. Thread rundown reports the first one still linked, as the kernel
+// reports the first KMUTEX on the thread's mutant list [ros-thrd].
+struct OwnedKMutexLink {
+    nt::LIST_ENTRY entry;
+};
+inline void link_owned_kmutex(nt::PKTHREAD t, OwnedKMutexLink* m) noexcept {
+    nt::InsertTailList(&t->OwnedKMutexListHead, &m->entry);
+}
+inline void unlink_owned_kmutex(OwnedKMutexLink* m) noexcept {
+    nt::RemoveEntryList(&m->entry);
+}
+
 // Bug checks IRQL_NOT_LESS_OR_EQUAL (parameters: object, IRQL, 0, 0) when the
 // caller's IRQL is above `max`. Every NT routine with an IRQL rule calls this.
 void require_irql_at_most(nt::KIRQL max, const void* object = nullptr);

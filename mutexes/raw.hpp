@@ -32,7 +32,7 @@ enum class Acquire { acquired, timeout, limit };
 // spurious wake). `signal_state_` mirrors KMUTEX.SignalState: 1 free, 1-n
 // owned n times; only the owner writes it.
 template <backends::WaitBackend Backend>
-class RawKMutex {
+class RawKMutex : kernel::OwnedKMutexLink {  // the owner's list of KMutexes held
   public:
     PKTHREAD owner() const noexcept { return owner_.load(std::memory_order_relaxed); }
     LONG signal_state() const noexcept {
@@ -54,8 +54,7 @@ class RawKMutex {
         owner_.store(t, std::memory_order_relaxed);
         set_state(0);
         t->KernelApcDisable = static_cast<nt::SHORT>(t->KernelApcDisable - 1);
-        ++t->OwnedKMutexCount;
-        t->LastOwnedKMutex = this;
+        kernel::link_owned_kmutex(t, this);
         return Acquire::acquired;
     }
 
@@ -64,7 +63,7 @@ class RawKMutex {
         if (signal_state_ != 1) return;
         owner_.store(nullptr, std::memory_order_relaxed);
         t->KernelApcDisable = static_cast<nt::SHORT>(t->KernelApcDisable + 1);
-        --t->OwnedKMutexCount;
+        kernel::unlink_owned_kmutex(this);
         if constexpr (backends::never_sleeps<Backend>) {
             word_.store(0, std::memory_order_release);  // no sleeper to wake
         } else if (word_.exchange(0, std::memory_order_release) == 2) {

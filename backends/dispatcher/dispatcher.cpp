@@ -428,8 +428,12 @@ void rundown_thread(PKTHREAD t) {
         }
         t->Extra->user_apcs.clear();
     }
+    // A KMutex over futex or spin still held: the first one on the thread's
+    // list, the oldest acquisition not yet released.
     const void* held = held_kmutex;
-    if (held == nullptr && t->OwnedKMutexCount != 0) held = t->LastOwnedKMutex;
+    if (held == nullptr && !IsListEmpty(&t->OwnedKMutexListHead)) {
+        held = containing_record(t->OwnedKMutexListHead.Flink, &kernel::OwnedKMutexLink::entry);
+    }
     if (held != nullptr) {
         report_fatal_bug_check(BugCheck(bugcheck::THREAD_TERMINATE_HELD_MUTEX,
                                         reinterpret_cast<ULONG_PTR>(t),

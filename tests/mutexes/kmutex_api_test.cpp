@@ -1,4 +1,8 @@
-// KMutex specifics over each backend: timed acquisition and the recursion limit.
+// KMutex specifics over each backend: timed acquisition, the recursion limit
+// and thread exit while owning it.
+#include <new>
+#include <type_traits>
+
 #include "kmlab.hpp"
 #include "support.hpp"
 
@@ -89,6 +93,49 @@ TYPED_TEST(KMutexApi, AThreadThatExitsOwningItBugChecksThreadTerminateHeldMutex)
     ASSERT_EQ(fatal.size(), 1u);
     EXPECT_EQ(fatal[0].code(), kmlab::bugcheck::THREAD_TERMINATE_HELD_MUTEX);
     EXPECT_EQ(fatal[0].parameter(1), reinterpret_cast<ULONG_PTR>(dead));
+}
+
+namespace {
+// What thread rundown names as the held mutex (bug check parameter 2): the
+// KMUTEX for the dispatcher backend, the KMutex itself for the others.
+template <class M>
+ULONG_PTR reported_address(M& m) {
+    if constexpr (std::is_same_v<typename M::backend, backends::Dispatcher>) {
+        return reinterpret_cast<ULONG_PTR>(m.raw().native_handle());
+    } else {
+        return reinterpret_cast<ULONG_PTR>(&m);
+    }
+}
+
+// Keeps `g` alive past the end of the calling thread: the thread exits still
+// owning the mutex, as a driver thread that forgot to release it would.
+template <class M>
+void leak_guard(typename M::Guard&& g) {
+    auto* storage = new unsigned char[sizeof(typename M::Guard)];  // never freed, by design
+    new (storage) typename M::Guard(std::move(g));
+}
+}  // namespace
+
+// The kernel names a mutex the thread still owns (the first KMUTEX on its
+// mutant list [ros-thrd]), not the last one it ever acquired.
+TYPED_TEST(KMutexApi, ThreadExitReportsTheMutexStillHeldNotTheLastAcquired) {
+    using M = KMutex<int, TypeParam>;
+    M a(0), b(0);
+    kmlab::test::on_new_thread([&] {
+        auto ga = a.lock();
+        ASSERT_TRUE(ga);
+        {
+            auto gb = b.lock();
+            ASSERT_TRUE(gb);
+        }
+        leak_guard<M>(std::move(*ga));
+    });
+    auto fatal = kmlab::test::take_fatal_bug_checks();
+    ASSERT_EQ(fatal.size(), 1u);
+    EXPECT_EQ(fatal[0].code(), kmlab::bugcheck::THREAD_TERMINATE_HELD_MUTEX);
+    EXPECT_EQ(fatal[0].parameter(2), reported_address(a))
+        << "reported " << (fatal[0].parameter(2) == reported_address(b) ? "B" : "another mutex")
+        << " instead of A, the mutex still held";
 }
 
 TEST(KMutexNative, TheDispatcherBackendIsARealKmutex) {

@@ -71,9 +71,13 @@ void dereference_thread(nt::PKTHREAD thread) noexcept;
 // into KTHREAD::OwnedKMutexListHead on the first acquisition and unlinks it on
 // the last release; only the owner thread touches its own list, so no lock is
 // needed. Thread rundown reports the first one still linked, as the kernel
-// reports the first KMUTEX on the thread's mutant list [ros-thrd].
+// reports the first KMUTEX on the thread's mutant list [ros-thrd], and
+// abandons each one through `abandon` (on the exiting owner's thread), so
+// that when the bug-check handler returns no waiter is stranded and no stale
+// owner is left to match a later KTHREAD at the same address.
 struct OwnedKMutexLink {
     nt::LIST_ENTRY entry;
+    void (*abandon)(OwnedKMutexLink* self, nt::PKTHREAD owner) noexcept;
 };
 inline void link_owned_kmutex(nt::PKTHREAD t, OwnedKMutexLink* m) noexcept {
     nt::InsertTailList(&t->OwnedKMutexListHead, &m->entry);

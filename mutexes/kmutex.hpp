@@ -13,9 +13,13 @@
 // Illegal uses, and what they return:
 //   a release by a thread that does not own it     Errc::not_owner (STATUS_MUTANT_NOT_OWNED)
 //   more than MINLONG nested acquisitions          Errc::recursion_limit
-//   (STATUS_MUTANT_LIMIT_EXCEEDED) a thread that exits while owning it            APC-disable
-//   mismatch at exit (bug check 0x20);
-//                                                  over Dispatcher THREAD_TERMINATE_HELD_MUTEX
+//                                                  (STATUS_MUTANT_LIMIT_EXCEEDED)
+//   a thread that exits while owning it            THREAD_TERMINATE_HELD_MUTEX (0x4000008A:
+//                                                  thread, mutex) to the fatal handler
+// If that handler returns, the mutex is abandoned over every backend, as a
+// mutant is (SEMANTICS.md 1.5): unowned and free, the next acquirer gets it.
+// (lock() then succeeds as usual: the idiomatic API does not surface
+// STATUS_ABANDONED, over any backend.)
 //
 // Nested guards. Recursion hands out several guards to one value. kmlab's rule:
 // only the most recent live guard gives access (*, ->); using an outer guard

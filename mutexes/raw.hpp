@@ -34,6 +34,7 @@ enum class Acquire { acquired, timeout, limit };
 template <backends::WaitBackend Backend>
 class RawKMutex : kernel::OwnedKMutexLink {  // the owner's list of KMutexes held
   public:
+    RawKMutex() noexcept : kernel::OwnedKMutexLink{{}, &abandon_at_exit} {}
     PKTHREAD owner() const noexcept { return owner_.load(std::memory_order_relaxed); }
     LONG signal_state() const noexcept {
         return std::atomic_ref<const LONG>(signal_state_).load(std::memory_order_relaxed);
@@ -80,6 +81,14 @@ class RawKMutex : kernel::OwnedKMutexLink {  // the owner's list of KMutexes hel
   private:
     void set_state(LONG s) noexcept {
         std::atomic_ref<LONG>(signal_state_).store(s, std::memory_order_relaxed);
+    }
+    // Thread rundown, on the exiting owner's thread: release every level of
+    // recursion at once, as the dispatcher abandons a mutant (SEMANTICS.md
+    // 1.5), so that the next acquirer gets it.
+    static void abandon_at_exit(kernel::OwnedKMutexLink* link, PKTHREAD t) noexcept {
+        auto* self = static_cast<RawKMutex*>(link);
+        self->set_state(0);
+        self->release(t);
     }
 
     [[gnu::noinline]] bool acquire_contended(const deadline_t* deadline) {

@@ -429,10 +429,15 @@ void rundown_thread(PKTHREAD t) {
         t->Extra->user_apcs.clear();
     }
     // A KMutex over futex or spin still held: the first one on the thread's
-    // list, the oldest acquisition not yet released.
+    // list, the oldest acquisition not yet released. Abandoned like the
+    // mutants above (each release unlinks it and gives back its APC disable).
     const void* held = held_kmutex;
     if (held == nullptr && !IsListEmpty(&t->OwnedKMutexListHead)) {
         held = containing_record(t->OwnedKMutexListHead.Flink, &kernel::OwnedKMutexLink::entry);
+    }
+    while (!IsListEmpty(&t->OwnedKMutexListHead)) {
+        auto* m = containing_record(t->OwnedKMutexListHead.Flink, &kernel::OwnedKMutexLink::entry);
+        m->abandon(m, t);
     }
     if (held != nullptr) {
         report_fatal_bug_check(BugCheck(bugcheck::THREAD_TERMINATE_HELD_MUTEX,

@@ -1,6 +1,8 @@
 // KMutex specifics over each backend: timed acquisition, the recursion limit
 // and thread exit while owning it.
+#include <atomic>
 #include <new>
+#include <thread>
 #include <type_traits>
 
 #include "kmlab.hpp"
@@ -136,6 +138,38 @@ TYPED_TEST(KMutexApi, ThreadExitReportsTheMutexStillHeldNotTheLastAcquired) {
     EXPECT_EQ(fatal[0].parameter(2), reported_address(a))
         << "reported " << (fatal[0].parameter(2) == reported_address(b) ? "B" : "another mutex")
         << " instead of A, the mutex still held";
+}
+
+// After the bug-check handler returns (tests install one that does), the
+// mutex held at exit is abandoned as a mutant is on the dispatcher
+// (SEMANTICS.md 1.5): unowned and free, and the next acquirer gets it.
+TYPED_TEST(KMutexApi, AfterTheHandlerReturnsAMutexHeldAtExitIsAbandonedToTheNextAcquirer) {
+    using M = KMutex<int, TypeParam>;
+    M m(0);
+    std::atomic<bool> owned{false};
+    bool acquired = false;
+    std::thread waiter([&] {
+        while (!owned) std::this_thread::yield();
+        auto r = m.lock_for(5s);
+        acquired = r.has_value();
+        if (acquired) {
+            EXPECT_EQ(m.owner(), KeGetCurrentThread());
+            EXPECT_EQ(m.signal_state(), 0) << "a first acquisition, not a recursive one";
+        }
+    });
+    kmlab::test::on_new_thread([&] {
+        auto g = m.lock();
+        ASSERT_TRUE(g);
+        owned = true;
+        std::this_thread::sleep_for(20ms);  // let the waiter block
+        leak_guard<M>(std::move(*g));
+    });
+    waiter.join();
+    auto fatal = kmlab::test::take_fatal_bug_checks();
+    ASSERT_EQ(fatal.size(), 1u);
+    EXPECT_EQ(fatal[0].code(), kmlab::bugcheck::THREAD_TERMINATE_HELD_MUTEX);
+    EXPECT_TRUE(acquired) << "the waiter hung behind the dead owner (lock_for(5s) timed out)";
+    EXPECT_TRUE(m.is_initial_state());
 }
 
 TEST(KMutexNative, TheDispatcherBackendIsARealKmutex) {

@@ -172,6 +172,38 @@ TYPED_TEST(KMutexApi, AfterTheHandlerReturnsAMutexHeldAtExitIsAbandonedToTheNext
     EXPECT_TRUE(m.is_initial_state());
 }
 
+// A stale owner must not match a new thread whose KTHREAD reuses the dead
+// owner's address: the new thread's first lock() is a first acquisition.
+TYPED_TEST(KMutexApi, ANewThreadAtTheDeadOwnersKthreadAddressDoesNotOwnItsMutex) {
+    using M = KMutex<int, TypeParam>;
+    M m(0);
+    PKTHREAD dead = nullptr;
+    kmlab::test::on_new_thread([&] {
+        dead = KeGetCurrentThread();
+        auto g = m.lock();
+        ASSERT_TRUE(g);
+        leak_guard<M>(std::move(*g));
+    });
+    auto fatal = kmlab::test::take_fatal_bug_checks();
+    ASSERT_EQ(fatal.size(), 1u);
+    // Start threads until one gets the freed KTHREAD's address (the allocator
+    // hands it back quickly; give up after many tries).
+    bool reused = false;
+    for (int i = 0; i < 1000 && !reused; ++i) {
+        kmlab::test::on_new_thread([&] {
+            if (KeGetCurrentThread() != dead) return;
+            reused = true;
+            auto r = m.lock_for(1s);
+            ASSERT_TRUE(r) << "the new thread could not take the abandoned mutex";
+            EXPECT_EQ(m.signal_state(), 0)
+                << "the new thread acquired it recursively: the stale owner matched it";
+        });
+    }
+    if (!reused) GTEST_SKIP() << "no new KTHREAD reused the dead thread's address";
+    EXPECT_TRUE(kmlab::test::take_fatal_bug_checks().empty());
+    EXPECT_TRUE(m.is_initial_state());
+}
+
 TEST(KMutexNative, TheDispatcherBackendIsARealKmutex) {
     KMutex<int, backends::Dispatcher> m(0);
     PKMUTEX native = m.raw().native_handle();

@@ -188,6 +188,37 @@ TEST_F(ThreadExit, ASystemThreadHoldingAKmutexBugChecks) {
     EXPECT_EQ(fatal[0].parameter(2), reinterpret_cast<ULONG_PTR>(&m));
 }
 
+// A thread that exits holding a FAST_MUTEX is still at APC_LEVEL: reported
+// as KERNEL_APC_PENDING_DURING_EXIT with the IRQL in parameter 3 [bc:0x20].
+TEST_F(ThreadExit, ASystemThreadHoldingAFastMutexBugChecks0x20AtApcLevel) {
+    static FAST_MUTEX m;
+    ExInitializeFastMutex(&m);
+    HANDLE h;
+    auto routine = [](PVOID) { ExAcquireFastMutex(&m); };
+    ASSERT_EQ(PsCreateSystemThread(&h, 0, nullptr, nullptr, nullptr, routine, nullptr),
+              STATUS_SUCCESS);
+    join(h);
+    auto fatal = kmlab::test::take_fatal_bug_checks();
+    ASSERT_EQ(fatal.size(), 1u) << "a fast mutex held at thread exit went unreported";
+    EXPECT_EQ(fatal[0].code(), bugcheck::KERNEL_APC_PENDING_DURING_EXIT);
+    EXPECT_EQ(fatal[0].parameter(3), APC_LEVEL);
+}
+
+// A KGUARDED_MUTEX held at exit leaves the thread inside a guarded region.
+TEST_F(ThreadExit, ASystemThreadHoldingAGuardedMutexBugChecks0x20) {
+    static KGUARDED_MUTEX m;
+    KeInitializeGuardedMutex(&m);
+    HANDLE h;
+    auto routine = [](PVOID) { KeAcquireGuardedMutex(&m); };
+    ASSERT_EQ(PsCreateSystemThread(&h, 0, nullptr, nullptr, nullptr, routine, nullptr),
+              STATUS_SUCCESS);
+    join(h);
+    auto fatal = kmlab::test::take_fatal_bug_checks();
+    ASSERT_EQ(fatal.size(), 1u);
+    EXPECT_EQ(fatal[0].code(), bugcheck::KERNEL_APC_PENDING_DURING_EXIT);
+    EXPECT_EQ(fatal[0].parameter(2) >> 16, 0xFFFFu) << "SpecialApcDisable -1";
+}
+
 TEST_F(ThreadExit, AnUnhandledRaisedStatusInASystemThreadBugChecks0x7E) {
     HANDLE h;
     auto routine = [](PVOID) {

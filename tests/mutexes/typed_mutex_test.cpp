@@ -2,6 +2,7 @@
 // even thread counts, try_lock, IRQL rules, recursion rules, guard unlock(),
 // the kernel state each type changes, and the lock back in its initial state.
 #include <atomic>
+#include <new>
 
 #include "kmlab.hpp"
 #include "mutex_types.hpp"
@@ -224,5 +225,33 @@ TYPED_TEST(TypedMutex, ADroppedGuardAtAnIllegalIrqlReportsTheBugCheckInsteadOfRe
         PKTHREAD t = KeGetCurrentThread();
         t->Irql = PASSIVE_LEVEL;
         t->CombinedApcDisable = 0;
+    }
+}
+
+// Held at thread exit: a KMutex bug checks THREAD_TERMINATE_HELD_MUTEX; a
+// FastMutex leaves the thread at APC_LEVEL and a GuardedMutex inside a guarded
+// region, both KERNEL_APC_PENDING_DURING_EXIT (0x20: 0, CombinedApcDisable,
+// IRQL, 0) [bc:0x20].
+TYPED_TEST(TypedMutex, HeldAtThreadExitIsReported) {
+    TypeParam m(0L);
+    kmlab::test::on_new_thread([&] {
+        auto g = m.lock();
+        ASSERT_TRUE(g);
+        // Keep the guard alive past the thread's end (never freed, by design).
+        new (new unsigned char[sizeof(typename TypeParam::Guard)])
+            typename TypeParam::Guard(std::move(*g));
+    });
+    auto fatal = kmlab::test::take_fatal_bug_checks();
+    ASSERT_EQ(fatal.size(), 1u) << TypeParam::kind() << " held at thread exit went unreported";
+    if constexpr (is_kmutex<TypeParam>) {
+        EXPECT_EQ(fatal[0].code(), bugcheck::THREAD_TERMINATE_HELD_MUTEX);
+    } else if constexpr (is_fast<TypeParam>) {
+        EXPECT_EQ(fatal[0].code(), bugcheck::KERNEL_APC_PENDING_DURING_EXIT);
+        EXPECT_EQ(fatal[0].parameter(2), 0u);
+        EXPECT_EQ(fatal[0].parameter(3), APC_LEVEL);
+    } else {
+        EXPECT_EQ(fatal[0].code(), bugcheck::KERNEL_APC_PENDING_DURING_EXIT);
+        EXPECT_EQ(fatal[0].parameter(2), 0xFFFF0000u) << "SpecialApcDisable -1";
+        EXPECT_EQ(fatal[0].parameter(3), PASSIVE_LEVEL);
     }
 }

@@ -1,5 +1,12 @@
 #include "kernel/thread.hpp"
 
+#include <cxxabi.h>
+
+#include <cstdlib>
+
+// This object's DSO handle, for __cxa_thread_atexit (defined by crtbegin).
+extern "C" void* __dso_handle __attribute__((__visibility__("hidden")));
+
 namespace kmlab::dispatcher {
 // Thread rundown (backends/dispatcher/dispatcher.cpp): abandons mutants, bug
 // checks THREAD_TERMINATE_HELD_MUTEX, signals the thread object. Called by
@@ -15,12 +22,24 @@ namespace kmlab::kernel {
 namespace {
 std::atomic<std::uint64_t> g_next_thread_id{1};
 
-// Runs an adopted thread's exit checks when its OS thread ends (a system
-// thread's start-up code calls exit_current_thread() itself first).
-struct ExitGuard {
-    ~ExitGuard() { exit_current_thread(); }
-};
-thread_local ExitGuard t_exit_guard;
+// Runs an attached thread's exit checks when its OS thread ends (a system
+// thread's start-up code calls exit_current_thread() itself first, and this
+// then finds nothing to do).
+//
+// Registered once per attachment with __cxa_thread_atexit, the call the
+// compiler itself makes for a thread_local's destructor, and not through a
+// thread_local guard object: such an object is constructed at most once per
+// OS thread, so a thread_local destructor that ran after it and called into
+// kmlab adopted a fresh KTHREAD whose exit checks never ran (and which was
+// never freed). A registration made while the thread's thread_local
+// destructors run is run after the destructor that made it (glibc's
+// __call_tls_dtors loops until its list is empty), so a late adoption gets its
+// checks too, on the main thread as well. Not covered: an adoption made from
+// a pthread_key_create destructor, which glibc runs after every thread_local
+// destructor.
+void run_exit_checks(void*) noexcept {
+    exit_current_thread();
+}
 }  // namespace
 
 nt::PKTHREAD create_thread_object(bool system_thread) {
@@ -45,7 +64,8 @@ nt::PKTHREAD detail::adopt_current_thread() {
 }
 
 void attach_current_thread(nt::PKTHREAD thread) {
-    (void)&t_exit_guard;  // odr-use: constructs the guard, registering its destructor
+    if (__cxxabiv1::__cxa_thread_atexit(&run_exit_checks, nullptr, &__dso_handle) != 0)
+        std::abort();  // out of memory: better than a thread without exit checks
     detail::tls_current_thread = thread;
 }
 

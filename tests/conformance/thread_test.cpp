@@ -235,6 +235,39 @@ TEST_F(ThreadExit, AnUnhandledRaisedStatusInASystemThreadBugChecks0x7E) {
     EXPECT_EQ(fatal[0].parameter(1), static_cast<ULONG>(STATUS_MUTANT_NOT_OWNED));
 }
 
+namespace {
+KMUTEX g_late_mutex;
+std::atomic<PKTHREAD> g_late_thread{nullptr};
+// A thread_local whose destructor first calls into kmlab after kmlab's own
+// thread-exit work has run: a late adoption of a fresh KTHREAD.
+struct LateUser {
+    ~LateUser() {
+        g_late_thread = KeGetCurrentThread();
+        KeWaitForSingleObject(&g_late_mutex, Executive, KernelMode, FALSE, nullptr);
+    }  // exits holding the KMUTEX
+};
+}  // namespace
+
+TEST_F(ThreadExit, ALateAdoptionByAThreadLocalDestructorStillGetsItsExitChecks) {
+    KeInitializeMutex(&g_late_mutex, 0);
+    std::thread([] {
+        thread_local LateUser late;  // constructed before the thread's first kmlab call,
+        (void)&late;                 // so destroyed after kmlab's exit work
+        (void)KeGetCurrentThread();
+    }).join();
+    ASSERT_NE(g_late_thread.load(), nullptr);
+    auto fatal = kmlab::test::take_fatal_bug_checks();
+    ASSERT_EQ(fatal.size(), 1u) << "the late KTHREAD's exit checks never ran";
+    EXPECT_EQ(fatal[0].code(), bugcheck::THREAD_TERMINATE_HELD_MUTEX);
+    EXPECT_EQ(fatal[0].parameter(1), reinterpret_cast<ULONG_PTR>(g_late_thread.load()));
+    EXPECT_EQ(fatal[0].parameter(2), reinterpret_cast<ULONG_PTR>(&g_late_mutex));
+    // Abandoned when the handler returned: the next waiter gets it at once.
+    LARGE_INTEGER zero{};
+    EXPECT_EQ(KeWaitForSingleObject(&g_late_mutex, Executive, KernelMode, FALSE, &zero),
+              STATUS_ABANDONED);
+    EXPECT_EQ(KeReleaseMutex(&g_late_mutex, FALSE), 0);
+}
+
 TEST_F(ThreadExit, EachThreadHasItsOwnKthread) {
     PKTHREAD mine = KeGetCurrentThread();
     PKTHREAD other = nullptr;

@@ -1,5 +1,8 @@
-// The platform seam: the only way a lock algorithm touches shared memory,
-// reads the clock or spins.
+// The platform seam: how a lock algorithm touches the memory that threads
+// race on, reads the clock and spins. (Fields that only the owner writes,
+// before the operation that frees the lock, such as the owner and
+// contention fields, stay plain std::atomic; tests/model/explorer.hpp says
+// what that leaves unexplored.)
 //
 // A lock algorithm (backends/lock_bit.hpp, mutexes/raw.hpp) names its atomics,
 // fences, clock and spin loop through a Platform type P instead of calling

@@ -149,6 +149,9 @@ class Scheduler {
         bool ok = loop();
         if (ok) {
             for (std::size_t i = 0; i < threads_.size(); ++i) drain(static_cast<int>(i), 0);
+            ok = violation_.empty();
+        }
+        if (ok) {
             if (program.check) {
                 const std::string what = program.check();
                 if (!what.empty()) {
@@ -200,7 +203,10 @@ class Scheduler {
         if (running_ < 0) return;
         step();
     }
-    [[noreturn]] void fail(const std::string& what) {
+    // Ending a run leaves the fibers' stacks as they are (see end_run), so
+    // nothing on them may own heap memory at that point: the message is
+    // built into violation_ in a statement of its own first.
+    [[noreturn]] void fail(const char* what) {
         if (violation_.empty()) violation_ = "T" + std::to_string(running_) + ": " + what;
         end_run();
     }
@@ -208,7 +214,11 @@ class Scheduler {
     void check_alive(const void* p, std::size_t size) {
         for (const auto& [lo, hi] : destroyed_) {
             const auto a = reinterpret_cast<std::uintptr_t>(p);
-            if (a < hi && a + size > lo) fail("access to destroyed memory at " + where(p));
+            if (a < hi && a + size > lo) {
+                violation_ =
+                    "T" + std::to_string(running_) + ": access to destroyed memory at " + where(p);
+                end_run();
+            }
         }
     }
 
@@ -297,6 +307,16 @@ class Scheduler {
     // schedules that only re-run the check are not worth exploring, and a
     // spinner nobody will release is reported as a deadlock.
     bool spin_wait(bool has_deadline) {
+        Thread& t = threads_[running_];
+        // A write between two of the reads made them stale already: check
+        // again at once rather than wait for a write that may never come.
+        bool stale = false;
+        for (const Store& r : t.reads) stale = stale || std::memcmp(r.addr, &r.bits, r.size) != 0;
+        if (stale) {
+            t.reads.clear();
+            note("spins: memory already changed, checks again");
+            return true;
+        }
         note(std::string("spins") + (has_deadline ? " with deadline" : ""));
         const bool ok = block(State::spin, nullptr, has_deadline);
         threads_[running_].reads.clear();
@@ -330,7 +350,10 @@ class Scheduler {
             note("event_signal " + where(e) + ": set");
         }
     }
+    // Freeing memory orders the thread's own earlier stores before it (the
+    // allocator makes locked operations): its buffer drains first.
     void destroy(const void* p, std::size_t size) {
+        if (running_ >= 0) drain(running_, 0);
         const auto a = reinterpret_cast<std::uintptr_t>(p);
         destroyed_.emplace_back(a, a + size);
         note("destroys " + where(p));
@@ -354,8 +377,9 @@ class Scheduler {
         try {
             s->threads_[s->running_].body();
         } catch (const std::exception& e) {
-            s->fail(std::string("exception: ") + e.what());
+            s->violation_ = "T" + std::to_string(s->running_) + ": exception: " + e.what();
         }
+        if (!s->violation_.empty()) s->end_run();
         s->finish_thread();
     }
 
@@ -462,14 +486,25 @@ class Scheduler {
             return;
         }
         for (;;) {
-            const auto opts = options();
-            if (++steps_ > config_.step_limit) {
-                violation_ = "no end after " + std::to_string(config_.step_limit) +
-                             " steps (livelock?): " + blocked_threads();
-                end_run();
+            // Nothing that owns heap memory may be alive on this stack when
+            // the run ends or another fiber runs (it might never resume).
+            Option o{};
+            bool abort = false;
+            {
+                const auto opts = options();
+                if (++steps_ > config_.step_limit) {
+                    violation_ = "no end after " + std::to_string(config_.step_limit) +
+                                 " steps (livelock?): " + blocked_threads();
+                    abort = true;
+                } else {
+                    const int c = decide_or_abort(opts);
+                    if (c < 0)
+                        abort = true;
+                    else
+                        o = opts[c];
+                }
             }
-            const int c = decide_or_abort(opts);
-            const Option& o = opts[c];
+            if (abort) end_run();
             if (o.kind == OptKind::run && o.thread == running_) return;
             if (o.kind == OptKind::flush) {
                 flush_one(o.thread);
@@ -482,11 +517,12 @@ class Scheduler {
         }
     }
     int decide_or_abort(const std::vector<Option>& opts) {
+        int c = -1;
         try {
-            return decide(opts);
+            c = decide(opts);
         } catch (const RunAbort&) {
-            end_run();
         }
+        return c;  // -1: the run ends (outside the handler, so the exception is freed)
     }
     void flush_one(int i) {
         const Store st = threads_[i].buffer.front();
@@ -534,6 +570,9 @@ class Scheduler {
         }
     }
     // Drains `n` stores (0: all) of thread i's buffer, oldest first.
+    // A store that reaches destroyed memory is a violation of the thread
+    // that made it, whenever its buffer drains (on a fiber the run ends at
+    // once; in the scheduler the loop sees violation_).
     void drain(int i, std::size_t n) {
         auto& buf = threads_[i].buffer;
         if (buf.empty()) return;
@@ -541,9 +580,22 @@ class Scheduler {
         for (; n > 0 && !buf.empty(); --n) {
             const Store s = buf.front();
             buf.pop_front();
+            if (destroyed(s.addr, s.size) && violation_.empty()) {
+                violation_ = "T" + std::to_string(i) +
+                             ": a buffered store reached destroyed memory at " + where(s.addr);
+                if (running_ >= 0) end_run();
+                return;
+            }
             std::memcpy(s.addr, &s.bits, s.size);
         }
         memory_written();
+    }
+    bool destroyed(const void* p, std::size_t size) const {
+        const auto a = reinterpret_cast<std::uintptr_t>(p);
+        for (const auto& [lo, hi] : destroyed_) {
+            if (a < hi && a + size > lo) return true;
+        }
+        return false;
     }
 
     // ---- choices ----
@@ -886,8 +938,9 @@ Result explore(const Config& config, const std::function<Program()>& make) {
     }
 }
 
-void fail(const std::string& what) {
-    if (g_sched == nullptr) throw std::logic_error("model::fail outside a run: " + what);
+void fail(const char* what) {
+    if (g_sched == nullptr)
+        throw std::logic_error(std::string("model::fail outside a run: ") + what);
     g_sched->fail(what);
 }
 void destroy(const void* p, std::size_t size) {

@@ -25,10 +25,15 @@
 //    a preemption unless nothing else could run), so the search covers every
 //    moment a store can become visible. By default stores stay buffered as
 //    long as they may: the cheapest schedules are the most reordered ones.
-//    Not modelled: the compiler's reordering of relaxed operations (the
-//    algorithms are checked as x86 executes them), weaker hardware models
+//    Not modelled: the C++ memory orders themselves (every operation gets
+//    x86's ordering whatever std::memory_order it names, so an all-relaxed
+//    lock passes here: the orders are checked by reading, and each is
+//    argued beside the code), the compiler's reordering, weaker hardware
 //    (ARM, POWER), spurious futex wake-ups and spurious compare-exchange
-//    failures.
+//    failures. Memory a lock touches outside the seam (its owner field,
+//    contention counter and recursion count, written by the owner alone and
+//    before the operation that frees the lock) gets no scheduling point and
+//    no destroy check.
 //  * Time is virtual: a wait or spin with a deadline may time out at any
 //    choice point (a choice), and never otherwise.
 //  * Violations: a deadlock (threads left, none can run and no store is
@@ -92,7 +97,9 @@ struct Program {
 Result explore(const Config& config, const std::function<Program()>& make);
 
 // Inside a model thread: record a violation and end the run.
-[[noreturn]] void fail(const std::string& what);
+// (A C string: the run ends inside this call, so its caller's temporaries
+// are never destroyed.)
+[[noreturn]] void fail(const char* what);
 // Marks [p, p + size) destroyed: any later model access to it is a violation
 // (futex wakes are exempt: they are system calls on an address).
 void destroy(const void* p, std::size_t size);

@@ -117,6 +117,9 @@ struct Shared {
     int acquired = 0;
     int attempts_left = 0;
     nt::KTHREAD threads[8]{};
+    Shared() {
+        for (auto& t : threads) nt::InitializeListHead(&t.OwnedKMutexListHead);
+    }
 };
 
 template <class Face>
@@ -182,9 +185,10 @@ std::string describe(const Result& r) {
            r.trace;
 }
 
-// Under the sanitizers every operation costs ~10x: the same configurations,
-// a smaller bound for the largest.
+// Under the sanitizers every step costs ~50x (fiber switches are system
+// calls there): the same configurations, smaller bounds.
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define KMLAB_MODEL_SANITIZED 1
 constexpr bool kSanitized = true;
 #else
 constexpr bool kSanitized = false;
@@ -208,33 +212,39 @@ void expect_clean(const std::string& name, const Plan& plan, Memory memory, int 
     EXPECT_TRUE(r.complete) << name;
 }
 
+// The bounds per algorithm: 3 where that search takes seconds, else 2 (the
+// soak raises all to 3: RawLockBit<Futex> 4x1 under TSO is 3.5M schedules
+// there). Under the sanitizers, where a step costs ~50x, every search runs at
+// bound 1.
 template <class Face>
-void explore_all(const std::string& name) {
+void explore_all(const std::string& name, int sc_bound, int tso_bound) {
     for (Memory m : {Memory::sc, Memory::tso}) {
-        expect_clean<Face>(name + " 4x1", k4x1, m, 2);
-        expect_clean<Face>(name + " 3x2", k3x2, m, kSanitized && m == Memory::tso ? 1 : 2);
+        const int bound = kSanitized ? 1 : m == Memory::sc ? sc_bound : tso_bound;
+        expect_clean<Face>(name + " 4x1", k4x1, m, bound);
+        expect_clean<Face>(name + " 3x2", k3x2, m, bound);
     }
 }
 
 // ---- production algorithms: exhausted, 0 violations ----
 
 TEST(Model, LockBitOverFutex) {
-    explore_all<LockBitFace<kmlab::detail::RawLockBit<Futex>>>("RawLockBit<Futex> (FastMutex)");
+    explore_all<LockBitFace<kmlab::detail::RawLockBit<Futex>>>("RawLockBit<Futex> (FastMutex)", 2,
+                                                               2);
 }
 TEST(Model, LockBitOverSpin) {
-    explore_all<LockBitFace<kmlab::detail::RawLockBit<Spin>>>("RawLockBit<Spin> (TTAS)");
+    explore_all<LockBitFace<kmlab::detail::RawLockBit<Spin>>>("RawLockBit<Spin> (TTAS)", 3, 2);
 }
 TEST(Model, KMutexOverFutex) {
-    explore_all<KMutexFace<Futex>>("RawKMutex<Futex>");
+    explore_all<KMutexFace<Futex>>("RawKMutex<Futex>", 3, 3);
 }
 TEST(Model, KMutexOverSpin) {
-    explore_all<KMutexFace<Spin>>("RawKMutex<Spin>");
+    explore_all<KMutexFace<Spin>>("RawKMutex<Spin>", 3, 2);
 }
 TEST(Model, FastMutexRoutines) {
-    explore_all<EventLockBitFace<true>>("lock-bit over an event (FAST_MUTEX)");
+    explore_all<EventLockBitFace<true>>("lock-bit over an event (FAST_MUTEX)", 3, 3);
 }
 TEST(Model, GuardedMutexRoutines) {
-    explore_all<EventLockBitFace<false>>("lock-bit over an event (KGUARDED_MUTEX)");
+    explore_all<EventLockBitFace<false>>("lock-bit over an event (KGUARDED_MUTEX)", 3, 3);
 }
 
 // ---- the explorer finds what it must ----
@@ -243,6 +253,9 @@ TEST(Model, GuardedMutexRoutines) {
 // acquisition each, sequentially consistent. It needs 5 preemptions (all
 // schedules with 4 or fewer are clean: 203k of them), so the search starts
 // at 5; it finds a schedule after about 27k runs.
+// (Not built under the sanitizers, where the search takes minutes; the
+// replay of its schedule below runs there.)
+#if !KMLAB_MODEL_SANITIZED
 TEST(ModelRegression, AsymmetricLockLosesAWakeup) {
     Config c;
     c.preemption_bound = 5;
@@ -259,6 +272,7 @@ TEST(ModelRegression, AsymmetricLockLosesAWakeup) {
     EXPECT_TRUE(again.violation);
     EXPECT_EQ(again.what, r.what);
 }
+#endif
 
 // The schedule the search above found, kept by name (the trace prints it):
 // T0 holds the lock; T2's spin times out (X2) and it registers as a waiter;
@@ -282,11 +296,11 @@ TEST(ModelRegression, Issue9ScheduleLosesAWakeupInTheOldLock) {
     std::printf("%s\n", r.trace.c_str());
 }
 
-// The same three threads over today's RawLockBit<Futex>, searched with the
-// same bound: clean.
-TEST(ModelRegression, LockBitOverFutexClean3x1AtBound5) {
+// The same three threads over today's RawLockBit<Futex>: every schedule with
+// up to 4 preemptions (264k) is clean.
+TEST(ModelRegression, LockBitOverFutexClean3x1) {
     Config c;
-    c.preemption_bound = kSanitized ? 3 : 4;
+    c.preemption_bound = kSanitized ? 2 : 4;
     const Result r = explore(c, program<LockBitFace<kmlab::detail::RawLockBit<Futex>>>(k3x1, true));
     report("RawLockBit<Futex> 3x1", c, r);
     EXPECT_FALSE(r.violation) << describe(r);
@@ -404,7 +418,7 @@ TEST(ModelRegression, FindsABrokenLock) {
 
 // ---- seeded random (PCT) exploration of larger configurations ----
 // KMLAB_MODEL_RANDOM sets the number of schedules per configuration (the
-// default suite runs 2000; `scripts/lab test --soak` runs 200000).
+// default suite runs 2000; `scripts/lab test --soak` runs 50000).
 long random_budget() {
     const char* v = std::getenv("KMLAB_MODEL_RANDOM");
     const long n = v != nullptr ? std::atol(v) : 0;
@@ -444,6 +458,60 @@ TEST(ModelRandom, KMutexOverSpin) {
 }
 TEST(ModelRandom, FastMutexRoutines) {
     explore_random<EventLockBitFace<true>>("lock-bit over an event");
+}
+
+}  // namespace
+}  // namespace kmlab::model
+
+namespace kmlab::model {
+namespace {
+
+// The explorer itself (from its review): a spinner whose condition became
+// true between two of its reads must not be reported blocked, and a
+// buffered store that drains into destroyed memory is a violation.
+TEST(ModelExplorer, SpinnerSeesAWriteBetweenItsReads) {
+    Config c;
+    c.preemption_bound = 2;
+    const Result r = explore(c, [] {
+        auto x = std::make_shared<Atomic<int>>(0);
+        auto y = std::make_shared<Atomic<int>>(0);
+        Program p;
+        p.threads.push_back([x, y] {
+            Platform::spin_until([&] { return x->load() == 1 || y->load() == 1; }, nullptr);
+        });
+        p.threads.push_back([x] { x->store(1); });
+        return p;
+    });
+    EXPECT_FALSE(r.violation) << describe(r);
+    EXPECT_TRUE(r.complete);
+}
+
+TEST(ModelExplorer, ABufferedStoreIntoDestroyedMemoryIsCaught) {
+    Config c;
+    c.memory = Memory::tso;
+    c.preemption_bound = 1;
+    const Result r = explore(c, [] {
+        struct S {
+            Atomic<int> flag{0};
+            Atomic<int> stat{0};
+        };
+        auto s = std::make_shared<S>();
+        Program p;
+        // T0 publishes flag, then writes stat: under TSO both sit in its
+        // buffer; T1 sees flag (after a drain), destroys, and T0's stat
+        // store drains afterwards.
+        p.threads.push_back([s] {
+            s->flag.store(1);
+            s->stat.store(1);
+        });
+        p.threads.push_back([s] {
+            Platform::spin_until([&] { return s->flag.load() == 1; }, nullptr);
+            destroy(s.get(), sizeof(S));
+        });
+        return p;
+    });
+    ASSERT_TRUE(r.violation);
+    EXPECT_NE(r.what.find("destroyed memory"), std::string::npos) << describe(r);
 }
 
 }  // namespace

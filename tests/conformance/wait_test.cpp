@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include <atomic>
+#include <limits>
 
 #include "support.hpp"
 
@@ -305,4 +306,49 @@ TEST_F(Alerts, DelayExecutionSleepsAndCanBeAlerted) {
     took = timed(
         [&] { EXPECT_EQ(KeDelayExecutionThread(KernelMode, TRUE, &long_delay), STATUS_ALERTED); });
     EXPECT_LT(took, 5000ms);
+}
+
+// kernel/time.cpp once negated the relative timeout (undefined for INT64_MIN)
+// and added it to the steady clock without a bound: a relative timeout beyond
+// what the clock can represent overflowed into the past and the wait timed
+// out at once. Such a timeout is an infinite wait in practice.
+TEST_F(Wait, AnUnrepresentablyLongTimeoutIsAnInfiniteWaitNotAnImmediateTimeout) {
+    const LONGLONG kTimeouts[] = {
+        std::numeric_limits<LONGLONG>::min(),       // the most negative relative interval
+        -std::numeric_limits<LONGLONG>::max(),      // about 29,000 years
+        -(300LL * 365 * 24 * 3600 * 10'000'000LL),  // 300 years: past the ns clock's range
+        std::numeric_limits<LONGLONG>::max(),       // the latest absolute time
+    };
+    for (const LONGLONG q : kTimeouts) {
+        SCOPED_TRACE(q);
+        KEVENT e;
+        KeInitializeEvent(&e, SynchronizationEvent, FALSE);
+        std::thread setter([&] {
+            std::this_thread::sleep_for(5ms);
+            KeSetEvent(&e, IO_NO_INCREMENT, FALSE);
+        });
+        LARGE_INTEGER timeout;
+        timeout.QuadPart = q;
+        EXPECT_EQ(KeWaitForSingleObject(&e, Executive, KernelMode, FALSE, &timeout),
+                  STATUS_SUCCESS);
+        setter.join();
+    }
+}
+
+TEST_F(Alerts, DelayExecutionWithAnUnrepresentablyLongIntervalSleepsUntilAlerted) {
+    for (const LONGLONG q :
+         {std::numeric_limits<LONGLONG>::min(), -std::numeric_limits<LONGLONG>::max()}) {
+        SCOPED_TRACE(q);
+        PKTHREAD self = KeGetCurrentThread();
+        std::thread alerter([&] {
+            std::this_thread::sleep_for(5ms);
+            KeAlertThread(self, KernelMode);
+        });
+        LARGE_INTEGER interval;
+        interval.QuadPart = q;
+        // STATUS_SUCCESS would mean the delay "expired" at once.
+        EXPECT_EQ(KeDelayExecutionThread(KernelMode, TRUE, &interval), STATUS_ALERTED);
+        alerter.join();
+        KeTestAlertThread(KernelMode);  // an alert that came too late must not leak
+    }
 }

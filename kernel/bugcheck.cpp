@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "kernel/thread.hpp"
+
 namespace kmlab {
 
 namespace bugcheck {
@@ -72,11 +74,13 @@ NtException::NtException(nt::NTSTATUS status) : status_(status) {
 }
 
 void raise_status(nt::NTSTATUS status) {
+    kernel::before_unwind();
     throw NtException(status);
 }
 
 void bug_check(nt::ULONG code, nt::ULONG_PTR p1, nt::ULONG_PTR p2, nt::ULONG_PTR p3,
                nt::ULONG_PTR p4) {
+    kernel::before_unwind();
     throw BugCheck(code, p1, p2, p3, p4);
 }
 

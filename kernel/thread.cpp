@@ -15,6 +15,9 @@ namespace kmlab::dispatcher {
 // reference whenever it uses thread.o, so no program can run without its
 // thread-exit checks (a KMutex<T, Futex>-only program used to).
 void rundown_thread(nt::PKTHREAD t);
+// Gives back a Wait = TRUE hold of the dispatcher lock (dispatcher.cpp), by
+// name for the same reason.
+void drop_wait_next_hold(nt::PKTHREAD t) noexcept;
 }  // namespace kmlab::dispatcher
 
 namespace kmlab::kernel {
@@ -87,6 +90,12 @@ void dereference_thread(nt::PKTHREAD thread) noexcept {
         delete thread->Extra;
         delete thread;
     }
+}
+
+void before_unwind() noexcept {
+    nt::PKTHREAD t = detail::tls_current_thread;
+    if (t == nullptr || !t->WaitNext) return;
+    dispatcher::drop_wait_next_hold(t);
 }
 
 void require_irql_at_most(nt::KIRQL max, const void* object) {

@@ -86,6 +86,12 @@ inline void unlink_owned_kmutex(OwnedKMutexLink* m) noexcept {
     nt::RemoveEntryList(&m->entry);
 }
 
+// Work done by the dispatcher layer before a raise or bug check unwinds a
+// thread that holds the dispatcher lock for its next wait (Wait = TRUE): the
+// lock is given back and the IRQL restored, or every other thread would
+// deadlock. raise_status() and bug_check() call before_unwind() first.
+void before_unwind() noexcept;
+
 // Bug checks IRQL_NOT_LESS_OR_EQUAL (parameters: object, IRQL, 0, 0) when the
 // caller's IRQL is above `max`. Every NT routine with an IRQL rule calls this.
 void require_irql_at_most(nt::KIRQL max, const void* object = nullptr);

@@ -50,6 +50,9 @@ LockMode lock_mode() noexcept;
 // routine it calls continues inside the same hold (the kernel would deadlock
 // on its own spin lock instead); only a wait gives the lock back. A section
 // that may keep its hold is created for every object (object = nullptr).
+// A raise or bug check (kernel::before_unwind) gives the hold back too, with
+// the IRQL restored to WaitIrql, before it unwinds: the sections it unwinds
+// through then own no lock.
 class Section {
   public:
     // Routine: a dispatcher routine; inside a WaitNext hold it neither takes
@@ -78,9 +81,11 @@ class Section {
     LockMode mode_;
     bool locked_ = false;
     bool keep_ = false;
+    bool in_hold_ = false;  // created inside a WaitNext hold, which may end under it
 };
 
-// Releases a WaitNext hold without a wait (before a bug check unwinds).
+// Releases a WaitNext hold without a wait (before a raise or bug check
+// unwinds; installed as the kernel's unwind hook).
 void drop_wait_next_hold(PKTHREAD t) noexcept;
 
 // SignalState accessors: written under the lock, read with or without it.

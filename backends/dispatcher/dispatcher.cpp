@@ -225,6 +225,7 @@ Section::Section(PKTHREAD t, Kind kind, const void* object)
     if (t_->WaitNext) {
         object_ = nullptr;             // a WaitNext hold covers every object
         locked_ = kind == Kind::Wait;  // a wait takes the hold over and ends it
+        in_hold_ = true;
     } else {
         lock();
     }
@@ -232,6 +233,8 @@ Section::Section(PKTHREAD t, Kind kind, const void* object)
 
 Section::~Section() {
     if (keep_ || !locked_) return;
+    // A raise or bug check already gave the hold back (drop_wait_next_hold).
+    if (in_hold_ && !t_->WaitNext) return;
     if (t_->WaitNext) {
         t_->WaitNext = FALSE;
         t_->Irql = t_->WaitIrql;
@@ -254,6 +257,7 @@ void Section::keep_for_wait() {
 }
 
 void Section::unlock_for_block() {
+    in_hold_ = false;  // relock() takes a lock of this section's own
     if (t_->WaitNext) {
         t_->WaitNext = FALSE;
         t_->Irql = t_->WaitIrql;
@@ -487,7 +491,7 @@ void check_wait_irql(PKTHREAD t, const void* object, const LARGE_INTEGER* timeou
     const KIRQL irql = t->WaitNext ? t->WaitIrql : t->Irql;
     const bool zero = timeout != nullptr && timeout->QuadPart == 0;
     if (irql > DISPATCH_LEVEL || (irql == DISPATCH_LEVEL && !zero)) {
-        dispatcher::drop_wait_next_hold(t);  // give the lock back before unwinding
+        // bug_check() gives a WaitNext hold back before unwinding.
         bug_check(bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION, bugcheck::VERIFIER_WAIT_AT_DISPATCH,
                   irql, reinterpret_cast<ULONG_PTR>(object), reinterpret_cast<ULONG_PTR>(timeout));
     }

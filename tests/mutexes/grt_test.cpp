@@ -133,3 +133,27 @@ TEST_F(GrtTest, TheGenericCallsAgreeWithTheNamedOnes) {
               GrtErrc::wrong_type);
     EXPECT_EQ(*Grt::get<M>("generic").value()->lock().value(), 3);
 }
+
+// A guard taken through a temporary handle (the shared_ptr returned by the
+// lookup dies at the end of the statement) must keep the mutex alive after
+// the registry drops it: before, the guard held a raw pointer, and reading
+// the value or releasing after unregister() / destroy() was a heap use after
+// free (AddressSanitizer reports it).
+TEST_F(GrtTest, AGuardTakenThroughATemporaryHandleOutlivesUnregisterAndDestroy) {
+    ASSERT_TRUE(Grt::register_kmutex<std::string>("k", std::string(100, 'k')));
+    ASSERT_TRUE(Grt::register_fast_mutex<std::string>("f", std::string(100, 'f')));
+    ASSERT_TRUE(Grt::register_guarded_mutex<std::string>("g", std::string(100, 'g')));
+    auto k = *(*Grt::get_kmutex<std::string>("k"))->lock();
+    auto f = *(*Grt::get_fast_mutex<std::string>("f"))->lock();
+    ASSERT_TRUE(Grt::unregister("k"));
+    ASSERT_TRUE(Grt::unregister("f"));
+    EXPECT_EQ(*k, std::string(100, 'k'));
+    EXPECT_EQ(*f, std::string(100, 'f'));
+    f->append("!");
+    EXPECT_TRUE(f.unlock());
+    {
+        auto g = *(*Grt::get_guarded_mutex<std::string>("g"))->try_lock();
+        ASSERT_TRUE(Grt::destroy());
+        EXPECT_EQ(g->size(), 100u);
+    }  // released after destroy()
+}

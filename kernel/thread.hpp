@@ -34,6 +34,9 @@ struct ThreadExtra {
     std::atomic<int> references{1};
     std::deque<UserApc> user_apcs;  // guarded by the dispatcher lock
     bool waiting = false;           // guarded by the dispatcher lock
+    // The next thread on the list of wakes its waker publishes after
+    // unlocking (owned by that waker between unwait and publication).
+    nt::PKTHREAD next_pending_wake = nullptr;
     // KernelApcDisable at thread start: system threads start inside a critical
     // region [ddi:pscreatesystemthread], so they must leave with -1, not 0.
     nt::SHORT base_kernel_apc_disable = 0;

@@ -6,10 +6,13 @@
 // one KWAIT_BLOCK per object at the tail of the object's wait list (FIFO),
 // drops the lock and parks on its own futex word. Whoever makes an object
 // signaled runs the wait test under the lock: it satisfies waiters from the head
-// of the list, fills in their WaitStatus, unlinks all their wait blocks and only
-// then publishes the wake (release store + futex wake). A wake cannot be lost:
-// the waiter's state changes only under the lock, and the futex word is set
-// before the futex wake, so a waiter that has not yet parked sees it.
+// of the list, fills in their WaitStatus, unlinks all their wait blocks and,
+// only once it has released the lock, publishes the wake (release store +
+// futex wake): a woken thread may free the object it waited on as soon as its
+// wait returns, so it must not return while the waker still walks that
+// object's wait list. A wake cannot be lost: the waiter's state changes only
+// under the lock, and the futex word is set before the futex wake, so a
+// waiter that has not yet parked sees it.
 #pragma once
 
 #include <atomic>

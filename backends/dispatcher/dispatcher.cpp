@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "backends/dispatcher/core.hpp"
@@ -15,15 +16,15 @@ namespace {
 using kernel::current_thread;
 
 std::mutex g_database_lock;
-// Threads unwaited by this thread whose futex wake is still to be issued.
-// Trivially destructible on purpose: thread rundown runs from a thread_local
-// destructor and may be the first to use it, when a std::vector would never
-// be freed (LeakSanitizer found that). A wake that does not fit is issued at
-// once, under the lock: correct, only slower for its waiter.
+// Threads unwaited by this thread whose wake is still to be published, in
+// unwait order, linked through ThreadExtra::next_pending_wake (a thread is
+// unwaited at most once per wait, so it is on one list at a time). Trivially
+// destructible on purpose: thread rundown runs from a thread_local destructor
+// and may be the first to use it, when a std::vector would never be freed
+// (LeakSanitizer found that).
 struct PendingWakes {
-    static constexpr int kCapacity = 16;
-    PKTHREAD threads[kCapacity];
-    int count;
+    PKTHREAD head;
+    PKTHREAD tail;
 };
 thread_local PendingWakes t_pending_wakes{};
 
@@ -112,9 +113,8 @@ std::vector<PVOID> wait_objects_of(PKTHREAD t) {
     return objects;
 }
 
-// Under the lock: ends `t`'s wait with `status` and wakes it. The release store
-// publishes WaitStatus and every object side effect to the waiter.
-void unwait(PKTHREAD t, NTSTATUS status) noexcept {
+// Under the lock: unlinks `t`'s wait blocks and records `status`.
+void end_wait(PKTHREAD t, NTSTATUS status) noexcept {
     if (PKWAIT_BLOCK first = t->WaitBlockList) {
         PKWAIT_BLOCK wb = first;
         do {
@@ -128,27 +128,47 @@ void unwait(PKTHREAD t, NTSTATUS status) noexcept {
     t->WaitBlockList = nullptr;
     t->WaitStatus = status;
     t->Extra->waiting = false;
-    t->Extra->wake.store(1, std::memory_order_release);
-    // The futex wake itself waits until the lock is released (flush_wakes):
-    // woken under the lock, the thread would only block again on the lock.
-    // The reference keeps its KTHREAD (and futex word) alive until then.
-    PendingWakes& pending = t_pending_wakes;
-    if (pending.count == PendingWakes::kCapacity) {
-        backends::sys::futex_wake(t->Extra->wake, 1);
-        return;
-    }
-    kernel::reference_thread(t);
-    pending.threads[pending.count++] = t;
 }
 
-// Issues the futex wakes deferred by unwait(); called after unlocking.
+// Under the lock: a waiter that timed out withdraws its own wait.
+void withdraw(PKTHREAD t) noexcept {
+    end_wait(t, STATUS_TIMEOUT);
+}
+
+// Under the lock: ends `t`'s wait with `status` and wakes it. The wake itself
+// is published by flush_wakes() once the lock is released (see there).
+void unwait(PKTHREAD t, NTSTATUS status) noexcept {
+    end_wait(t, status);
+    // The reference keeps its KTHREAD (and wake word) alive until the flush.
+    kernel::reference_thread(t);
+    t->Extra->next_pending_wake = nullptr;
+    PendingWakes& pending = t_pending_wakes;
+    if (pending.tail != nullptr) {
+        pending.tail->Extra->next_pending_wake = t;
+    } else {
+        pending.head = t;
+    }
+    pending.tail = t;
+}
+
+// Publishes the wakes deferred by unwait(); called after unlocking. Not
+// before: the woken thread returns from its wait as soon as it sees its wake
+// word, and may then free the object it waited on (destroy after wake, as
+// std::mutex allows) while this thread, still inside the section that woke
+// it, walks that object's wait list. The release store publishes WaitStatus
+// and every object side effect to the waiter.
 void flush_wakes() noexcept {
     PendingWakes& pending = t_pending_wakes;
-    for (int i = 0; i < pending.count; ++i) {
-        backends::sys::futex_wake(pending.threads[i]->Extra->wake, 1);
-        kernel::dereference_thread(pending.threads[i]);
+    PKTHREAD t = std::exchange(pending.head, nullptr);
+    pending.tail = nullptr;
+    while (t != nullptr) {
+        // Read the link first: once woken, t may wait again and be relinked.
+        PKTHREAD next = t->Extra->next_pending_wake;
+        t->Extra->wake.store(1, std::memory_order_release);
+        backends::sys::futex_wake(t->Extra->wake, 1);
+        kernel::dereference_thread(t);
+        t = next;
     }
-    pending.count = 0;
 }
 
 }  // namespace
@@ -388,10 +408,14 @@ NTSTATUS wait(Section& section, ULONG count, PVOID const* objects, WAIT_TYPE typ
         section.relock();
         if (t->Extra->waiting) {
             // Timed out and nobody unwaited us in the meantime: withdraw.
-            unwait(t, STATUS_TIMEOUT);
-            t->Extra->wake.store(0, std::memory_order_relaxed);
+            withdraw(t);
             return STATUS_TIMEOUT;
         }
+        // Unwaited after the timeout, by a thread that has released the lock
+        // (we hold it) but may not have published the wake yet: wait for it,
+        // so that the late store cannot end this thread's next wait.
+        while (t->Extra->wake.load(std::memory_order_acquire) == 0)
+            backends::sys::futex_wait(t->Extra->wake, 0, nullptr);
         const auto status = static_cast<NTSTATUS>(t->WaitStatus);
         if (status != STATUS_KERNEL_APC) return status;
         // STATUS_KERNEL_APC: re-evaluate with the remaining timeout.

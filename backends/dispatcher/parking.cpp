@@ -19,7 +19,9 @@ void ObjectGate::signal() {
 namespace {
 // One gate per address with waiters, created on demand; guarded by the
 // dispatcher lock. `users` counts threads between lookup and withdrawal, so a
-// queue is erased only when nobody can still touch it.
+// queue is erased only when nobody can still touch it. A parked thread keeps
+// a reference to its queue (nodes never move) but no iterator: other threads
+// insert while it is parked, and a rehash invalidates every iterator.
 struct ParkingQueue {
     KGATE gate;
     int users = 0;
@@ -59,7 +61,7 @@ bool Dispatcher::wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
     if (word.load(std::memory_order_acquire) != expected) return true;
     auto& table = queues();
     auto [it, inserted] = table.try_emplace(&word);
-    ParkingQueue& q = it->second;
+    ParkingQueue& q = it->second;  // `it` is not used once the lock is dropped
     if (inserted) init_header(&q.gate.Header, GateObject, sizeof(KGATE), 0);
     ++q.users;
     LARGE_INTEGER timeout{};
@@ -73,7 +75,7 @@ bool Dispatcher::wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
         dispatcher::wait(section, 1, objects, WaitAny, KernelMode, false,
                          deadline != nullptr ? &timeout : nullptr, t->WaitBlock);
     if (!section.locked()) section.relock();
-    if (--q.users == 0) table.erase(it);
+    if (--q.users == 0) table.erase(&word);  // by key, under the lock
     return status != STATUS_TIMEOUT;
 }
 

@@ -58,7 +58,8 @@ inline constexpr bool never_sleeps = requires {
     requires B::kNeverSleeps;
 };
 
-// How long a lock over B spins before it parks (zero: it parks at once).
+// How long a lock over B (or over a lock_bit gate, which names its own)
+// spins before it parks (zero: it parks at once).
 template <class B>
 constexpr std::chrono::nanoseconds spin_before_park() noexcept {
     if constexpr (requires { B::kSpinBeforePark; })

@@ -66,22 +66,14 @@ inline bool try_acquire_uncontended(LONG& count) noexcept {
 }
 
 template <class Gate>
-constexpr std::chrono::nanoseconds gate_spin() noexcept {
-    if constexpr (requires { Gate::kSpinBeforePark; })
-        return Gate::kSpinBeforePark;
-    else
-        return std::chrono::nanoseconds::zero();
-}
-
-template <class Gate>
 [[gnu::noinline, gnu::cold]] void acquire_slow(LONG& count, ULONG& contention, Gate& gate) {
     using P = platform::platform_of<Gate>;
     std::atomic_ref<ULONG>(contention).fetch_add(1, std::memory_order_relaxed);
     typename P::template atomic_ref<LONG> c(count);
-    if constexpr (gate_spin<Gate>() > std::chrono::nanoseconds::zero()) {
+    if constexpr (spin_before_park<Gate>() > std::chrono::nanoseconds::zero()) {
         // A holder that is running releases within a critical section's time:
         // test, then test-and-set, before paying for a sleep and a wake.
-        const auto until = P::now() + gate_spin<Gate>();
+        const auto until = P::now() + spin_before_park<Gate>();
         if (P::spin_until(
                 [&] {
                     return (c.load(std::memory_order_relaxed) & FM_LOCK_BIT) != 0 &&

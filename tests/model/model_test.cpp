@@ -354,13 +354,20 @@ TEST(ModelRegression, MembarrierFallbackNeverHangs) {
 
 // The old lock wrote to the mutex after it was visibly free: the last owner
 // destroys it while an earlier owner is still inside unlock().
-TEST(ModelRegression, AsymmetricLockIsUnsafeToDestroyAfterUnlock) {
+template <class Face>
+void expect_found(const std::string& name, const Plan& plan, bool destroy_after_last, int bound,
+                  const char* what) {
     Config c;
-    c.preemption_bound = 2;
-    const Result r = explore(c, program<AsymmetricFace>(k2x1, true));
-    report("old RawLockBit<Futex> 2x1, destroy after unlock", c, r);
-    ASSERT_TRUE(r.violation);
-    EXPECT_NE(r.what.find("destroyed"), std::string::npos) << describe(r);
+    c.preemption_bound = bound;
+    const Result r = explore(c, program<Face>(plan, destroy_after_last));
+    report(name, c, r);
+    ASSERT_TRUE(r.violation) << name << ": the explorer no longer finds it";
+    EXPECT_NE(r.what.find(what), std::string::npos) << describe(r);
+}
+
+TEST(ModelRegression, AsymmetricLockIsUnsafeToDestroyAfterUnlock) {
+    expect_found<AsymmetricFace>("old RawLockBit<Futex> 2x1, destroy after unlock", k2x1, true, 2,
+                                 "destroyed");
 }
 
 // The kernel's two-step release (add the lock bit, then convert a waiter with
@@ -387,12 +394,8 @@ struct TwoStepReleaseFace {
     bool is_free() const { return count == nt::FM_LOCK_BIT && gate.quiescent(); }
 };
 TEST(ModelRegression, TwoStepReleaseIsUnsafeToDestroyAfterUnlock) {
-    Config c;
-    c.preemption_bound = 2;
-    const Result r = explore(c, program<TwoStepReleaseFace>(k3x1, true));
-    report("ReactOS two-step lock-bit release, destroy", c, r);
-    ASSERT_TRUE(r.violation);
-    EXPECT_NE(r.what.find("destroyed"), std::string::npos) << describe(r);
+    expect_found<TwoStepReleaseFace>("ReactOS two-step lock-bit release, destroy", k3x1, true, 2,
+                                     "destroyed");
 }
 
 // A deliberately broken lock (check, then set, with no atomicity) must be
@@ -408,12 +411,7 @@ struct BrokenFace {
     bool is_free() const { return held.load() == 0; }
 };
 TEST(ModelRegression, FindsABrokenLock) {
-    Config c;
-    c.preemption_bound = 2;
-    const Result r = explore(c, program<BrokenFace>(k2x1, false));
-    report("check-then-set lock (must fail)", c, r);
-    ASSERT_TRUE(r.violation);
-    EXPECT_NE(r.what.find("critical section"), std::string::npos) << describe(r);
+    expect_found<BrokenFace>("check-then-set lock (must fail)", k2x1, false, 2, "critical section");
 }
 
 // ---- seeded random (PCT) exploration of larger configurations ----

@@ -5,11 +5,16 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstddef>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <mutex>
+#include <new>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "backends/dispatcher/core.hpp"
@@ -64,5 +69,19 @@ class Nt : public ::testing::Test {
             EXPECT_EQ(e_.status(), (status_)) << e_.what();                        \
         }                                                                          \
     } while (0)
+
+// Moves `value` into storage that is never destroyed or freed, as a driver
+// thread that forgot to release a mutex leaves its guard: static storage,
+// so LeakSanitizer does not report it as a leak.
+template <class T>
+void keep_forever(T&& value) {
+    alignas(std::max_align_t) static unsigned char arena[16 * 1024];
+    static std::atomic<std::size_t> used{0};
+    constexpr std::size_t size =
+        (sizeof(T) + alignof(std::max_align_t) - 1) & ~(alignof(std::max_align_t) - 1);
+    const std::size_t at = used.fetch_add(size);
+    if (at + size > sizeof arena) std::abort();  // a test keeps too many
+    new (arena + at) std::decay_t<T>(std::forward<T>(value));
+}
 
 }  // namespace kmlab::test

@@ -237,9 +237,8 @@ TYPED_TEST(TypedMutex, HeldAtThreadExitIsReported) {
     kmlab::test::on_new_thread([&] {
         auto g = m.lock();
         ASSERT_TRUE(g);
-        // Keep the guard alive past the thread's end (never freed, by design).
-        new (new unsigned char[sizeof(typename TypeParam::Guard)])
-            typename TypeParam::Guard(std::move(*g));
+        // Keep the guard alive past the thread's end (never destroyed).
+        kmlab::test::keep_forever(std::move(*g));
     });
     auto fatal = kmlab::test::take_fatal_bug_checks();
     ASSERT_EQ(fatal.size(), 1u) << TypeParam::kind() << " held at thread exit went unreported";

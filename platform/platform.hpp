@@ -27,6 +27,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
+#include <mutex>
 
 namespace kmlab::platform {
 
@@ -78,6 +80,21 @@ struct Native {
         return true;
     }
 };
+
+// The emulated dispatcher is not a template, so the explorer reaches its
+// lock and its parking through this table instead, in a copy of the
+// dispatcher compiled for the explorer alone (KMLAB_DISPATCHER_SEAM, a link
+// seam: see backends/dispatcher/dispatcher.cpp). Production never reads it.
+struct DispatcherSeam {
+    void (*lock)(std::mutex&);
+    void (*unlock)(std::mutex&);
+    std::uint32_t (*load)(std::atomic<std::uint32_t>&);
+    void (*store)(std::atomic<std::uint32_t>&, std::uint32_t);
+    // As backends::sys::futex_wait / futex_wake (one waiter).
+    bool (*futex_wait)(std::atomic<std::uint32_t>&, std::uint32_t, const deadline_t*);
+    void (*futex_wake)(std::atomic<std::uint32_t>&);
+};
+inline const DispatcherSeam* g_dispatcher_seam = nullptr;
 
 namespace detail {
 template <class B>

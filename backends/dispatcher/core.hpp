@@ -17,6 +17,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <utility>
 
 #include "kernel/thread.hpp"
 
@@ -138,6 +139,13 @@ void wait_internal(PVOID object);
 // Number of wait blocks queued on `object` (read under the lock): lets tests
 // and benchmarks know that a thread has really blocked.
 ULONG waiter_count(PVOID object);
+
+// The calling OS thread's list of wakes to publish (thread_local): the
+// schedule explorer, whose model threads share one OS thread, swaps it per
+// model thread.
+std::pair<void*, std::size_t> pending_wakes_storage() noexcept;
+// True in the explorer's copy of the dispatcher (KMLAB_DISPATCHER_SEAM).
+bool built_with_model_seam() noexcept;
 
 // Thread rundown: kernel::exit_current_thread() calls it by name.
 void rundown_thread(PKTHREAD t);

@@ -9,6 +9,7 @@
 #include "backends/dispatcher/core.hpp"
 #include "backends/dispatcher/dispatcher.hpp"
 #include "backends/futex.hpp"
+#include "platform/platform.hpp"
 
 namespace kmlab::dispatcher {
 
@@ -16,6 +17,63 @@ namespace {
 using kernel::current_thread;
 
 std::mutex g_database_lock;
+
+// The dispatcher's lock and parking. A link seam, not a run-time one: the
+// schedule explorer's library compiles this file again with
+// KMLAB_DISPATCHER_SEAM (tests/model/CMakeLists.txt) and its test links
+// that object instead of libkmlab's, so there every lock, unlock, wake and
+// park goes through platform::g_dispatcher_seam to the model, and
+// production pays nothing (benchmarks/instructions counts are unchanged).
+#ifdef KMLAB_DISPATCHER_SEAM
+// The explorer's copy: through the model while one is installed, and as
+// production does otherwise (thread exit, tests that run no model).
+const platform::DispatcherSeam* seam() noexcept {
+    return platform::g_dispatcher_seam;
+}
+void lock_db(std::mutex& m) {
+    if (seam()) return seam()->lock(m);
+    m.lock();
+}
+void unlock_db(std::mutex& m) {
+    if (seam()) return seam()->unlock(m);
+    m.unlock();
+}
+std::uint32_t load_wake(std::atomic<std::uint32_t>& w) {
+    if (seam()) return seam()->load(w);
+    return w.load(std::memory_order_acquire);
+}
+void publish_wake(std::atomic<std::uint32_t>& w) {
+    if (seam()) {
+        seam()->store(w, 1);
+        return seam()->futex_wake(w);
+    }
+    w.store(1, std::memory_order_release);
+    backends::sys::futex_wake(w, 1);
+}
+bool park(std::atomic<std::uint32_t>& w, const backends::sys::deadline_t* dl) {
+    if (seam()) return seam()->futex_wait(w, 0, dl);
+    return backends::sys::futex_wait(w, 0, dl);
+}
+#else
+void lock_db(std::mutex& m) {
+    m.lock();
+}
+void unlock_db(std::mutex& m) {
+    m.unlock();
+}
+std::uint32_t load_wake(std::atomic<std::uint32_t>& w) {
+    return w.load(std::memory_order_acquire);
+}
+// The release store publishes WaitStatus and every side effect of
+// satisfying the wait to the waiter.
+void publish_wake(std::atomic<std::uint32_t>& w) {
+    w.store(1, std::memory_order_release);
+    backends::sys::futex_wake(w, 1);
+}
+bool park(std::atomic<std::uint32_t>& w, const backends::sys::deadline_t* dl) {
+    return backends::sys::futex_wait(w, 0, dl);
+}
+#endif
 // Threads unwaited by this thread whose wake is still to be published, in
 // unwait order, linked through ThreadExtra::next_pending_wake (a thread is
 // unwaited at most once per wait, so it is on one list at a time). Trivially
@@ -27,6 +85,21 @@ struct PendingWakes {
     PKTHREAD tail;
 };
 thread_local PendingWakes t_pending_wakes{};
+}  // namespace
+
+bool built_with_model_seam() noexcept {
+#ifdef KMLAB_DISPATCHER_SEAM
+    return true;
+#else
+    return false;
+#endif
+}
+
+std::pair<void*, std::size_t> pending_wakes_storage() noexcept {
+    return {&t_pending_wakes, sizeof t_pending_wakes};
+}
+
+namespace {
 
 bool is_mutant(const DISPATCHER_HEADER* h) noexcept {
     return h->Type == MutantObject;
@@ -164,8 +237,7 @@ void flush_wakes() noexcept {
     while (t != nullptr) {
         // Read the link first: once woken, t may wait again and be relinked.
         PKTHREAD next = t->Extra->next_pending_wake;
-        t->Extra->wake.store(1, std::memory_order_release);
-        backends::sys::futex_wake(t->Extra->wake, 1);
+        publish_wake(t->Extra->wake);
         kernel::dereference_thread(t);
         t = next;
     }
@@ -214,17 +286,17 @@ LockMode lock_mode() noexcept {
 
 void Section::lock() {
     if (mode_ == LockMode::global) {
-        g_database_lock.lock();
+        lock_db(g_database_lock);
     } else if (object_ != nullptr) {
-        stripe_of(object_).lock();
+        lock_db(stripe_of(object_));
         if (has_multi_object_waiter(object_)) {
-            stripe_of(object_).unlock();
+            unlock_db(stripe_of(object_));
             object_ = nullptr;
             lock();
             return;
         }
     } else {
-        for (auto& s : g_stripes) s.m.lock();
+        for (auto& s : g_stripes) lock_db(s.m);
     }
     locked_ = true;
 }
@@ -232,11 +304,11 @@ void Section::lock() {
 void Section::unlock() {
     locked_ = false;
     if (mode_ == LockMode::global) {
-        g_database_lock.unlock();
+        unlock_db(g_database_lock);
     } else if (object_ != nullptr) {
-        stripe_of(object_).unlock();
+        unlock_db(stripe_of(object_));
     } else {
-        for (int i = kStripes - 1; i >= 0; --i) g_stripes[i].m.unlock();
+        for (int i = kStripes - 1; i >= 0; --i) unlock_db(g_stripes[i].m);
     }
 }
 
@@ -295,9 +367,9 @@ void drop_wait_next_hold(PKTHREAD t) noexcept {
     t->WaitNext = FALSE;
     t->Irql = t->WaitIrql;
     if (lock_mode() == LockMode::global) {
-        g_database_lock.unlock();
+        unlock_db(g_database_lock);
     } else {
-        for (int i = kStripes - 1; i >= 0; --i) g_stripes[i].m.unlock();
+        for (int i = kStripes - 1; i >= 0; --i) unlock_db(g_stripes[i].m);
     }
     flush_wakes();
 }
@@ -392,14 +464,14 @@ NTSTATUS wait(Section& section, ULONG count, PVOID const* objects, WAIT_TYPE typ
         // Park until unwaited or the deadline passes; futex returns early on
         // signals, so re-check the word rather than trusting one return.
         const backends::sys::deadline_t* dl = deadline ? &*deadline : nullptr;
-        while (t->Extra->wake.load(std::memory_order_acquire) == 0) {
-            if (!backends::sys::futex_wait(t->Extra->wake, 0, dl)) break;
+        while (load_wake(t->Extra->wake) == 0) {
+            if (!park(t->Extra->wake, dl)) break;
         }
 
         // Unwaited: the waker published WaitStatus (and every side effect of
         // satisfying the wait) before its release store, so the result is
         // read without retaking the lock, which the waker may still hold.
-        if (t->Extra->wake.load(std::memory_order_acquire) != 0) {
+        if (load_wake(t->Extra->wake) != 0) {
             const auto status = static_cast<NTSTATUS>(t->WaitStatus);
             if (status != STATUS_KERNEL_APC) return status;
             section.relock();
@@ -414,8 +486,7 @@ NTSTATUS wait(Section& section, ULONG count, PVOID const* objects, WAIT_TYPE typ
         // Unwaited after the timeout, by a thread that has released the lock
         // (we hold it) but may not have published the wake yet: wait for it,
         // so that the late store cannot end this thread's next wait.
-        while (t->Extra->wake.load(std::memory_order_acquire) == 0)
-            backends::sys::futex_wait(t->Extra->wake, 0, nullptr);
+        while (load_wake(t->Extra->wake) == 0) park(t->Extra->wake, nullptr);
         const auto status = static_cast<NTSTATUS>(t->WaitStatus);
         if (status != STATUS_KERNEL_APC) return status;
         // STATUS_KERNEL_APC: re-evaluate with the remaining timeout.

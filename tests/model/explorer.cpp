@@ -74,7 +74,8 @@ struct Thread {
     std::function<void()> body;
     bool started = false;
     bool fresh = false;
-    bool others_progressed = true;  // since this thread's last timeout
+    bool others_progressed = true;          // since this thread's last timeout
+    std::vector<std::vector<char>> locals;  // its copies of Config::fiber_locals
 #if !(KMLAB_MODEL_ASAN || KMLAB_MODEL_TSAN)
     std::jmp_buf jb;
 #endif
@@ -434,6 +435,7 @@ class Scheduler {
     void switch_to(int i) {
         running_ = i;
         Thread& t = threads_[i];
+        swap_fiber_locals(t, true);
 #if KMLAB_MODEL_TSAN
         if (main_tsan_ == nullptr) main_tsan_ = __tsan_get_current_fiber();
         __tsan_switch_to_fiber(t.tsan_fiber, 0);
@@ -446,7 +448,33 @@ class Scheduler {
 #if KMLAB_MODEL_ASAN
         __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
 #endif
+        swap_fiber_locals(t, false);
         running_ = -1;
+    }
+
+    // In: the scheduler's values are saved and the fiber's put in place;
+    // out: the reverse.
+    void swap_fiber_locals(Thread& t, bool in) {
+        const auto& locals = config_.fiber_locals;
+        if (locals.empty()) return;
+        if (t.locals.empty()) {  // first entry: the fiber starts with the scheduler's values
+            for (const auto& [p, n] : locals) {
+                const char* c = static_cast<const char*>(p);
+                t.locals.emplace_back(c, c + n);
+            }
+        }
+        if (main_locals_.size() != locals.size()) main_locals_.resize(locals.size());
+        for (std::size_t k = 0; k < locals.size(); ++k) {
+            auto* p = static_cast<char*>(locals[k].first);
+            const std::size_t n = locals[k].second;
+            if (in) {
+                main_locals_[k].assign(p, p + n);
+                std::memcpy(p, t.locals[k].data(), n);
+            } else {
+                std::memcpy(t.locals[k].data(), p, n);
+                std::memcpy(p, main_locals_[k].data(), n);
+            }
+        }
     }
 
     // The switches themselves. swapcontext saves and restores the signal mask
@@ -830,6 +858,7 @@ class Scheduler {
     int running_ = -1;  // the fiber executing now, -1 in the scheduler
     Option pending_{};
     bool has_pending_ = false;
+    std::vector<std::vector<char>> main_locals_;
 #if !(KMLAB_MODEL_ASAN || KMLAB_MODEL_TSAN)
     std::jmp_buf main_jb_;
 #endif

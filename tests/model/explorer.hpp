@@ -49,6 +49,7 @@
 #include <functional>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "platform/platform.hpp"
@@ -73,6 +74,10 @@ struct Config {
     int pct_depth = 3;
     // Run exactly this schedule (as printed in a Result) and record a trace.
     std::string replay;
+    // thread_local variables of the code under test: the model threads share
+    // one OS thread, so each gets its own copy of these blocks, swapped in
+    // whenever it runs (its copy starts as the scheduler's).
+    std::vector<std::pair<void*, std::size_t>> fiber_locals;
 };
 
 struct Result {

@@ -1,0 +1,47 @@
+// The emulated dispatcher under the schedule explorer: while an instance
+// lives, the dispatcher's lock and parking (backends/dispatcher/dispatcher.cpp)
+// go through platform::g_dispatcher_seam to the model (explorer.hpp), and
+// fiber_locals() names the thread_local state that each model thread must
+// have to itself (its current KTHREAD, its list of wakes to publish).
+//
+// The dispatcher lock becomes a model lock (an exchange, then a spin until
+// free: each a scheduling point), the waiter's wake word model memory, and its
+// park a model futex wait, which a deadline lets the scheduler time out.
+// The dispatcher's own work under its lock (wait lists, SignalState,
+// satisfying waiters) runs between those points, as one step, which is what
+// the lock guarantees; its lock-free reads (KeReadStateXxx, the idiomatic
+// owner checks) are not scheduling points.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <utility>
+#include <vector>
+
+#include "platform/platform.hpp"
+
+namespace kmlab::model {
+
+class DispatcherUnderModel {
+  public:
+    DispatcherUnderModel();
+    ~DispatcherUnderModel();
+    DispatcherUnderModel(const DispatcherUnderModel&) = delete;
+    DispatcherUnderModel& operator=(const DispatcherUnderModel&) = delete;
+
+    // Call at the start of every run: a run that ended early may have left
+    // a model lock held.
+    void reset() { lock_words_.clear(); }
+    static std::vector<std::pair<void*, std::size_t>> fiber_locals();
+
+  private:
+  public:
+    static std::uint32_t* word_for_seam(std::mutex& m) { return word_for(m); }
+
+  private:
+    static std::uint32_t* word_for(std::mutex& m);
+    static DispatcherUnderModel* current_;
+    std::map<const void*, std::uint32_t> lock_words_;
+};
+
+}  // namespace kmlab::model

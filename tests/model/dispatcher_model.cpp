@@ -16,18 +16,30 @@ std::uint32_t* raw(std::atomic<std::uint32_t>& w) {
     return reinterpret_cast<std::uint32_t*>(&w);
 }
 
+// The model lock word holds 1 + the index of the model thread that holds
+// it, so that publishing a wake can check it holds none (below).
 const platform::DispatcherSeam kSeam{
     // lock: test-and-test-and-set, as the dispatcher's spin lock is
     [](std::mutex& m) {
         AtomicRef<std::uint32_t> word(*DispatcherUnderModel::word_for_seam(m));
-        while (word.exchange(1) != 0)
+        const auto me = static_cast<std::uint32_t>(current_thread() + 1);
+        std::uint32_t expected = 0;
+        while (!word.compare_exchange_strong(expected, me)) {
             Platform::spin_until([&] { return word.load() == 0; }, nullptr);
+            expected = 0;
+        }
     },
     [](std::mutex& m) {
         AtomicRef<std::uint32_t>(*DispatcherUnderModel::word_for_seam(m)).exchange(0);
     },
     [](std::atomic<std::uint32_t>& w) { return AtomicRef<std::uint32_t>(*raw(w)).load(); },
+    // A wake is published only after the dispatcher lock is released: the
+    // woken thread returns at once and may free the object it waited on
+    // while the waker, still holding the lock, reads it (c5af949's bug, which
+    // plain memory under the lock cannot show otherwise).
     [](std::atomic<std::uint32_t>& w, std::uint32_t v) {
+        if (DispatcherUnderModel::holds_a_lock(current_thread()))
+            fail("a wake published while the dispatcher lock is held");
         AtomicRef<std::uint32_t>(*raw(w)).store(v, std::memory_order_release);
     },
     [](std::atomic<std::uint32_t>& w, std::uint32_t expected, const platform::deadline_t* dl) {
@@ -40,6 +52,11 @@ const platform::DispatcherSeam kSeam{
 DispatcherUnderModel::DispatcherUnderModel() {
     if (current_ != nullptr)
         throw std::logic_error("model: the dispatcher is already under a model");
+    // Linked with libkmlab's own dispatcher, the seam would be ignored and
+    // the first park would block the only OS thread for good.
+    if (!dispatcher::built_with_model_seam())
+        throw std::logic_error(
+            "model: this program links libkmlab's dispatcher, not kmlab_model's");
     current_ = this;
     platform::g_dispatcher_seam = &kSeam;
 }
@@ -51,6 +68,14 @@ DispatcherUnderModel::~DispatcherUnderModel() {
 
 std::uint32_t* DispatcherUnderModel::word_for(std::mutex& m) {
     return &current_->lock_words_[&m];  // std::map: nodes never move
+}
+
+bool DispatcherUnderModel::holds_a_lock(int thread) {
+    const auto me = static_cast<std::uint32_t>(thread + 1);
+    for (const auto& [m, word] : current_->lock_words_) {
+        if (word == me) return true;
+    }
+    return false;
 }
 
 std::vector<std::pair<void*, std::size_t>> DispatcherUnderModel::fiber_locals() {

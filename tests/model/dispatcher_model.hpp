@@ -10,7 +10,12 @@
 // The dispatcher's own work under its lock (wait lists, SignalState,
 // satisfying waiters) runs between those points, as one step, which is what
 // the lock guarantees; its lock-free reads (KeReadStateXxx, the idiomatic
-// owner checks) are not scheduling points.
+// owner checks) are not scheduling points. Publishing a wake while holding
+// the lock is a violation in itself.
+//
+// Not swapped per fiber: the C++ runtime's per-thread exception state. The
+// programs run here throw nothing; one that raises or bug checks inside the
+// dispatcher would need __cxa_get_globals() among fiber_locals().
 #pragma once
 
 #include <cstdint>
@@ -37,6 +42,10 @@ class DispatcherUnderModel {
   private:
   public:
     static std::uint32_t* word_for_seam(std::mutex& m) { return word_for(m); }
+    // Whether model thread `thread` holds a dispatcher lock now (read in the
+    // running fiber: the words are model memory it may have buffered, but a
+    // lock is taken and released with read-modify-writes, never buffered).
+    static bool holds_a_lock(int thread);
 
   private:
     static std::uint32_t* word_for(std::mutex& m);

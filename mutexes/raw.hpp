@@ -35,6 +35,16 @@ template <backends::WaitBackend Backend>
 class RawKMutex : kernel::OwnedKMutexLink {  // the owner's list of KMutexes held
   public:
     RawKMutex() noexcept : kernel::OwnedKMutexLink{{}, &abandon_at_exit} {}
+    // Destroyed while owned (a release the guard refused, the handler then
+    // returning): take it off its owner's list, which would otherwise link
+    // freed memory. What Windows would do with freed pool is undefined; this
+    // keeps the emulator's own structures sound. (Destroying a mutex another
+    // thread is using is a race in any case.)
+    ~RawKMutex() {
+        if (owner() != nullptr) kernel::unlink_owned_kmutex(this);
+    }
+    RawKMutex(const RawKMutex&) = delete;
+    RawKMutex& operator=(const RawKMutex&) = delete;
     PKTHREAD owner() const noexcept { return owner_.load(std::memory_order_relaxed); }
     LONG signal_state() const noexcept {
         return std::atomic_ref<const LONG>(signal_state_).load(std::memory_order_relaxed);

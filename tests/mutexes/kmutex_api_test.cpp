@@ -139,6 +139,40 @@ TYPED_TEST(KMutexApi, ThreadExitReportsTheMutexStillHeldNotTheLastAcquired) {
         << " instead of A, the mutex still held";
 }
 
+// A KMutex destroyed while its owner still holds it (its guard kept, as a
+// refused release leaves it) must leave the owner's list of held KMutexes:
+// before the fix the owner's next acquisition linked through the freed node
+// (heap-use-after-free under ASan) and thread exit reported the destroyed
+// mutex as held. (Over the dispatcher a KMUTEX freed while owned leaves the
+// kernel's own MutantListHead dangling, as on Windows: not tested here.)
+template <class Backend>
+void destroyed_while_owned_leaves_its_owners_list() {
+    using M = KMutex<int, Backend>;
+    ULONG_PTR destroyed = 0;
+    kmlab::test::on_new_thread([&] {
+        auto* m = new M(0);
+        auto g = m->lock();
+        ASSERT_TRUE(g);
+        destroyed = reported_address(*m);
+        leak_guard<M>(std::move(*g));
+        delete m;
+        M other(0);
+        auto g2 = other.lock();  // links after the destroyed one, if it is still there
+        ASSERT_TRUE(g2);
+    });
+    for (const auto& f : kmlab::test::take_fatal_bug_checks()) {
+        if (f.code() == kmlab::bugcheck::THREAD_TERMINATE_HELD_MUTEX) {
+            EXPECT_NE(f.parameter(2), destroyed) << "thread exit reported the destroyed mutex";
+        }
+    }
+}
+TEST(KMutexDestroy, DestroyedWhileOwnedLeavesItsOwnersListFutex) {
+    destroyed_while_owned_leaves_its_owners_list<kmlab::backends::Futex>();
+}
+TEST(KMutexDestroy, DestroyedWhileOwnedLeavesItsOwnersListSpin) {
+    destroyed_while_owned_leaves_its_owners_list<kmlab::backends::Spin>();
+}
+
 // After the bug-check handler returns (tests install one that does), the
 // mutex held at exit is abandoned as a mutant is on the dispatcher
 // (SEMANTICS.md 1.5): unowned and free, and the next acquirer gets it.

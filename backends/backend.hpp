@@ -1,8 +1,16 @@
 // How a thread that cannot proceed waits, and how it is woken.
 //
-// A backend is a stateless type with four static members:
+// A backend is a stateless type with a printable name() (used in test and
+// benchmark names) and one of two shapes:
 //
-//   name()                          printable name used in test and benchmark names
+//  * a parking backend (Futex, Spin): the futex contract below, over which
+//    the generic lock algorithms run (ParkingBackend);
+//  * a kernel-object backend (Dispatcher, `kKernelObjects = true`): the locks
+//    over it are the emulated kernel's own KMUTEX / FAST_MUTEX / KGUARDED_MUTEX
+//    objects, and it needs no wait/wake of its own (kernel_objects<B>).
+//
+// A parking backend's members:
+//
 //   wait(word, expected, deadline)  block while `word == expected`; returns false
 //                                   only if `deadline` (nullptr = none) passed.
 //                                   May return early (spuriously): callers re-check.
@@ -44,12 +52,26 @@ template <class B>
 using wait_word = typename platform::platform_of<B>::template atomic<std::uint32_t>;
 
 template <class B>
-concept WaitBackend = requires(wait_word<B>& word, std::uint32_t v, const deadline_t* dl) {
+concept NamedBackend = requires {
     { B::name() } -> std::convertible_to<std::string_view>;
+};
+
+template <class B>
+concept ParkingBackend = NamedBackend<B> &&
+    requires(wait_word<B>& word, std::uint32_t v, const deadline_t* dl) {
     { B::wait(word, v, dl) } -> std::same_as<bool>;
     { B::wake_one(word) } -> std::same_as<void>;
     { B::wake_all(word) } -> std::same_as<void>;
 };
+
+// True for backends whose locks are the emulated kernel's own objects.
+template <class B>
+inline constexpr bool kernel_objects = requires {
+    requires B::kKernelObjects;
+};
+
+template <class B>
+concept WaitBackend = ParkingBackend<B> ||(NamedBackend<B>&& kernel_objects<B>);
 
 // True for backends whose waiters poll instead of sleeping (kNeverSleeps):
 // a lock over them may release with a plain store and skip the wake.

@@ -1,12 +1,9 @@
-// The dispatcher backend: threads wait in the emulated NT dispatcher.
-//
-// For the mutex types this backend means "use the real NT objects": a
-// KMutex<T, Dispatcher> is a KMUTEX acquired with KeWaitForSingleObject, a
-// FastMutex<T, Dispatcher> a FAST_MUTEX whose waiters block on its KEVENT.
-// The generic wait/wake below is a parking lot built from dispatcher pieces
-// (in the spirit of folly's EmulatedFutex and WebKit's ParkingLot): each
-// address has a gate object with a FIFO wait list, and the word is compared
-// under the dispatcher lock, so no wake is lost.
+// The dispatcher backend: the locks over it are the emulated kernel's own
+// objects. A KMutex<T, Dispatcher> is a KMUTEX acquired with
+// KeWaitForSingleObject, a FastMutex<T, Dispatcher> a FAST_MUTEX whose
+// waiters block on its KEVENT, a GuardedMutex<T, Dispatcher> likewise (the
+// raw locks pick those by the kKernelObjects trait, mutexes/raw.hpp). It has
+// no futex-style wait/wake of its own: no lock would use one.
 #pragma once
 
 #include "backends/backend.hpp"
@@ -15,11 +12,8 @@ namespace kmlab::backends {
 
 struct Dispatcher {
     static constexpr std::string_view name() { return "dispatcher"; }
-    static bool wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
-                     const deadline_t* deadline);
-    static void wake_one(std::atomic<std::uint32_t>& word);
-    static void wake_all(std::atomic<std::uint32_t>& word);
+    static constexpr bool kKernelObjects = true;
 };
-static_assert(WaitBackend<Dispatcher>);
+static_assert(WaitBackend<Dispatcher> && kernel_objects<Dispatcher>);
 
 }  // namespace kmlab::backends

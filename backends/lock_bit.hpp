@@ -144,7 +144,7 @@ inline void release(LONG& count, Gate& gate) {
 // signal() makes its last access to the gate's memory with the RMW that adds
 // the signal; the wake after it is Backend::wake_one, which may be given a
 // freed word (backend.hpp).
-template <WaitBackend Backend>
+template <ParkingBackend Backend>
 struct FutexGate {
     using platform = platform::platform_of<Backend>;
     static constexpr std::chrono::nanoseconds kSpinBeforePark = spin_before_park<Backend>();

@@ -12,15 +12,10 @@ namespace kmlab::backends {
 struct Spin {
     static constexpr std::string_view name() { return "spin"; }
 
-    template <class Done>
-    static bool spin_until(Done&& done, const deadline_t* deadline) noexcept {
-        return platform::Native::spin_until(std::forward<Done>(done), deadline);
-    }
-
     static bool wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
                      const deadline_t* deadline) noexcept {
-        return spin_until([&] { return word.load(std::memory_order_acquire) != expected; },
-                          deadline);
+        return platform::Native::spin_until(
+            [&] { return word.load(std::memory_order_acquire) != expected; }, deadline);
     }
     // Waiters never sleep, so a lock may release with a plain store.
     static constexpr bool kNeverSleeps = true;

@@ -21,7 +21,7 @@ using kmlab::dispatcher::LockMode;
 template <class L>
 constexpr bool uses_dispatcher() {
     if constexpr (requires { L::kind(); }) {
-        return L::backend::name() == "dispatcher";
+        return kmlab::backends::kernel_objects<typename L::backend>;
     } else {
         return std::is_same_v<L, NtKMutex> || std::is_same_v<L, NtFastMutex> ||
                std::is_same_v<L, NtGuardedMutex>;

@@ -23,6 +23,7 @@ namespace kmlab {
 namespace detail {
 struct FastMutexRules {
     static constexpr std::string_view kind = "FastMutex";
+    static constexpr bool raises_irql = true;
     static Error acquire_irql_error(nt::KIRQL irql, const void* m) noexcept {
         return make_error(Errc::irql_too_high, irql, m, 0,
                           bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION,

@@ -19,6 +19,7 @@ namespace kmlab {
 namespace detail {
 struct GuardedMutexRules {
     static constexpr std::string_view kind = "GuardedMutex";
+    static constexpr bool raises_irql = false;
     static Error acquire_irql_error(nt::KIRQL irql, const void* m) noexcept {
         return make_error(Errc::irql_too_high, irql, m, 0, bugcheck::IRQL_NOT_LESS_OR_EQUAL);
     }

@@ -45,6 +45,9 @@ class KMutex {
     using value_type = T;
     using backend = Backend;
     static constexpr std::string_view kind() { return "KMutex"; }
+    // Traits (tests and benchmarks branch on these, never on kind()).
+    static constexpr bool recursive = true;     // the owner may acquire again
+    static constexpr bool raises_irql = false;  // acquiring leaves the IRQL alone
 
     using Guard = detail::Guard<KMutex>;
     using guard_token = nt::LONG;  // the guard's nesting depth, 1 for the outermost

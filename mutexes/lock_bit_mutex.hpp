@@ -3,6 +3,7 @@
 //
 // A Rules type says what surrounds the lock and what misuse costs:
 //   kind                            printable type name
+//   raises_irql                     true if holding it raises the IRQL to APC_LEVEL
 //   acquire_irql_error(irql, m)     the Error for acquiring above APC_LEVEL
 //   enter(t) -> KIRQL token         before acquiring (raise IRQL / enter region);
 //                                   the token goes to the guard
@@ -28,6 +29,9 @@ class LockBitMutex {
     using Guard = detail::Guard<LockBitMutex>;
     using guard_token = nt::KIRQL;  // what Rules::enter returned, for Rules::leave
     static constexpr std::string_view kind() { return Rules::kind; }
+    // Traits (tests and benchmarks branch on these, never on kind()).
+    static constexpr bool recursive = false;
+    static constexpr bool raises_irql = Rules::raises_irql;  // to APC_LEVEL while held
 
     template <class... Args>
     explicit LockBitMutex(Args&&... args) : value_(std::forward<Args>(args)...) {}

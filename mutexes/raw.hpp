@@ -1,7 +1,14 @@
 // Raw locks: state only, no data, no IRQL policy (the lock_api split of
 // STYLE.md). The typed mutexes check the kernel's rules first and then call
-// these. Each raw lock has a generic version over any WaitBackend and a
-// Dispatcher version built on the real NT object.
+// these. Each algorithm is written once; the backend's traits choose it:
+//
+//   raw lock         parking backend (Futex, Spin)       kernel objects (Dispatcher)
+//   RawKMutex        three-state futex mutex, below      a KMUTEX, KeWaitForSingleObject
+//   RawLockBit       lock_bit.hpp over a FutexGate, or   lock_bit.hpp over the KEVENT
+//                    TTAS if waiters never sleep (Spin)  (the FAST_MUTEX algorithm)
+//
+// The RawKMutexLock and RawLockBitLock concepts below say what a raw lock
+// provides to the typed mutexes, and are checked for every backend.
 #pragma once
 
 #include <atomic>
@@ -32,7 +39,10 @@ enum class Acquire { acquired, timeout, limit };
 // spurious wake). `signal_state_` mirrors KMUTEX.SignalState: 1 free, 1-n
 // owned n times; only the owner writes it.
 template <backends::WaitBackend Backend>
-class RawKMutex : kernel::OwnedKMutexLink {  // the owner's list of KMutexes held
+class RawKMutex;
+
+template <backends::ParkingBackend Backend>
+class RawKMutex<Backend> : kernel::OwnedKMutexLink {  // the owner's list of KMutexes held
   public:
     RawKMutex() noexcept : kernel::OwnedKMutexLink{{}, &abandon_at_exit} {}
     // Destroyed while owned (a release the guard refused, the handler then
@@ -113,9 +123,10 @@ class RawKMutex : kernel::OwnedKMutexLink {  // the owner's list of KMutexes hel
     LONG signal_state_ = 1;
 };
 
-// Dispatcher version: a real KMUTEX, acquired with KeWaitForSingleObject.
-template <>
-class RawKMutex<backends::Dispatcher> {
+// Over kernel objects: a real KMUTEX, acquired with KeWaitForSingleObject.
+template <backends::WaitBackend Backend>
+requires backends::kernel_objects<Backend>
+class RawKMutex<Backend> {
   public:
     RawKMutex() { nt::KeInitializeMutex(&mutex_, 0); }
     PKTHREAD owner() const noexcept { return dispatcher::load_owner(&mutex_); }
@@ -193,13 +204,14 @@ class LockBitState {
 };
 
 // The gate a lock-bit mutex over Backend sleeps on.
-template <class Backend>
+template <backends::WaitBackend Backend>
 struct LockBitGate : backends::lock_bit::FutexGate<Backend> {
     bool quiescent() const noexcept { return this->word.load() == 0; }
 };
-// Over the dispatcher: a SynchronizationEvent, as in a FAST_MUTEX.
-template <>
-struct LockBitGate<backends::Dispatcher> {
+// Over kernel objects: a SynchronizationEvent, as in a FAST_MUTEX.
+template <backends::WaitBackend Backend>
+requires backends::kernel_objects<Backend>
+struct LockBitGate<Backend> {
     LockBitGate() { nt::KeInitializeEvent(&event, nt::SynchronizationEvent, nt::FALSE); }
     LockBitGate(const LockBitGate&) = delete;
     void wait() { gate.wait(); }
@@ -249,7 +261,7 @@ class RawLockBit<Backend> : public LockBitState<platform::platform_of<Backend>> 
     [[gnu::noinline]] void lock_contended() {
         std::atomic_ref<nt::ULONG>(this->contention_).fetch_add(1, std::memory_order_relaxed);
         do {
-            Backend::spin_until(
+            platform::platform_of<Backend>::spin_until(
                 [&] { return this->count_ref().load(std::memory_order_relaxed) != 0; }, nullptr);
         } while (!try_lock());
     }
@@ -259,5 +271,35 @@ class RawLockBit<Backend> : public LockBitState<platform::platform_of<Backend>> 
         return this->count() == nt::FM_LOCK_BIT && this->owner() == nullptr;
     }
 };
+
+// What a raw lock gives the typed mutexes (kmutex.hpp, lock_bit_mutex.hpp).
+// KMUTEX semantics: recursion and ownership inside the raw lock.
+template <class R>
+concept RawKMutexLock = requires(R r, const R cr, PKTHREAD t, const deadline_t* dl, bool poll) {
+    { r.acquire(t, dl, poll) } -> std::same_as<Acquire>;
+    { r.release(t) } -> std::same_as<void>;
+    { cr.owner() } -> std::same_as<PKTHREAD>;
+    { cr.signal_state() } -> std::same_as<LONG>;
+    { cr.debug_is_free() } -> std::same_as<bool>;
+};
+// FAST_MUTEX semantics: a non-recursive lock whose owner field the typed
+// mutex writes; try_lock() is the whole fast path, lock_contended() the
+// slow one (after the caller's ownership check).
+template <class R>
+concept RawLockBitLock = requires(R r, const R cr, PKTHREAD t) {
+    { r.try_lock() } -> std::same_as<bool>;
+    { r.lock_contended() } -> std::same_as<void>;
+    { r.unlock() } -> std::same_as<void>;
+    { r.set_owner(t) } -> std::same_as<void>;
+    { cr.owner() } -> std::same_as<PKTHREAD>;
+    { cr.count() } -> std::same_as<LONG>;
+    { cr.debug_is_free() } -> std::same_as<bool>;
+};
+static_assert(RawKMutexLock<RawKMutex<backends::Futex>> &&
+              RawKMutexLock<RawKMutex<backends::Spin>> &&
+              RawKMutexLock<RawKMutex<backends::Dispatcher>>);
+static_assert(RawLockBitLock<RawLockBit<backends::Futex>> &&
+              RawLockBitLock<RawLockBit<backends::Spin>> &&
+              RawLockBitLock<RawLockBit<backends::Dispatcher>>);
 
 }  // namespace kmlab::detail

@@ -32,7 +32,7 @@ using namespace kmlab::nt;
 //    Windows 7 moved to. An operation on one object (set, release, a
 //    single-object wait) takes only that object's stripe; anything that
 //    spans objects or reaches into another thread's wait (multi-object
-//    waits, alerts, user APCs, thread rundown, the parking lot, a Wait =
+//    waits, alerts, user APCs, thread rundown, a Wait =
 //    TRUE hold) takes every stripe, in index order. A single-object
 //    operation that finds a multi-object waiter on its object's list takes
 //    every stripe instead, since satisfying that waiter unlinks its blocks

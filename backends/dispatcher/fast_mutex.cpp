@@ -7,6 +7,17 @@
 #include "backends/dispatcher/gate.hpp"
 #include "backends/lock_bit.hpp"
 
+namespace kmlab::dispatcher {
+
+void ObjectGate::wait() {
+    wait_internal(object);
+}
+void ObjectGate::signal() {
+    nt::KeSetEvent(static_cast<PRKEVENT>(object), IO_NO_INCREMENT, FALSE);
+}
+
+}  // namespace kmlab::dispatcher
+
 namespace kmlab::nt {
 using kernel::current_thread;
 namespace lock_bit = kmlab::backends::lock_bit;

@@ -13,9 +13,9 @@ using namespace kmlab::nt;
 using namespace std::chrono_literals;
 
 template <class M>
-inline constexpr bool is_kmutex = M::kind() == "KMutex";
+inline constexpr bool is_kmutex = M::recursive;
 template <class M>
-inline constexpr bool is_fast = M::kind() == "FastMutex";
+inline constexpr bool is_fast = M::raises_irql;
 
 template <class M>
 class TypedMutex : public kmlab::test::Nt {};

@@ -16,10 +16,10 @@
 #include <atomic>
 #include <vector>
 
-#include "backends/futex.hpp"
+#include <kmlab/kmlab_nt.hpp>
+#include <kmlab/platform/futex.hpp>
 #include "common/context.hpp"
 #include "common/workloads.hpp"
-#include "kmlab_nt.hpp"
 
 namespace {
 using namespace kmlab::bench;
@@ -83,12 +83,12 @@ void BM_EventPingPong_RawFutex(benchmark::State& state) {
     alignas(128) std::atomic<std::uint32_t> pong{0};
     auto set = [](std::atomic<std::uint32_t>& w) {
         w.store(1, std::memory_order_release);
-        kmlab::backends::sys::futex_wake(w, 1);
+        kmlab::platform::sys::futex_wake(w, 1);
     };
     auto wait = [](std::atomic<std::uint32_t>& w) {
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(10);
         while (w.exchange(0, std::memory_order_acquire) == 0) {
-            if (!kmlab::backends::sys::futex_wait(w, 0, &deadline)) return false;
+            if (!kmlab::platform::sys::futex_wait(w, 0, &deadline)) return false;
         }
         return true;
     };

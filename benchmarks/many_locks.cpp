@@ -10,7 +10,7 @@
 // Locks that never enter the dispatcher run with M = 0 only.
 #include <benchmark/benchmark.h>
 
-#include "backends/dispatcher/core.hpp"
+#include <kmlab/kernel/dispatcher.hpp>
 #include "common/context.hpp"
 #include "common/workloads.hpp"
 

@@ -28,3 +28,44 @@ function(kmlab_add_test name)
   gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60
     PROPERTIES TIMEOUT ${T_TIMEOUT} LABELS "${T_LABELS}")
 endfunction()
+
+# kmlab_add_layer(name STATIC|INTERFACE [SOURCES ...] [LINK ...]): the layer's
+# target kmlab_<name> (exported as kmlab::<name>), with <name>/include as its
+# only public include root, and a check that every header of the layer
+# compiles with nothing above the layer on the include path.
+function(kmlab_add_layer name kind)
+  cmake_parse_arguments(L "" "" "SOURCES;LINK" ${ARGN})
+  set(target kmlab_${name})
+  set(root ${PROJECT_SOURCE_DIR}/${name}/include)
+  if(kind STREQUAL "INTERFACE")
+    add_library(${target} INTERFACE)
+    set(scope INTERFACE)
+  else()
+    add_library(${target} ${kind} ${L_SOURCES})
+    set(scope PUBLIC)
+    kmlab_set_warnings(${target})
+  endif()
+  add_library(kmlab::${name} ALIAS ${target})
+  set_target_properties(${target} PROPERTIES EXPORT_NAME ${name})
+  target_include_directories(${target} ${scope} $<BUILD_INTERFACE:${root}> $<INSTALL_INTERFACE:include>)
+  target_link_libraries(${target} ${scope} ${L_LINK})
+  target_compile_features(${target} ${scope} cxx_std_23)
+  kmlab_check_layer(${name} ${target} ${root})
+endfunction()
+
+# The layer rule, for headers too: one translation unit per layer includes
+# every header of the layer and is compiled with only the layer's own
+# include path and those it links. A header that includes one from a higher
+# layer fails here even if no source of its own layer includes it.
+function(kmlab_check_layer name target root)
+  file(GLOB_RECURSE headers RELATIVE ${root} CONFIGURE_DEPENDS ${root}/*.hpp ${root}/*.h)
+  set(tu ${CMAKE_CURRENT_BINARY_DIR}/layer_check/${name}.cpp)
+  set(text "// Generated: every header of the ${name} layer, compiled alone.\n")
+  foreach(h IN LISTS headers)
+    string(APPEND text "#include <${h}>\n")
+  endforeach()
+  file(CONFIGURE OUTPUT ${tu} CONTENT "${text}")
+  add_library(kmlab_layer_check_${name} OBJECT ${tu})
+  target_link_libraries(kmlab_layer_check_${name} PRIVATE ${target})
+  kmlab_set_warnings(kmlab_layer_check_${name})
+endfunction()

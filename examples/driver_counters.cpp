@@ -6,7 +6,7 @@
 // Apart from the include and the using-directive this is ordinary WDK code.
 #include <cstdio>
 
-#include "kmlab_nt.hpp"
+#include <kmlab/kmlab_nt.hpp>
 using namespace kmlab::nt;
 
 namespace {

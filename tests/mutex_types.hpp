@@ -6,7 +6,7 @@
 
 #include <string>
 
-#include "kmlab.hpp"
+#include <kmlab/kmlab.hpp>
 
 namespace kmlab::test {
 

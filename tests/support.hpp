@@ -17,8 +17,8 @@
 #include <type_traits>
 #include <vector>
 
-#include "backends/dispatcher/core.hpp"
-#include "kmlab_nt.hpp"
+#include <kmlab/kernel/dispatcher.hpp>
+#include <kmlab/kmlab_nt.hpp>
 
 namespace kmlab::test {
 

@@ -18,8 +18,8 @@
 #include <oneapi/tbb/queuing_mutex.h>
 #include <oneapi/tbb/spin_mutex.h>
 
-#include "kmlab.hpp"
-#include "kmlab_nt.hpp"
+#include <kmlab/kmlab.hpp>
+#include <kmlab/kmlab_nt.hpp>
 
 #ifdef KMLAB_HAVE_ABSL
 #include <absl/synchronization/mutex.h>

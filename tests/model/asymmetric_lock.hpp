@@ -14,8 +14,8 @@
 #include <chrono>
 #include <cstdint>
 
-#include "backends/lock_bit.hpp"
-#include "kernel/ntdef.hpp"
+#include <kmlab/kernel/lock_bit.hpp>
+#include <kmlab/kernel/ntdef.hpp>
 
 namespace kmlab::model {
 
@@ -34,7 +34,7 @@ class AsymmetricLockBit {
     static constexpr auto kSpinBeforePark = std::chrono::microseconds(1);
     LONG count_ = nt::FM_LOCK_BIT;
 
-    bool try_lock() noexcept { return backends::lock_bit::try_acquire<P>(count_); }
+    bool try_lock() noexcept { return lock_bit::try_acquire<P>(count_); }
     void unlock() noexcept {
         typename P::template atomic_ref<LONG>(count_).store(nt::FM_LOCK_BIT,
                                                             std::memory_order_release);

@@ -2,9 +2,9 @@
 
 #include <stdexcept>
 
-#include "backends/dispatcher/core.hpp"
+#include <kmlab/kernel/thread.hpp>
+#include "dispatcher_core.hpp"
 #include "explorer.hpp"
-#include "kernel/thread.hpp"
 
 namespace kmlab::model {
 

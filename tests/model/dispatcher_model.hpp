@@ -23,7 +23,7 @@
 #include <utility>
 #include <vector>
 
-#include "platform/platform.hpp"
+#include <kmlab/platform/platform.hpp>
 
 namespace kmlab::model {
 

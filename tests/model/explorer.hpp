@@ -52,7 +52,7 @@
 #include <utility>
 #include <vector>
 
-#include "platform/platform.hpp"
+#include <kmlab/platform/platform.hpp>
 
 namespace kmlab::model {
 

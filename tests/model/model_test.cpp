@@ -26,13 +26,13 @@
 #include <memory>
 #include <string>
 
+#include <kmlab/kernel/lock_bit.hpp>
+#include <kmlab/kernel/routines.hpp>
+#include <kmlab/mutexes/raw.hpp>
 #include "asymmetric_lock.hpp"
-#include "backends/dispatcher/core.hpp"
-#include "backends/dispatcher/dispatcher.hpp"
-#include "backends/lock_bit.hpp"
+#include "dispatcher_core.hpp"
 #include "dispatcher_model.hpp"
 #include "explorer.hpp"
-#include "mutexes/raw.hpp"
 
 namespace kmlab::model {
 namespace {
@@ -83,13 +83,13 @@ struct EventLockBitFace {
     EventGate gate;
     bool acquire(nt::PKTHREAD, Op op) {
         if (op == Op::try_lock) {
-            return FastMutexTry ? backends::lock_bit::try_acquire_uncontended<Platform>(count)
-                                : backends::lock_bit::try_acquire<Platform>(count);
+            return FastMutexTry ? lock_bit::try_acquire_uncontended<Platform>(count)
+                                : lock_bit::try_acquire<Platform>(count);
         }
-        backends::lock_bit::acquire(count, contention, gate);
+        lock_bit::acquire(count, contention, gate);
         return true;
     }
-    void release(nt::PKTHREAD) { backends::lock_bit::release(count, gate); }
+    void release(nt::PKTHREAD) { lock_bit::release(count, gate); }
     bool is_free() const { return count == nt::FM_LOCK_BIT && gate.quiescent(); }
 };
 
@@ -381,7 +381,7 @@ struct TwoStepReleaseFace {
     nt::ULONG contention = 0;
     EventGate gate;
     bool acquire(nt::PKTHREAD, Op) {
-        backends::lock_bit::acquire(count, contention, gate);
+        lock_bit::acquire(count, contention, gate);
         return true;
     }
     void release(nt::PKTHREAD) {

@@ -5,7 +5,7 @@
 // locks are the kernel's objects, tested in tests/conformance.
 #include <atomic>
 
-#include "kmlab.hpp"
+#include <kmlab/kmlab.hpp>
 #include "support.hpp"
 
 using namespace kmlab;

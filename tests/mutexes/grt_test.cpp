@@ -1,7 +1,7 @@
 // Grt: the registry of named mutexes, under concurrency and across destroy().
 #include <atomic>
 
-#include "kmlab.hpp"
+#include <kmlab/kmlab.hpp>
 #include "support.hpp"
 
 using namespace kmlab;

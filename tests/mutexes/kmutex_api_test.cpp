@@ -5,7 +5,7 @@
 #include <thread>
 #include <type_traits>
 
-#include "kmlab.hpp"
+#include <kmlab/kmlab.hpp>
 #include "support.hpp"
 
 using namespace kmlab;

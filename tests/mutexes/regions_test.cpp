@@ -1,4 +1,4 @@
-#include "kmlab.hpp"
+#include <kmlab/kmlab.hpp>
 #include "support.hpp"
 
 using namespace kmlab;

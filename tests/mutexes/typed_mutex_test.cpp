@@ -4,7 +4,7 @@
 #include <atomic>
 #include <new>
 
-#include "kmlab.hpp"
+#include <kmlab/kmlab.hpp>
 #include "mutex_types.hpp"
 #include "support.hpp"
 

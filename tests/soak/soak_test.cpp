@@ -40,8 +40,8 @@
 #include <thread>
 #include <vector>
 
-#include "kmlab.hpp"
-#include "kmlab_nt.hpp"
+#include <kmlab/kmlab.hpp>
+#include <kmlab/kmlab_nt.hpp>
 #include "mutex_types.hpp"
 #include "support.hpp"
 

@@ -7,7 +7,7 @@
 #include <barrier>
 #include <random>
 
-#include "kmlab.hpp"
+#include <kmlab/kmlab.hpp>
 #include "mutex_types.hpp"
 #include "support.hpp"
 

@@ -1,0 +1,153 @@
+// Kernel object layouts with the WDK's public field names [wine-wdm][ros-xket],
+// so tests and users can inspect them as kernel debugger users do.
+//
+// Emulator notes:
+//  * Fields the dispatcher changes under its lock (SignalState, wait lists,
+//    OwnerThread) are plain fields, read and written through std::atomic_ref
+//    where a routine reads them without the lock (KeReadStateXxx), so that
+//    unsynchronized reads are well defined and ThreadSanitizer-clean.
+//  * Fast and guarded mutex Count/Owner/Contention are changed with interlocked
+//    operations (std::atomic_ref) exactly where the kernel uses Interlocked*.
+//  * The IRQL lives in the KTHREAD: the emulator has no processors, so the
+//    per-processor IRQL of Windows becomes a per-thread virtual IRQL (SEMANTICS 5.3).
+#pragma once
+
+#include <type_traits>
+
+#include <kmlab/kernel/ntdef.hpp>
+
+namespace kmlab::kernel::detail {
+struct ThreadExtra;
+}
+
+namespace kmlab::nt {
+
+struct KTHREAD;
+using PKTHREAD = KTHREAD*;
+using PRKTHREAD = KTHREAD*;
+using ETHREAD = KTHREAD;  // one object in the emulator: PETHREAD and PKTHREAD coincide
+using PETHREAD = KTHREAD*;
+
+struct DISPATCHER_HEADER {
+    UCHAR Type;  // KOBJECTS
+    UCHAR Absolute;
+    UCHAR Size;  // in ULONGs, as KeInitializeXxx sets it
+    UCHAR Inserted;
+    LONG SignalState;
+    LIST_ENTRY WaitListHead;  // KWAIT_BLOCK.WaitListEntry, FIFO: arrivals at the tail
+};
+
+struct KWAIT_BLOCK {
+    LIST_ENTRY WaitListEntry;  // link in the object's WaitListHead
+    PKTHREAD Thread;
+    PVOID Object;
+    KWAIT_BLOCK* NextWaitBlock;  // the thread's blocks of one wait form a ring
+    USHORT WaitKey;              // index in the wait: the WaitAny status
+    UCHAR WaitType;              // WAIT_TYPE
+    UCHAR BlockState;            // 1 while linked into an object's wait list
+};
+using PKWAIT_BLOCK = KWAIT_BLOCK*;
+
+// KMUTEX is a KMUTANT with ApcDisable = 1 [ros-mutex].
+struct KMUTANT {
+    DISPATCHER_HEADER Header;    // SignalState: 1 free, 1-n owned n times
+    LIST_ENTRY MutantListEntry;  // link in OwnerThread->MutantListHead
+    PKTHREAD OwnerThread;
+    BOOLEAN Abandoned;
+    UCHAR ApcDisable;
+};
+using KMUTEX = KMUTANT;
+using PKMUTANT = KMUTANT*;
+using PRKMUTANT = KMUTANT*;
+using PKMUTEX = KMUTEX*;
+using PRKMUTEX = KMUTEX*;
+
+struct KEVENT {
+    DISPATCHER_HEADER Header;  // Type is the EVENT_TYPE (0 or 1)
+};
+using PKEVENT = KEVENT*;
+using PRKEVENT = KEVENT*;
+
+struct KSEMAPHORE {
+    DISPATCHER_HEADER Header;  // SignalState is the count
+    LONG Limit;
+};
+using PKSEMAPHORE = KSEMAPHORE*;
+using PRKSEMAPHORE = KSEMAPHORE*;
+
+// A gate is a synchronization-event-like object that wakes one waiter.
+struct KGATE {
+    DISPATCHER_HEADER Header;
+};
+using PKGATE = KGATE*;
+
+// Count uses the lock-bit encoding (FM_LOCK_BIT etc. in ntdef.hpp):
+//   bit 0      1 = free, 0 = held
+//   bit 1      a waiter has been woken and will retry (at most one at a time)
+//   bits 2..31 number of blocked waiters, in steps of FM_LOCK_WAITER_INC
+// Legal quiescent states: 1 (free). Held with k waiters: 4k (+2 while a woken
+// waiter is on its way).
+struct FAST_MUTEX {
+    LONG Count;
+    PKTHREAD Owner;
+    ULONG Contention;  // slow-path entries
+    KEVENT Event;      // SynchronizationEvent the waiters block on
+    ULONG OldIrql;     // IRQL before ExAcquireFastMutex; not set by init [kmt-ExFastMutex]
+};
+using PFAST_MUTEX = FAST_MUTEX*;
+
+struct KGUARDED_MUTEX {
+    LONG Count;  // same encoding as FAST_MUTEX::Count
+    PKTHREAD Owner;
+    ULONG Contention;
+    KGATE Gate;
+    union {
+        struct {
+            SHORT KernelApcDisable;
+            SHORT SpecialApcDisable;
+        };
+        ULONG CombinedApcDisable;
+    };
+};
+using PKGUARDED_MUTEX = KGUARDED_MUTEX*;
+
+struct KTHREAD {
+    DISPATCHER_HEADER Header;  // ThreadObject; Not-Signaled while the thread runs
+    KIRQL Irql;                // the thread's virtual IRQL (emulator field)
+    BOOLEAN WaitNext;          // a Wait = TRUE release left the dispatcher lock held
+    KIRQL WaitIrql;            // the IRQL to restore in the KeWaitXxx that follows
+    BOOLEAN Alertable;         // of the current wait
+    KPROCESSOR_MODE WaitMode;  // of the current wait
+    BOOLEAN Alerted[MaximumMode];
+    BOOLEAN SystemThread;
+    BOOLEAN Terminated;
+    // Both counters count down from 0: KeEnterCriticalRegion decrements
+    // KernelApcDisable, KeEnterGuardedRegion decrements SpecialApcDisable
+    // [ros-kex]. CombinedApcDisable = (SpecialApcDisable << 16) | KernelApcDisable
+    // on this little-endian layout, as bug check 0x1 reports it [bc:0x1].
+    union {
+        struct {
+            SHORT KernelApcDisable;
+            SHORT SpecialApcDisable;
+        };
+        ULONG CombinedApcDisable;
+    };
+    LONG_PTR WaitStatus;
+    LIST_ENTRY MutantListHead;  // KMUTANT.MutantListEntry of every mutant owned
+    KWAIT_BLOCK WaitBlock[THREAD_WAIT_OBJECTS];
+    PKWAIT_BLOCK WaitBlockList;  // the blocks of the wait in progress, or nullptr
+    // KMUTEX-semantics locks owned that are not dispatcher mutants (the
+    // idiomatic KMutex over futex or spin): kernel::OwnedKMutexLink entries in
+    // acquisition order, as MutantListHead holds mutants, so that thread exit
+    // finds each one still held (emulator field).
+    LIST_ENTRY OwnedKMutexListHead;
+    kmlab::kernel::detail::ThreadExtra* Extra;  // emulator state: parking word, references, APCs
+};
+
+// Every dispatcher object begins with its header, so a PVOID naming any of
+// them converts to the header; this needs standard layout.
+static_assert(std::is_standard_layout_v<KMUTANT> && offsetof(KMUTANT, Header) == 0);
+static_assert(std::is_standard_layout_v<KEVENT> && std::is_standard_layout_v<KSEMAPHORE>);
+static_assert(std::is_standard_layout_v<KTHREAD> && offsetof(KTHREAD, Header) == 0);
+
+}  // namespace kmlab::nt

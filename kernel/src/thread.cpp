@@ -1,0 +1,203 @@
+#include <kmlab/kernel/thread.hpp>
+
+#include <cxxabi.h>
+
+#include <cstdlib>
+
+// This object's DSO handle, for __cxa_thread_atexit (defined by crtbegin).
+extern "C" void* __dso_handle __attribute__((__visibility__("hidden")));
+
+namespace kmlab::dispatcher {
+// Thread rundown (backends/dispatcher/dispatcher.cpp): abandons mutants, bug
+// checks THREAD_TERMINATE_HELD_MUTEX, signals the thread object. Called by
+// name, not through a hook that the dispatcher installs from a static
+// initializer: a program linking libkmlab.a pulls dispatcher.o in through this
+// reference whenever it uses thread.o, so no program can run without its
+// thread-exit checks (a KMutex<T, Futex>-only program used to).
+void rundown_thread(nt::PKTHREAD t);
+// Gives back a Wait = TRUE hold of the dispatcher lock (dispatcher.cpp), by
+// name for the same reason.
+void drop_wait_next_hold(nt::PKTHREAD t) noexcept;
+}  // namespace kmlab::dispatcher
+
+namespace kmlab::kernel {
+
+namespace {
+std::atomic<std::uint64_t> g_next_thread_id{1};
+
+// Runs an attached thread's exit checks when its OS thread ends (a system
+// thread's start-up code calls exit_current_thread() itself first, and this
+// then finds nothing to do).
+//
+// Registered once per attachment with __cxa_thread_atexit, the call the
+// compiler itself makes for a thread_local's destructor, and not through a
+// thread_local guard object: such an object is constructed at most once per
+// OS thread, so a thread_local destructor that ran after it and called into
+// kmlab adopted a fresh KTHREAD whose exit checks never ran (and which was
+// never freed). A registration made while the thread's thread_local
+// destructors run is run after the destructor that made it (glibc's
+// __call_tls_dtors loops until its list is empty), so a late adoption gets its
+// checks too, on the main thread as well. Not covered: an adoption made from
+// a pthread_key_create destructor, which glibc runs after every thread_local
+// destructor.
+void run_exit_checks(void*) noexcept {
+    exit_current_thread();
+}
+}  // namespace
+
+nt::PKTHREAD create_thread_object(bool system_thread) {
+    auto* t = new nt::KTHREAD{};
+    t->Header.Type = nt::ThreadObject;
+    t->Header.Size = static_cast<nt::UCHAR>(sizeof(nt::KTHREAD) / sizeof(nt::ULONG));
+    t->Header.SignalState = 0;
+    nt::InitializeListHead(&t->Header.WaitListHead);
+    nt::InitializeListHead(&t->MutantListHead);
+    nt::InitializeListHead(&t->OwnedKMutexListHead);
+    t->Irql = nt::PASSIVE_LEVEL;
+    t->SystemThread = system_thread;
+    t->Extra = new detail::ThreadExtra{};
+    t->Extra->id = g_next_thread_id.fetch_add(1, std::memory_order_relaxed);
+    return t;
+}
+
+nt::PKTHREAD detail::adopt_current_thread() {
+    nt::PKTHREAD t = create_thread_object(false);
+    attach_current_thread(t);
+    return t;
+}
+
+void attach_current_thread(nt::PKTHREAD thread) {
+    if (__cxxabiv1::__cxa_thread_atexit(&run_exit_checks, nullptr, &__dso_handle) != 0)
+        std::abort();  // out of memory: better than a thread without exit checks
+    detail::tls_current_thread = thread;
+}
+
+void exit_current_thread() {
+    nt::PKTHREAD t = detail::tls_current_thread;
+    if (t == nullptr) return;
+    dispatcher::rundown_thread(t);
+    detail::tls_current_thread = nullptr;
+    dereference_thread(t);
+}
+
+void reference_thread(nt::PKTHREAD thread) noexcept {
+    thread->Extra->references.fetch_add(1, std::memory_order_relaxed);
+}
+
+void dereference_thread(nt::PKTHREAD thread) noexcept {
+    // acq_rel: the last owner must see every write made through other references.
+    if (thread->Extra->references.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        delete thread->Extra;
+        delete thread;
+    }
+}
+
+void before_unwind() noexcept {
+    nt::PKTHREAD t = detail::tls_current_thread;
+    if (t == nullptr || !t->WaitNext) return;
+    dispatcher::drop_wait_next_hold(t);
+}
+
+void require_irql_at_most(nt::KIRQL max, const void* object) {
+    const nt::KIRQL irql = current_thread()->Irql;
+    if (irql > max) [[unlikely]] {
+        bug_check(bugcheck::IRQL_NOT_LESS_OR_EQUAL, reinterpret_cast<nt::ULONG_PTR>(object), irql,
+                  0, 0);
+    }
+}
+
+}  // namespace kmlab::kernel
+
+namespace kmlab::nt {
+using kmlab::kernel::current_thread;
+
+PKTHREAD KeGetCurrentThread() {
+    return current_thread();
+}
+PETHREAD PsGetCurrentThread() {
+    return current_thread();
+}
+BOOLEAN PsIsSystemThread(PETHREAD Thread) {
+    return Thread->SystemThread;
+}
+
+KIRQL KeGetCurrentIrql() {
+    return current_thread()->Irql;
+}
+
+KIRQL KfRaiseIrql(KIRQL NewIrql) {
+    PKTHREAD t = current_thread();
+    const KIRQL old = t->Irql;
+    if (NewIrql < old) bug_check(bugcheck::IRQL_NOT_GREATER_OR_EQUAL, old, NewIrql, 0, 9);
+    t->Irql = NewIrql;
+    return old;
+}
+
+void KeRaiseIrql(KIRQL NewIrql, PKIRQL OldIrql) {
+    *OldIrql = KfRaiseIrql(NewIrql);
+}
+
+void KfLowerIrql(KIRQL NewIrql) {
+    PKTHREAD t = current_thread();
+    if (NewIrql > t->Irql) bug_check(bugcheck::IRQL_NOT_LESS_OR_EQUAL, t->Irql, NewIrql, 0, 9);
+    t->Irql = NewIrql;
+}
+
+void KeLowerIrql(KIRQL NewIrql) {
+    KfLowerIrql(NewIrql);
+}
+KIRQL KeRaiseIrqlToDpcLevel() {
+    return KfRaiseIrql(DISPATCH_LEVEL);
+}
+KIRQL KeRaiseIrqlToSynchLevel() {
+    return KfRaiseIrql(SYNCH_LEVEL);
+}
+
+namespace {
+[[noreturn]] void apc_index_mismatch(SHORT kernel, SHORT special) {
+    const ULONG combined =
+        (static_cast<ULONG>(static_cast<USHORT>(special)) << 16) | static_cast<USHORT>(kernel);
+    bug_check(bugcheck::APC_INDEX_MISMATCH, 0, 0, combined, 0);
+}
+}  // namespace
+
+void KeEnterCriticalRegion() {
+    kmlab::kernel::require_irql_at_most(APC_LEVEL);
+    --current_thread()->KernelApcDisable;
+}
+
+void KeLeaveCriticalRegion() {
+    kmlab::kernel::require_irql_at_most(APC_LEVEL);
+    PKTHREAD t = current_thread();
+    if (t->KernelApcDisable >= 0) {
+        apc_index_mismatch(static_cast<SHORT>(t->KernelApcDisable + 1), t->SpecialApcDisable);
+    }
+    ++t->KernelApcDisable;
+}
+
+void KeEnterGuardedRegion() {
+    kmlab::kernel::require_irql_at_most(APC_LEVEL);
+    --current_thread()->SpecialApcDisable;
+}
+
+void KeLeaveGuardedRegion() {
+    kmlab::kernel::require_irql_at_most(APC_LEVEL);
+    PKTHREAD t = current_thread();
+    if (t->SpecialApcDisable >= 0) {
+        apc_index_mismatch(t->KernelApcDisable, static_cast<SHORT>(t->SpecialApcDisable + 1));
+    }
+    ++t->SpecialApcDisable;
+}
+
+BOOLEAN KeAreApcsDisabled() {
+    kmlab::kernel::require_irql_at_most(DISPATCH_LEVEL);
+    return current_thread()->CombinedApcDisable != 0 ? TRUE : FALSE;
+}
+
+BOOLEAN KeAreAllApcsDisabled() {
+    kmlab::kernel::require_irql_at_most(DISPATCH_LEVEL);
+    PKTHREAD t = current_thread();
+    return (t->SpecialApcDisable != 0 || t->Irql >= APC_LEVEL) ? TRUE : FALSE;
+}
+
+}  // namespace kmlab::nt

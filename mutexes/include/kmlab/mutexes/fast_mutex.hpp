@@ -1,0 +1,54 @@
+// FastMutex<T, Backend>: a FAST_MUTEX that owns the value it guards.
+//
+// Kernel semantics (SEMANTICS.md 2): not recursive; acquiring raises the
+// IRQL to APC_LEVEL and the guard restores the caller's IRQL on release.
+// Count reads 1 when free and 0 when held without waiters, as the kernel's
+// does; with backends::Dispatcher it keeps the kernel's whole lock-bit
+// encoding and waiters block on a SynchronizationEvent, as a FAST_MUTEX's do
+// (mutexes/raw.hpp says what the other backends do with waiters).
+//
+// IRQL rules: lock() and try_lock() at IRQL <= APC_LEVEL (else 0xC4/0x33);
+// release at exactly APC_LEVEL (else Errc::wrong_release_irql, 0xC4/0x34).
+//
+// Illegal uses, and what they return:
+//   lock() by the owner         Errc::recursive_acquire (bug check 0xBF; Windows deadlocks)
+//   try_lock() by the owner     Errc::busy (ExTryToAcquireFastMutex returns FALSE)
+//   release by another thread   Errc::not_owner (bug check 0x11)
+#pragma once
+
+#include <kmlab/mutexes/lock_bit_mutex.hpp>
+
+namespace kmlab {
+
+namespace detail {
+struct FastMutexRules {
+    static constexpr std::string_view kind = "FastMutex";
+    static constexpr bool raises_irql = true;
+    static Error acquire_irql_error(nt::KIRQL irql, const void* m) noexcept {
+        return make_error(Errc::irql_too_high, irql, m, 0,
+                          bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION,
+                          bugcheck::VERIFIER_FAST_MUTEX_ACQUIRE_IRQL);
+    }
+    // Raise to APC_LEVEL; the token is the IRQL to restore.
+    static nt::KIRQL enter(nt::PKTHREAD t) noexcept {
+        const nt::KIRQL old = t->Irql;
+        t->Irql = nt::APC_LEVEL;
+        return old;
+    }
+    static void leave(nt::PKTHREAD t, nt::KIRQL old) noexcept { t->Irql = old; }
+    static bool release_allowed(nt::PKTHREAD t) noexcept { return t->Irql == nt::APC_LEVEL; }
+    static Error release_error(nt::PKTHREAD t, nt::PKTHREAD owner, const void* m) noexcept {
+        if (owner != t)
+            return make_error(Errc::not_owner, t->Irql, m, 0, bugcheck::THREAD_NOT_MUTEX_OWNER,
+                              reinterpret_cast<nt::ULONG_PTR>(owner));
+        return make_error(Errc::wrong_release_irql, t->Irql, m, 0,
+                          bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION,
+                          bugcheck::VERIFIER_FAST_MUTEX_RELEASE_IRQL);
+    }
+};
+}  // namespace detail
+
+template <class T = std::monostate, backends::WaitBackend Backend = backends::Futex>
+using FastMutex = detail::LockBitMutex<T, Backend, detail::FastMutexRules>;
+
+}  // namespace kmlab

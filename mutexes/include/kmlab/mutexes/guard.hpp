@@ -1,0 +1,70 @@
+// The guard of every kmlab mutex: holds the mutex and a token the mutex gave
+// it on acquisition (the IRQL to restore for FastMutex/GuardedMutex, the
+// nesting depth for KMutex), gives access to the value, and releases once.
+//
+// A Mutex provides, for its Guard:
+//   using guard_token = ...;
+//   value_type& value_for(guard_token)        access (KMutex checks nesting here)
+//   std::optional<Error> release_checked(guard_token, bool strict)
+//       checks that the release is legal and then releases, or returns the
+//       Error and releases nothing; `strict` is true for unlock() and false
+//       for the destructor (KMutex refuses an out-of-order unlock() only).
+#pragma once
+
+#include <expected>
+#include <utility>
+
+#include <kmlab/mutexes/error.hpp>
+
+namespace kmlab::detail {
+
+template <class Mutex>
+class Guard {
+  public:
+    using value_type = typename Mutex::value_type;
+    using token_type = typename Mutex::guard_token;
+
+    Guard(Guard&& o) noexcept : m_(std::exchange(o.m_, nullptr)), token_(o.token_) {}
+    Guard& operator=(Guard&& o) noexcept {
+        if (this != &o) {
+            release_in_destructor();
+            m_ = std::exchange(o.m_, nullptr);
+            token_ = o.token_;
+        }
+        return *this;
+    }
+    Guard(const Guard&) = delete;
+    Guard& operator=(const Guard&) = delete;
+    ~Guard() { release_in_destructor(); }
+
+    value_type& operator*() const { return m_->value_for(token_); }
+    value_type* operator->() const { return &m_->value_for(token_); }
+    bool owns_lock() const noexcept { return m_ != nullptr; }
+
+    // Releases now, after checking that the release is legal; on error nothing
+    // is released and the guard still holds the mutex.
+    std::expected<void, Error> unlock() {
+        if (m_ == nullptr)
+            return std::unexpected(make_error(Errc::already_released, 0, nullptr, 0));
+        if (auto e = m_->release_checked(token_, true)) return std::unexpected(*e);
+        m_ = nullptr;
+        return {};
+    }
+
+  private:
+    friend Mutex;
+    Guard(Mutex* m, token_type token) noexcept : m_(m), token_(token) {}
+
+    // A destructor cannot return the error: it reports what the kernel would
+    // have done and keeps the lock.
+    void release_in_destructor() noexcept {
+        if (m_ == nullptr) return;
+        if (auto e = std::exchange(m_, nullptr)->release_checked(token_, false)) [[unlikely]]
+            report_from_destructor(*e);
+    }
+
+    Mutex* m_;
+    token_type token_;
+};
+
+}  // namespace kmlab::detail

@@ -1,0 +1,130 @@
+// KMutex<T, Backend>: a KMUTEX that owns the value it guards.
+//
+// Kernel semantics (SEMANTICS.md 1) over any backend: recursive, owned by one
+// thread, normal kernel APCs disabled from the first acquisition until the
+// last release. With backends::Dispatcher it is a real KMUTEX underneath
+// (native_handle()), acquired with KeWaitForSingleObject.
+//
+// IRQL rules, checked before anything happens:
+//   lock(), lock_for(d > 0)    IRQL <= APC_LEVEL   (else 0xC4/0x3B, as KeWait would)
+//   try_lock(), lock_for(0)    IRQL <= DISPATCH_LEVEL
+//   release                    IRQL <= DISPATCH_LEVEL
+//
+// Illegal uses, and what they return:
+//   a release by a thread that does not own it     Errc::not_owner (STATUS_MUTANT_NOT_OWNED)
+//   more than MINLONG nested acquisitions          Errc::recursion_limit
+//                                                  (STATUS_MUTANT_LIMIT_EXCEEDED)
+//   a thread that exits while owning it            THREAD_TERMINATE_HELD_MUTEX (0x4000008A:
+//                                                  thread, mutex) to the fatal handler
+// If that handler returns, the mutex is abandoned over every backend, as a
+// mutant is (SEMANTICS.md 1.5): unowned and free, the next acquirer gets it.
+// (lock() then succeeds as usual: the idiomatic API does not surface
+// STATUS_ABANDONED, over any backend.)
+//
+// Nested guards. Recursion hands out several guards to one value. kmlab's rule:
+// only the most recent live guard gives access (*, ->); using an outer guard
+// while a nested one lives throws std::logic_error, and unlock() of an outer
+// guard then returns Errc::nested_guard_alive. So two guards never hand out
+// mutable access at the same time. Release guards in reverse order (scopes do).
+#pragma once
+
+#include <expected>
+#include <stdexcept>
+#include <utility>
+#include <variant>
+
+#include <kmlab/mutexes/error.hpp>
+#include <kmlab/mutexes/guard.hpp>
+#include <kmlab/mutexes/raw.hpp>
+
+namespace kmlab {
+
+template <class T = std::monostate, backends::WaitBackend Backend = backends::Futex>
+class KMutex {
+  public:
+    using value_type = T;
+    using backend = Backend;
+    static constexpr std::string_view kind() { return "KMutex"; }
+    // Traits (tests and benchmarks branch on these, never on kind()).
+    static constexpr bool recursive = true;     // the owner may acquire again
+    static constexpr bool raises_irql = false;  // acquiring leaves the IRQL alone
+
+    using Guard = detail::Guard<KMutex>;
+    using guard_token = nt::LONG;  // the guard's nesting depth, 1 for the outermost
+
+    template <class... Args>
+    explicit KMutex(Args&&... args) : value_(std::forward<Args>(args)...) {}
+    KMutex(const KMutex&) = delete;
+    KMutex& operator=(const KMutex&) = delete;
+
+    std::expected<Guard, Error> lock() { return acquire(nullptr, false, nt::APC_LEVEL); }
+    std::expected<Guard, Error> try_lock() { return acquire(nullptr, true, nt::DISPATCH_LEVEL); }
+    template <class Rep, class Period>
+    std::expected<Guard, Error> lock_for(std::chrono::duration<Rep, Period> d) {
+        if (d <= d.zero()) return try_lock();
+        const auto deadline = std::chrono::steady_clock::now() + d;
+        return acquire(&deadline, false, nt::APC_LEVEL);
+    }
+
+    // SignalState as KeReadStateMutex reports it: 1 free, 1-n owned n times.
+    nt::LONG signal_state() const noexcept { return raw_.signal_state(); }
+    nt::PKTHREAD owner() const noexcept { return raw_.owner(); }
+    // Free, unowned, nobody waiting: the state a new mutex has.
+    bool is_initial_state() const noexcept { return raw_.debug_is_free(); }
+    detail::RawKMutex<Backend>& raw() noexcept { return raw_; }
+
+  private:
+    std::expected<Guard, Error> acquire(const backends::deadline_t* deadline, bool poll,
+                                        nt::KIRQL ceiling) {
+        nt::PKTHREAD t = kernel::current_thread();
+        if (t->Irql > ceiling) [[unlikely]] {
+            const bool wait_at_dispatch = t->Irql == nt::DISPATCH_LEVEL;
+            return std::unexpected(
+                detail::make_error(Errc::irql_too_high, t->Irql, this, 0,
+                                   wait_at_dispatch ? bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION
+                                                    : bugcheck::IRQL_NOT_LESS_OR_EQUAL,
+                                   wait_at_dispatch ? bugcheck::VERIFIER_WAIT_AT_DISPATCH : 0));
+        }
+        switch (raw_.acquire(t, deadline, poll)) {
+            case detail::Acquire::acquired:
+                return Guard(this, 1 - raw_.signal_state());
+            case detail::Acquire::timeout:
+                return std::unexpected(
+                    detail::make_error(Errc::busy, t->Irql, this, nt::STATUS_TIMEOUT));
+            case detail::Acquire::limit:
+                return std::unexpected(detail::make_error(Errc::recursion_limit, t->Irql, this,
+                                                          nt::STATUS_MUTANT_LIMIT_EXCEEDED));
+        }
+        __builtin_unreachable();
+    }
+
+    friend Guard;
+
+    // Checks, then releases; on error releases nothing. One function, so the
+    // thread pointer read for the checks serves the release too. `strict`
+    // (unlock()) also refuses to release an outer guard before a nested one.
+    std::optional<Error> release_checked(nt::LONG depth, bool strict) {
+        nt::PKTHREAD t = kernel::current_thread();
+        if (t->Irql > nt::DISPATCH_LEVEL) [[unlikely]]
+            return detail::make_error(Errc::irql_too_high, t->Irql, this, 0,
+                                      bugcheck::IRQL_NOT_LESS_OR_EQUAL);
+        if (raw_.owner() != t) [[unlikely]]
+            return detail::make_error(Errc::not_owner, t->Irql, this, nt::STATUS_MUTANT_NOT_OWNED);
+        if (strict && depth != 1 - raw_.signal_state()) [[unlikely]]
+            return detail::make_error(Errc::nested_guard_alive, t->Irql, this, 0);
+        raw_.release(t);
+        return std::nullopt;
+    }
+
+    T& value_for(nt::LONG depth) {
+        if (depth != 1 - raw_.signal_state()) [[unlikely]]
+            throw std::logic_error(
+                "kmlab::KMutex: access through a guard while a nested guard is alive");
+        return value_;
+    }
+
+    detail::RawKMutex<Backend> raw_;
+    T value_;
+};
+
+}  // namespace kmlab

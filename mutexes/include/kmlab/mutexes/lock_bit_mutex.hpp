@@ -1,0 +1,109 @@
+// The non-recursive kernel mutexes, written once: FastMutex and GuardedMutex
+// are LockBitMutex with different Rules (fast_mutex.hpp, guarded_mutex.hpp).
+//
+// A Rules type says what surrounds the lock and what misuse costs:
+//   kind                            printable type name
+//   raises_irql                     true if holding it raises the IRQL to APC_LEVEL
+//   acquire_irql_error(irql, m)     the Error for acquiring above APC_LEVEL
+//   enter(t) -> KIRQL token         before acquiring (raise IRQL / enter region);
+//                                   the token goes to the guard
+//   leave(t, token)                 after releasing, or after a failed acquire
+//   release_allowed(t)              the IRQL rule of the release
+//   release_error(t, owner, m)      the Error for an illegal release
+#pragma once
+
+#include <expected>
+#include <string_view>
+#include <variant>
+
+#include <kmlab/mutexes/guard.hpp>
+#include <kmlab/mutexes/raw.hpp>
+
+namespace kmlab::detail {
+
+template <class T, backends::WaitBackend Backend, class Rules>
+class LockBitMutex {
+  public:
+    using value_type = T;
+    using backend = Backend;
+    using Guard = detail::Guard<LockBitMutex>;
+    using guard_token = nt::KIRQL;  // what Rules::enter returned, for Rules::leave
+    static constexpr std::string_view kind() { return Rules::kind; }
+    // Traits (tests and benchmarks branch on these, never on kind()).
+    static constexpr bool recursive = false;
+    static constexpr bool raises_irql = Rules::raises_irql;  // to APC_LEVEL while held
+
+    template <class... Args>
+    explicit LockBitMutex(Args&&... args) : value_(std::forward<Args>(args)...) {}
+    LockBitMutex(const LockBitMutex&) = delete;
+    LockBitMutex& operator=(const LockBitMutex&) = delete;
+
+    std::expected<Guard, Error> lock() {
+        nt::PKTHREAD t = kernel::current_thread();
+        if (t->Irql > nt::APC_LEVEL) [[unlikely]]
+            return std::unexpected(Rules::acquire_irql_error(t->Irql, this));
+        const nt::KIRQL token = Rules::enter(t);
+        // A recursive acquisition always fails the fast path, so ownership is
+        // checked only there: the uncontended path pays nothing for it.
+        if (!raw_.try_lock()) [[unlikely]] {
+            if (auto e = lock_slow(t, token)) return std::unexpected(*e);
+        }
+        raw_.set_owner(t);
+        return Guard(this, token);
+    }
+
+    std::expected<Guard, Error> try_lock() {
+        nt::PKTHREAD t = kernel::current_thread();
+        if (t->Irql > nt::APC_LEVEL) [[unlikely]]
+            return std::unexpected(Rules::acquire_irql_error(t->Irql, this));
+        // The owner fails here too, as the kernel's try routines return FALSE to it.
+        if (!raw_.try_lock())
+            return std::unexpected(make_error(Errc::busy, t->Irql, this, nt::STATUS_TIMEOUT));
+        const nt::KIRQL token = Rules::enter(t);
+        raw_.set_owner(t);
+        return Guard(this, token);
+    }
+
+    nt::PKTHREAD owner() const noexcept { return raw_.owner(); }
+    nt::LONG count() const noexcept { return raw_.count(); }
+    nt::ULONG contention() const noexcept { return raw_.contention(); }
+    bool is_initial_state() const noexcept { return raw_.debug_is_free(); }
+
+  private:
+    friend Guard;
+
+    [[gnu::noinline]] std::optional<Error> lock_slow(nt::PKTHREAD t, nt::KIRQL token) {
+        if (raw_.owner() == t) {
+            Rules::leave(t, token);
+            return make_error(Errc::recursive_acquire, t->Irql, this, 0,
+                              bugcheck::MUTEX_ALREADY_OWNED, reinterpret_cast<nt::ULONG_PTR>(t));
+        }
+        raw_.lock_contended();
+        return std::nullopt;
+    }
+
+    T& value_for(nt::KIRQL) noexcept { return value_; }
+
+    // Checks, then releases; on error releases nothing. One function, so the
+    // thread pointer read for the check stays in a register for the release.
+    std::optional<Error> release_checked(nt::KIRQL token, bool) {
+        // A thread that never called into the emulator owns nothing: no need
+        // to create its KTHREAD just to find that out.
+        nt::PKTHREAD t = kernel::detail::tls_current_thread;
+        if (raw_.owner() != t || !Rules::release_allowed(t)) [[unlikely]]
+            return release_error();
+        raw_.set_owner(nullptr);
+        raw_.unlock();
+        Rules::leave(t, token);
+        return std::nullopt;
+    }
+
+    [[gnu::noinline]] Error release_error() const noexcept {
+        return Rules::release_error(kernel::current_thread(), raw_.owner(), this);
+    }
+
+    detail::RawLockBit<Backend> raw_;
+    T value_;
+};
+
+}  // namespace kmlab::detail

@@ -6,7 +6,6 @@
 #pragma once
 
 #include <kmlab/backends/backend.hpp>
-#include <kmlab/mutexes/kmutex.hpp>  // deliberate back-include: must fail the build
 
 namespace kmlab::backends {
 

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <kmlab/kernel/ntdef.hpp>
-#include <kmlab/mutexes/error.hpp>  // deliberate back-include: must fail the build
 
 namespace kmlab::nt {
 

@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-import kmlab_report as lab  # noqa: E402
+from kmlab.results import LabError, errors_from, load_benchmark_json, records_from  # noqa: E402
 
 
 def main(binary: str) -> int:
@@ -36,12 +36,12 @@ def main(binary: str) -> int:
             print(f"{name} exited with {r.returncode}:\n{r.stderr[-2000:]}")
             return 1
         try:
-            data = lab.load_benchmark_json(out)
-        except lab.LabError as e:
+            data = load_benchmark_json(out)
+        except LabError as e:
             print(e)
             return 1
-        errors = lab.errors_from(data)
-        records = lab.records_from(data)
+        errors = errors_from(data)
+        records = records_from(data)
         if errors:
             print(f"{name}: benchmarks reported errors: {errors[:5]}")
             return 1

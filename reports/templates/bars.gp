@@ -1,4 +1,4 @@
-# Horizontal-label bar chart with an optional reference line; filled by scripts/kmlab_report.py.
+# Horizontal-label bar chart with an optional reference line; filled by scripts/kmlab/charts.py.
 set terminal ${terminal}
 set output '${output}'
 set title "${title}\n${subtitle}" noenhanced font ",11"

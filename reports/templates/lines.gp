@@ -1,4 +1,4 @@
-# Lines over a numeric x axis, one series per data block; filled by scripts/kmlab_report.py.
+# Lines over a numeric x axis, one series per data block; filled by scripts/kmlab/charts.py.
 set terminal ${terminal}
 set output '${output}'
 set title "${title}\n${subtitle}" noenhanced font ",11"

@@ -1,4 +1,4 @@
-"""Tests for scripts/kmlab_report.py: JSON to data, the U test, findings,
+"""Tests for the scripts/kmlab package: JSON to data, the U test, findings,
 chart data, and every bad-input case (a clear message and exit status 2)."""
 
 import contextlib
@@ -13,7 +13,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
-import kmlab_report as lab  # noqa: E402
+from kmlab import cli, report, results, run, scenarios, stats  # noqa: E402
 
 
 def gb_json(entries, context=None):
@@ -33,22 +33,22 @@ def run_main(args):
     err = io.StringIO()
     out = io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
-        rc = lab.main(args)
+        rc = cli.main(args)
     return rc, out.getvalue(), err.getvalue()
 
 
 class NameParsing(unittest.TestCase):
     def test_family_lock_and_arguments(self):
-        self.assertEqual(lab.parse_name("BM_Contended<FastMutex,futex>/threads:16/cs_ns:50/iterations:1/manual_time"),
+        self.assertEqual(results.parse_name("BM_Contended<FastMutex,futex>/threads:16/cs_ns:50/iterations:1/manual_time"),
                          ("BM_Contended", "FastMutex,futex", (("threads", 16), ("cs_ns", 50))))
 
     def test_no_arguments_and_no_lock(self):
-        self.assertEqual(lab.parse_name("BM_LockUnlock<std::mutex>"), ("BM_LockUnlock", "std::mutex", ()))
-        self.assertEqual(lab.parse_name("BM_WaitAny<dispatcher>/objects:3/iterations:1/manual_time"),
+        self.assertEqual(results.parse_name("BM_LockUnlock<std::mutex>"), ("BM_LockUnlock", "std::mutex", ()))
+        self.assertEqual(results.parse_name("BM_WaitAny<dispatcher>/objects:3/iterations:1/manual_time"),
                          ("BM_WaitAny", "dispatcher", (("objects", 3),)))
 
     def test_foreign_names_are_skipped(self):
-        self.assertIsNone(lab.parse_name("something else"))
+        self.assertIsNone(results.parse_name("something else"))
 
 
 class JsonToData(unittest.TestCase):
@@ -62,17 +62,17 @@ class JsonToData(unittest.TestCase):
             {"name": "BM_Contended<X>/threads:2", "run_name": "BM_Contended<X>/threads:2", "run_type": "iteration",
              "error_occurred": True, "error_message": "only 1 of 2 worker threads started"},
         ])
-        recs = lab.records_from(data)
+        recs = results.records_from(data)
         self.assertEqual(len(recs), 1)
         self.assertEqual(recs[0].values["real_time"], [10.0, 12.0, 11.0], "us converted to ns")
-        self.assertEqual(lab.stats(recs[0].values["real_time"]), (11.0, 10.0, 12.0))
-        self.assertEqual(lab.errors_from(data), ["BM_Contended<X>/threads:2: only 1 of 2 worker threads started"])
+        self.assertEqual(stats.median_min_max(recs[0].values["real_time"]), (11.0, 10.0, 12.0))
+        self.assertEqual(results.errors_from(data), ["BM_Contended<X>/threads:2: only 1 of 2 worker threads started"])
 
     def test_scenario_table_reports_ratio_to_std_mutex(self):
         data = gb_json([entry("BM_Contended<std::mutex>/threads:2/cs_ns:50", 0, ops_per_s=100.0),
                         entry("BM_Contended<FastMutex,futex>/threads:2/cs_ns:50", 0, ops_per_s=150.0)])
-        ds = lab.Dataset(records=lab.records_from(data, machine="m"), machines={"m": {}})
-        rows = lab.scenario_table(ds, lab.SCENARIO_BY_ID["S3"])
+        ds = results.Dataset(records=results.records_from(data, machine="m"), machines={"m": {}})
+        rows = report.scenario_table(ds, scenarios.SCENARIO_BY_ID["S3"])
         by_label = {r[0]: r for r in rows}
         self.assertEqual(by_label["BM_Contended<FastMutex,futex>/threads:2/cs_ns:50"][5], "1.50x")
         self.assertTrue(by_label["BM_Contended<std::mutex>/threads:2/cs_ns:50"][5].startswith("1.00x"))
@@ -81,26 +81,26 @@ class JsonToData(unittest.TestCase):
 class MannWhitney(unittest.TestCase):
     # Values computed by hand from the rank sums.
     def test_complete_separation_exact(self):
-        u, p = lab.mann_whitney_u([1, 2, 3], [4, 5, 6])
+        u, p = stats.mann_whitney_u([1, 2, 3], [4, 5, 6])
         self.assertEqual(u, 0)  # R1 = 1+2+3 = 6, U1 = 6 - 3*4/2 = 0
         self.assertAlmostEqual(p, 0.1)  # 2 * P(U <= 0) = 2 * 1/20
 
     def test_interleaved_exact(self):
-        u, p = lab.mann_whitney_u([1, 3, 5], [2, 4, 6])
+        u, p = stats.mann_whitney_u([1, 3, 5], [2, 4, 6])
         self.assertEqual(u, 3)  # R1 = 1+3+5 = 9, U1 = 9 - 6 = 3
         self.assertAlmostEqual(p, 0.7)  # P(U <= 3) = (1+1+2+3)/20 = 7/20, doubled
 
     def test_large_samples_use_the_normal_approximation(self):
         a = list(range(0, 30))
         b = list(range(100, 130))
-        u, p = lab.mann_whitney_u(a, b)
+        u, p = stats.mann_whitney_u(a, b)
         self.assertEqual(u, 0)
         self.assertLess(p, 1e-6)
-        _, p_same = lab.mann_whitney_u(a, a)
+        _, p_same = stats.mann_whitney_u(a, a)
         self.assertGreater(p_same, 0.9)
 
     def test_ties_are_ranked_by_their_mean(self):
-        u, p = lab.mann_whitney_u([1, 2, 2], [2, 3, 4])
+        u, p = stats.mann_whitney_u([1, 2, 2], [2, 3, 4])
         self.assertEqual(u, 1)  # ranks 1, 3, 3 -> R1 = 7, U1 = 7 - 6 = 1
         self.assertGreater(p, 0.05)
 
@@ -114,16 +114,16 @@ class Findings(unittest.TestCase):
             entry("BM_LockUnlock<std::mutex>", 0, real_time=15.0),
             entry("BM_LockUnlock<FastMutex,futex>", 0, real_time=7.0),
         ])
-        ds = lab.Dataset(records=lab.records_from(data, machine="m"), machines={"m": {}})
-        text = " ".join(lab.findings(ds))
+        ds = results.Dataset(records=results.records_from(data, machine="m"), machines={"m": {}})
+        text = " ".join(report.findings(ds))
         self.assertIn("fastest kmlab lock is FastMutex,futex", text)
         self.assertIn("2.50x std::mutex", text)
         self.assertIn("cheapest lock+unlock is FastMutex,futex (7.0 ns)", text)
         self.assertIn("least fair lock is FastMutex,futex", text)
         # Different data, different sentences.
         data["benchmarks"][1]["ops_per_s"] = 400.0
-        ds = lab.Dataset(records=lab.records_from(data, machine="m"), machines={"m": {}})
-        self.assertIn("fastest kmlab lock is KMutex,dispatcher", " ".join(lab.findings(ds)))
+        ds = results.Dataset(records=results.records_from(data, machine="m"), machines={"m": {}})
+        self.assertIn("fastest kmlab lock is KMutex,dispatcher", " ".join(report.findings(ds)))
 
 
 class BadInput(unittest.TestCase):
@@ -175,8 +175,8 @@ class BadInput(unittest.TestCase):
 
     def test_an_existing_report_is_never_overwritten(self):
         (self.dir / "report").mkdir()
-        with self.assertRaises(lab.LabError):
-            lab.final_report_dir(str(self.dir / "report"), {"host": "h", "commit": "c"})
+        with self.assertRaises(results.LabError):
+            run.final_report_dir(str(self.dir / "report"), {"host": "h", "commit": "c"})
 
 
 class Rendering(unittest.TestCase):

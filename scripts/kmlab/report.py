@@ -11,7 +11,7 @@ from statistics import median
 
 from .charts import render_charts
 from .results import Dataset, LabError, Record, load_report_dirs
-from .scenarios import REFERENCE_LOCK, SCENARIOS, Scenario
+from .scenarios import KMLAB_TYPES, REFERENCE_LOCK, SCENARIOS, Scenario
 from .stats import fmt, median_min_max
 
 
@@ -59,7 +59,7 @@ def findings(ds: Dataset) -> list[str]:
         for t in sorted({r.param("threads") for r in s3}):
             at = [r for r in s3 if r.param("threads") == t]
             ref = next((r for r in at if r.lock == REFERENCE_LOCK), None)
-            ours = [r for r in at if r.lock.split(",")[0] in ("KMutex", "FastMutex", "GuardedMutex")]
+            ours = [r for r in at if r.lock.split(",")[0] in KMLAB_TYPES]
             if not ours:
                 continue
             best = max(ours, key=lambda r: median(r.values["ops_per_s"]))

@@ -1,20 +1,30 @@
 """Tests that scripts/kmlab/scenarios.py is the one place that knows the
 scenarios: every benchmark family the binaries register, and every family in
-a stored report, maps to a scenario through the table, and to the right one."""
+a stored report, maps to a scenario through the table, and to the right one;
+every chart is named by the table, drawn, and fed only its scenarios' data."""
 
 import json
 import re
+import shutil
 import sys
+import tempfile
 import unittest
 from pathlib import Path
+from unittest import mock
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
-from kmlab import results, scenarios  # noqa: E402
+from kmlab import charts, results, scenarios  # noqa: E402
 
 # A family as the benchmark sources name it: "BM_Floor<fetch_add>", or
 # bench_name("BM_Contended", ...) which adds the lock in angle brackets.
 REGISTERED = re.compile(r'"(BM_[A-Za-z]+)[<"]')
+
+
+def sample_report():
+    """The stored report under reports/ with the most results, or None."""
+    dirs = [d for d in (ROOT / "reports").iterdir() if (d / "raw").is_dir()]
+    return max(dirs, key=lambda d: len(list((d / "raw").glob("S*.json"))), default=None)
 
 
 def registered_families():
@@ -56,6 +66,49 @@ class Families(unittest.TestCase):
             for rec in results.records_from(json.loads(f.read_text())):
                 with self.subTest(file=str(f.relative_to(ROOT)), family=rec.family):
                     self.assertEqual(rec.scenario, f.stem)
+
+
+
+class Charts(unittest.TestCase):
+    def test_every_chart_is_named_by_the_table_and_drawn_by_charts(self):
+        self.assertEqual(set(charts.DRAWERS), set(scenarios.CHART_SCENARIOS))
+        for chart, ids in scenarios.CHART_SCENARIOS.items():
+            self.assertTrue(ids, chart)
+            for i in ids:
+                self.assertIn(i, scenarios.SCENARIO_BY_ID, chart)
+
+    @unittest.skipUnless(shutil.which("gnuplot"), "gnuplot is not installed")
+    def test_a_chart_gets_the_records_of_its_scenarios_only(self):
+        d = sample_report()
+        if d is None:
+            self.skipTest("no stored report under reports/")
+        ds = results.load_report_dirs([d])
+        seen = {}
+
+        def record(canvas, chart, recs):
+            seen[chart] = {r.scenario for r in recs}
+
+        with mock.patch.dict(charts.DRAWERS, dict.fromkeys(charts.DRAWERS, record)):
+            charts.render_charts(ds, Path(tempfile.gettempdir()))  # nothing is written
+        self.assertEqual(set(seen), set(scenarios.CHART_SCENARIOS))
+        for chart, got in seen.items():
+            if chart != "uncontended-instructions":  # drawn from callgrind counts, not records
+                self.assertTrue(got, chart)
+            self.assertLessEqual(got, set(scenarios.CHART_SCENARIOS[chart]), chart)
+
+    @unittest.skipUnless(shutil.which("gnuplot"), "gnuplot is not installed")
+    def test_the_sample_report_draws_every_chart_the_table_names(self):
+        d = sample_report()
+        if d is None:
+            self.skipTest("no stored report under reports/")
+        out = Path(tempfile.mkdtemp())
+        try:
+            drawn = charts.render_charts(results.load_report_dirs([d]), out)
+            names = [Path(svg).stem for _, svg in drawn]
+            self.assertEqual(names, list(charts.DRAWERS))
+            self.assertEqual(set(names), set(scenarios.CHART_SCENARIOS))
+        finally:
+            shutil.rmtree(out)
 
 
 if __name__ == "__main__":

@@ -129,7 +129,7 @@ def run_suite(args) -> int:
         names = list_benchmarks(bin_dir / s.binary, s.filter)
         per = (profile["duration_ms"] / 1000 + 0.03) if s.binary != "uncontended" else profile["min_time"] * 1.5
         plan.append((s, len(names), len(names) * per * reps))
-    want_instructions = any(s.id in ("S1", "S11") for s in selected) and shutil.which("valgrind")
+    want_instructions = any(s.counts_instructions for s in selected) and shutil.which("valgrind")
     total = sum(p[2] for p in plan) + (40 if want_instructions else 0)
     progress = Progress(tmp / "run.log", total)
     progress.line(f"kmlab lab run: {len(plan)} scenarios, profile {'quick' if args.quick else 'default'}, "

@@ -1,9 +1,10 @@
 """The scenarios of BENCHMARKING.md, in one table: each one's id and title,
 the binary and --benchmark_filter that run it, the figure its table leads
 with, the benchmark families (the BM_ name before '<') whose results belong
-to it, and the charts those results feed. Filters, the family of a result,
-the report's sections and the charts' inputs all come from this table; also
-here, the lock every other is compared against and kmlab's own types."""
+to it, the charts those results feed, and whether callgrind's instruction
+counts belong to it. Run filters, the scenario of a result, the report's
+sections and the charts' inputs all come from this table; also here, the
+lock every other is compared against and kmlab's own lock types."""
 
 from __future__ import annotations
 
@@ -20,12 +21,15 @@ class Scenario:
     higher_is_better: bool
     families: tuple[str, ...]
     charts: tuple[str, ...] = ()     # names in charts.DRAWERS; a chart may draw on several scenarios
+    # Callgrind's instructions per pair belong to it too; a run selecting any
+    # such scenario counts them once.
+    counts_instructions: bool = False
 
 
 SCENARIOS = [
     Scenario("S1", "uncontended lock+unlock and try_lock", "uncontended", "BM_(LockUnlock|TryLockUnlock)<",
              "real_time", False, families=("BM_LockUnlock", "BM_TryLockUnlock"),
-             charts=("uncontended-ns", "uncontended-instructions")),
+             charts=("uncontended-ns", "uncontended-instructions"), counts_instructions=True),
     Scenario("S2", "physical floors", "uncontended", "BM_Floor<", "real_time", False, families=("BM_Floor",),
              charts=("uncontended-ns",)),
     Scenario("S3", "contention sweep", "contention", "BM_Contended<", "ops_per_s", True,
@@ -45,7 +49,7 @@ SCENARIOS = [
     Scenario("S10", "driver-shaped work", "driver", "BM_", "ops_per_s", True,
              families=("BM_IrpQueue", "BM_GrtLookupLock")),
     Scenario("S11", "safety cost", "uncontended", "BM_SafetyCost<", "real_time", False,
-             families=("BM_SafetyCost",)),
+             families=("BM_SafetyCost",), counts_instructions=True),
 ]
 SCENARIO_BY_ID = {s.id: s for s in SCENARIOS}
 FAMILY_SCENARIO = {f: s.id for s in SCENARIOS for f in s.families}

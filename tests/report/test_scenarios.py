@@ -1,8 +1,10 @@
 """Tests that scripts/kmlab/scenarios.py is the one place that knows the
 scenarios: every benchmark family the binaries register, and every family in
 a stored report, maps to a scenario through the table, and to the right one;
-every chart is named by the table, drawn, and fed only its scenarios' data."""
+every chart is named by the table, drawn, and fed only its scenarios' data;
+no other module names a scenario by its id."""
 
+import ast
 import json
 import re
 import shutil
@@ -109,6 +111,20 @@ class Charts(unittest.TestCase):
             self.assertEqual(set(names), set(scenarios.CHART_SCENARIOS))
         finally:
             shutil.rmtree(out)
+
+
+
+class OneTable(unittest.TestCase):
+    def test_no_other_module_names_a_scenario_id(self):
+        modules = sorted((ROOT / "scripts" / "kmlab").glob("*.py"))
+        self.assertGreater(len(modules), 5)
+        for path in modules:
+            if path.name == "scenarios.py":
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                        and re.fullmatch(r"S\d+", node.value.strip()):
+                    self.fail(f"{path.name}:{node.lineno} names scenario {node.value!r}; take it from the table")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,242 @@
+// The explorer's insides, shared by its source files and by nothing else
+// (programs and tests see explorer.hpp only): a model thread's state, the
+// choices a schedule is made of, and the Scheduler that runs one schedule.
+// Its members are defined by concern: explorer_scheduler.cpp runs one
+// schedule and switches the fibers, explorer_memory.cpp models memory
+// (x86-TSO store buffers, destroyed memory) and the waits, explorer_search.cpp
+// makes the choices (depth-first trail, PCT), explorer_report.cpp writes
+// schedules and traces; explorer.cpp holds the public entry points.
+#pragma once
+
+#include <setjmp.h>
+#include <ucontext.h>
+
+#include <csetjmp>
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "explorer.hpp"
+
+// Sanitizers must be told about fiber switches, or they take the new stack for
+// a corrupted one (ASan) or every fiber for one thread (TSan).
+#if defined(__SANITIZE_ADDRESS__)
+#define KMLAB_MODEL_ASAN 1
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define KMLAB_MODEL_TSAN 1
+#endif
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define KMLAB_MODEL_ASAN 1
+#endif
+#if __has_feature(thread_sanitizer)
+#define KMLAB_MODEL_TSAN 1
+#endif
+#endif
+#if KMLAB_MODEL_ASAN
+extern "C" void __sanitizer_start_switch_fiber(void** fake_stack_save, const void* bottom,
+                                               std::size_t size);
+extern "C" void __sanitizer_finish_switch_fiber(void* fake_stack_save, const void** bottom_old,
+                                                std::size_t* size_old);
+#endif
+#if KMLAB_MODEL_TSAN
+extern "C" void* __tsan_get_current_fiber();
+extern "C" void* __tsan_create_fiber(unsigned flags);
+extern "C" void __tsan_destroy_fiber(void* fiber);
+extern "C" void __tsan_switch_to_fiber(void* fiber, unsigned flags);
+#endif
+
+namespace kmlab::model::internal {
+
+// Unwinds a fiber's run when the run ends early (violation, deadlock): the
+// fiber is simply never resumed, so nothing is thrown across a context switch.
+constexpr std::size_t kStackSize = 256 * 1024;
+
+struct Store {
+    void* addr;
+    std::size_t size;
+    std::uint64_t bits;
+};
+
+enum class State { runnable, futex, spin, event, finished };
+
+struct Thread {
+    State state = State::runnable;
+    const void* wait_addr = nullptr;
+    bool has_deadline = false;
+    bool timed_out = false;
+    std::uint64_t wait_seq = 0;  // FIFO order of futex / event waiters
+    std::deque<Store> buffer;    // TSO store buffer, oldest first
+    std::vector<Store> reads;    // what a spinner read since it began spinning
+    ucontext_t ctx{};
+    std::unique_ptr<char[]> stack;
+    std::function<void()> body;
+    bool started = false;
+    bool fresh = false;
+    bool others_progressed = true;          // since this thread's last timeout
+    std::vector<std::vector<char>> locals;  // its copies of Config::fiber_locals
+#if !(KMLAB_MODEL_ASAN || KMLAB_MODEL_TSAN)
+    std::jmp_buf jb;
+#endif
+#if KMLAB_MODEL_TSAN
+    void* tsan_fiber = nullptr;
+#endif
+};
+
+enum class OptKind : char { run = 'T', timeout = 'X', flush = 'F' };
+struct Option {
+    OptKind kind;
+    int thread;
+    int cost = 0;  // preemptions this choice spends
+    // Here and wherever a thread is named: a char + std::string, since GCC 12
+    // reports a false -Wrestrict on a string literal + std::string&& in some
+    // inlining contexts.
+    std::string name() const { return static_cast<char>(kind) + std::to_string(thread); }
+};
+
+struct Decision {
+    int chosen;
+    int count;
+    int cost_before;          // preemptions spent before this decision
+    std::vector<char> costs;  // of each option
+};
+
+struct RunAbort {};
+
+class Scheduler;
+extern Scheduler* g_sched;  // the scheduler of the run in progress
+
+class Scheduler {
+  public:
+    Scheduler(const Config& c) : config_(c), rng_(c.seed) {}
+
+    // ---- one run ----
+    bool run_once(const Program& program, std::vector<Decision>& trail,
+                  std::vector<std::string>* forced, bool tracing);
+
+    const std::string& violation() const { return violation_; }
+    std::string schedule() const;
+    std::string trace(std::size_t last) const;
+    long steps() const { return steps_; }
+
+    // ---- called from model threads ----
+    int current() const { return running_; }
+
+    // Before a shared-memory operation: hand control to the scheduler.
+    void yield() {
+        if (running_ < 0) return;
+        step();
+    }
+    [[noreturn]] void fail(const char* what);
+    void check_alive(const void* p, std::size_t size);
+    void load(const void* p, void* out, std::size_t size);
+    void store(void* p, const void* in, std::size_t size, bool seq_cst);
+    void rmw(void* p, void* old, void* out, std::size_t size,
+             const std::function<bool(const void*, void*)>& update, const char* what);
+    void fence(bool all);
+    bool futex_wait(const void* p, std::uint32_t expected, bool has_deadline);
+    void futex_wake(const void* p, int count);
+    bool spin_wait(bool has_deadline);
+    void spin_begin();
+    void event_wait(const void* e);
+    void event_signal(const void* e, bool* signalled);
+    void destroy(const void* p, std::size_t size);
+    void label(const void* p, std::size_t size, const char* name);
+
+  private:
+    struct Label {
+        std::uintptr_t lo, hi;
+        std::string name;
+    };
+
+    // ---- fibers and the switches between them (explorer_scheduler.cpp) ----
+    void make_fiber(Thread& t);
+    static void trampoline();
+    [[noreturn]] void finish_thread();
+    [[noreturn]] void end_run();
+    [[noreturn]] void leave_fiber(bool);
+    void switch_to_scheduler();
+    void resumed(void* fake);
+    void switch_to(int i);
+    void swap_fiber_locals(Thread& t, bool in);
+    void jump_to_scheduler(Thread& t);
+    void jump_to_fiber(Thread& t);
+    // A choice is made in one of two places: step() on the running fiber,
+    // loop() in the scheduler's context when no fiber runs.
+    void step();
+    int decide_or_abort(const std::vector<Option>& opts);
+    bool loop();
+
+    // ---- memory and waits (explorer_memory.cpp) ----
+    void flush_one(int i);
+    bool block(State s, const void* addr, bool has_deadline);
+    int wake(State s, const void* addr, int count);
+    void remember_read(const void* p, const void* value, std::size_t size);
+    void memory_written();
+    void drain(int i, std::size_t n);
+    bool destroyed(const void* p, std::size_t size) const;
+
+    // ---- choices (explorer_search.cpp) ----
+    std::vector<Option> options() const;
+    int decide(const std::vector<Option>& opts);
+    void pct_setup();
+    int pct_choose(const std::vector<Option>& opts, bool);
+
+    // ---- text (explorer_report.cpp) ----
+    std::string blocked_threads() const;
+    std::string where(const void* p) const;
+    static std::string show(const void* v, std::size_t size);
+    void note(const std::string& what);
+    void trace_line(int thread, const std::string& what);
+
+  public:
+    long expected_steps_ = 64;  // PCT's horizon, learned from earlier runs
+
+  private:
+    Config config_;
+    std::mt19937_64 rng_;
+    std::vector<Thread> threads_;
+    std::vector<std::pair<std::uintptr_t, std::uintptr_t>> destroyed_;
+    std::vector<Label> labels_;
+    ucontext_t main_ctx_{};
+#if KMLAB_MODEL_ASAN
+    const void* main_stack_bottom_ = nullptr;
+    std::size_t main_stack_size_ = 0;
+#endif
+#if KMLAB_MODEL_TSAN
+    void* main_tsan_ = nullptr;
+#endif
+    int running_ = -1;  // the fiber executing now, -1 in the scheduler
+    Option pending_{};
+    bool has_pending_ = false;
+    std::vector<std::vector<char>> main_locals_;
+#if !(KMLAB_MODEL_ASAN || KMLAB_MODEL_TSAN)
+    std::jmp_buf main_jb_;
+#endif
+    int current_ = 0;  // the thread that ran last (preemption accounting)
+    long steps_ = 0;
+    int cost_ = 0;
+    std::uint64_t seq_ = 0;
+    std::vector<Decision>* trail_ = nullptr;
+    std::vector<std::string>* forced_ = nullptr;
+    std::size_t decision_ = 0;
+    std::vector<std::string> schedule_;
+    std::vector<std::string> trace_;
+    bool tracing_ = false;
+    std::string violation_;
+    std::vector<int> priority_;
+    std::vector<long> change_points_;
+};
+
+// The inverse of Scheduler::schedule(): one name per choice.
+std::vector<std::string> parse_schedule(const std::string& s);
+
+}  // namespace kmlab::model::internal

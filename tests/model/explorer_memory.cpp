@@ -1,0 +1,263 @@
+// The explorer's memory model and waits: what each operation of a model thread
+// does to shared memory (sequentially consistent, or through x86-TSO store
+// buffers, drained oldest first), the destroyed-memory checks, futex waits and
+// wakes, spinners that sleep until memory they read changes, and the
+// synchronization events under EventGate.
+#include <cstring>
+#include <string>
+
+#include "explorer_internal.hpp"
+
+namespace kmlab::model::internal {
+
+// Ending a run leaves the fibers' stacks as they are (see end_run), so
+// nothing on them may own heap memory at that point: the message is
+// built into violation_ in a statement of its own first.
+void Scheduler::fail(const char* what) {
+    if (violation_.empty()) violation_ = 'T' + std::to_string(running_) + ": " + what;
+    end_run();
+}
+
+void Scheduler::check_alive(const void* p, std::size_t size) {
+    for (const auto& [lo, hi] : destroyed_) {
+        const auto a = reinterpret_cast<std::uintptr_t>(p);
+        if (a < hi && a + size > lo) {
+            violation_ =
+                'T' + std::to_string(running_) + ": access to destroyed memory at " + where(p);
+            end_run();
+        }
+    }
+}
+
+void Scheduler::load(const void* p, void* out, std::size_t size) {
+    yield();
+    check_alive(p, size);
+    if (running_ >= 0) {
+        auto& buf = threads_[running_].buffer;
+        for (auto it = buf.rbegin(); it != buf.rend(); ++it) {
+            if (it->addr == p) {
+                std::memcpy(out, &it->bits, size);
+                note("load " + where(p) + " = " + show(out, size) + " (own buffer)");
+                return;
+            }
+        }
+    }
+    std::memcpy(out, p, size);
+    note("load " + where(p) + " = " + show(out, size));
+    remember_read(p, out, size);
+}
+
+void Scheduler::store(void* p, const void* in, std::size_t size, bool seq_cst) {
+    yield();
+    check_alive(p, size);
+    if (running_ >= 0 && config_.memory == Memory::tso) {
+        Store s{p, size, 0};
+        std::memcpy(&s.bits, in, size);
+        threads_[running_].buffer.push_back(s);
+        note("store " + where(p) + " := " + show(in, size) +
+             (seq_cst ? " (seq_cst)" : " (buffered)"));
+        if (seq_cst) drain(running_, 0);
+        return;
+    }
+    std::memcpy(p, in, size);
+    note("store " + where(p) + " := " + show(in, size));
+    memory_written();
+}
+
+void Scheduler::rmw(void* p, void* old, void* out, std::size_t size,
+                    const std::function<bool(const void*, void*)>& update, const char* what) {
+    yield();
+    check_alive(p, size);
+    if (running_ >= 0) drain(running_, 0);
+    std::memcpy(old, p, size);
+    const bool write = update(old, out);
+    if (write) {
+        std::memcpy(p, out, size);
+        memory_written();
+    } else if (running_ >= 0) {
+        remember_read(p, old, size);
+    }
+    note(std::string(what) + " " + where(p) + " " + show(old, size) +
+         (write ? " -> " + show(out, size) : " (no write)"));
+}
+
+void Scheduler::fence(bool all) {
+    yield();
+    if (running_ < 0) return;
+    if (all) {
+        for (std::size_t i = 0; i < threads_.size(); ++i) drain(static_cast<int>(i), 0);
+    } else {
+        drain(running_, 0);
+    }
+    note(all ? "membarrier (every buffer drained)" : "fence");
+}
+
+bool Scheduler::futex_wait(const void* p, std::uint32_t expected, bool has_deadline) {
+    yield();
+    check_alive(p, 4);
+    drain(running_, 0);
+    std::uint32_t v;
+    std::memcpy(&v, p, 4);
+    if (v != expected) {
+        note("futex_wait " + where(p) + ": value " + std::to_string(v) +
+             " != " + std::to_string(expected) + ", returns");
+        return true;
+    }
+    note("futex_wait " + where(p) + " (value " + std::to_string(v) + ")" +
+         (has_deadline ? " with deadline" : "") + ": sleeps");
+    return block(State::futex, p, has_deadline);
+}
+
+void Scheduler::futex_wake(const void* p, int count) {
+    yield();
+    drain(running_, 0);
+    int woken = wake(State::futex, p, count);
+    note("futex_wake " + where(p) + ": woke " + std::to_string(woken));
+}
+
+// A spinner sleeps until memory it read while deciding to spin holds
+// another value: spinning on unchanged memory changes nothing, so
+// schedules that only re-run the check are not worth exploring, and a
+// spinner nobody will release is reported as a deadlock.
+bool Scheduler::spin_wait(bool has_deadline) {
+    Thread& t = threads_[running_];
+    // A write between two of the reads made them stale already: check
+    // again at once rather than wait for a write that may never come.
+    bool stale = false;
+    for (const Store& r : t.reads) stale = stale || std::memcmp(r.addr, &r.bits, r.size) != 0;
+    if (stale) {
+        t.reads.clear();
+        note("spins: memory already changed, checks again");
+        return true;
+    }
+    note(std::string("spins") + (has_deadline ? " with deadline" : ""));
+    const bool ok = block(State::spin, nullptr, has_deadline);
+    threads_[running_].reads.clear();
+    return ok;
+}
+
+void Scheduler::spin_begin() {
+    if (running_ >= 0) threads_[running_].reads.clear();
+}
+
+void Scheduler::event_wait(const void* e) {
+    yield();
+    check_alive(e, 1);
+    drain(running_, 0);
+    auto* signalled =
+        static_cast<bool*>(const_cast<void*>(e));  // EventGate::signalled is its first member
+    if (*signalled) {
+        *signalled = false;
+        note("event_wait " + where(e) + ": signalled, consumed");
+        return;
+    }
+    note("event_wait " + where(e) + ": sleeps");
+    block(State::event, e, false);
+}
+
+void Scheduler::event_signal(const void* e, bool* signalled) {
+    yield();
+    check_alive(e, 1);
+    drain(running_, 0);
+    if (wake(State::event, e, 1) == 1) {
+        note("event_signal " + where(e) + ": woke a waiter");
+    } else {
+        *signalled = true;
+        note("event_signal " + where(e) + ": set");
+    }
+}
+
+// Freeing memory orders the thread's own earlier stores before it (the
+// allocator makes locked operations): its buffer drains first.
+void Scheduler::destroy(const void* p, std::size_t size) {
+    if (running_ >= 0) drain(running_, 0);
+    const auto a = reinterpret_cast<std::uintptr_t>(p);
+    destroyed_.emplace_back(a, a + size);
+    note("destroys " + where(p));
+}
+
+void Scheduler::label(const void* p, std::size_t size, const char* name) {
+    const auto a = reinterpret_cast<std::uintptr_t>(p);
+    labels_.push_back({a, a + size, name});
+}
+
+void Scheduler::flush_one(int i) {
+    const Store st = threads_[i].buffer.front();
+    trace_line(i, "buffer drains " + where(st.addr) + " := " + show(&st.bits, st.size));
+    drain(i, 1);
+}
+
+bool Scheduler::block(State s, const void* addr, bool has_deadline) {
+    Thread& t = threads_[running_];
+    t.state = s;
+    t.wait_addr = addr;
+    t.has_deadline = has_deadline;
+    t.timed_out = false;
+    t.wait_seq = ++seq_;
+    switch_to_scheduler();
+    return !t.timed_out;
+}
+
+int Scheduler::wake(State s, const void* addr, int count) {
+    int woken = 0;
+    while (woken < count) {
+        Thread* first = nullptr;
+        for (auto& t : threads_) {
+            if (t.state == s && t.wait_addr == addr && (!first || t.wait_seq < first->wait_seq))
+                first = &t;
+        }
+        if (!first) break;
+        first->state = State::runnable;
+        ++woken;
+    }
+    return woken;
+}
+
+void Scheduler::remember_read(const void* p, const void* value, std::size_t size) {
+    if (running_ < 0) return;
+    Store r{const_cast<void*>(p), size, 0};
+    std::memcpy(&r.bits, value, size);
+    threads_[running_].reads.push_back(r);
+}
+
+void Scheduler::memory_written() {
+    for (auto& t : threads_) {
+        if (t.state != State::spin) continue;
+        bool changed = t.reads.empty();
+        for (const Store& r : t.reads)
+            changed = changed || std::memcmp(r.addr, &r.bits, r.size) != 0;
+        if (changed) t.state = State::runnable;
+    }
+}
+
+// Drains `n` stores (0: all) of thread i's buffer, oldest first.
+// A store that reaches destroyed memory is a violation of the thread
+// that made it, whenever its buffer drains (on a fiber the run ends at
+// once; in the scheduler the loop sees violation_).
+void Scheduler::drain(int i, std::size_t n) {
+    auto& buf = threads_[i].buffer;
+    if (buf.empty()) return;
+    if (n == 0) n = buf.size();
+    for (; n > 0 && !buf.empty(); --n) {
+        const Store s = buf.front();
+        buf.pop_front();
+        if (destroyed(s.addr, s.size) && violation_.empty()) {
+            violation_ = 'T' + std::to_string(i) +
+                         ": a buffered store reached destroyed memory at " + where(s.addr);
+            if (running_ >= 0) end_run();
+            return;
+        }
+        std::memcpy(s.addr, &s.bits, s.size);
+    }
+    memory_written();
+}
+
+bool Scheduler::destroyed(const void* p, std::size_t size) const {
+    const auto a = reinterpret_cast<std::uintptr_t>(p);
+    for (const auto& [lo, hi] : destroyed_) {
+        if (a < hi && a + size > lo) return true;
+    }
+    return false;
+}
+
+}  // namespace kmlab::model::internal

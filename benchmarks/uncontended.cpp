@@ -6,7 +6,7 @@
 //
 // S11, the cost of the kernel's rules, is BM_SafetyCost<L>: each kmlab type
 // (IRQL check and update, owner tracking, APC accounting, an expected<Guard>)
-// beside its bare raw lock (mutexes/raw.hpp), measured as BM_LockUnlock is.
+// beside its bare raw lock (kmlab/mutexes/raw.hpp), measured as BM_LockUnlock is.
 #include <benchmark/benchmark.h>
 
 #include <atomic>

@@ -1,5 +1,5 @@
 // The emulated dispatcher: lock, wait blocks, the wait test, waits, alerts,
-// user APCs and thread rundown. See core.hpp for the model.
+// user APCs and thread rundown. See dispatcher_core.hpp for the model.
 #include <algorithm>
 #include <cstdlib>
 #include <string_view>
@@ -337,7 +337,7 @@ Section::~Section() {
 
 void Section::keep_for_wait() {
     if (mode_ == LockMode::per_object && object_ != nullptr) {
-        // Only sections over every object may keep their hold (see core.hpp).
+        // Only sections over every object may keep their hold (see dispatcher_core.hpp).
         std::abort();
     }
     if (!t_->WaitNext) {

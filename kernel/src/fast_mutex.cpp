@@ -1,5 +1,5 @@
 // FAST_MUTEX and KGUARDED_MUTEX over the lock-bit algorithm of
-// backends/lock_bit.hpp, with the mutex's KEVENT / KGATE as the gate. The two
+// kmlab/kernel/lock_bit.hpp, with the mutex's KEVENT / KGATE as the gate. The two
 // differ only in what surrounds the algorithm: a fast mutex raises the IRQL
 // to APC_LEVEL and saves OldIrql, a guarded mutex enters a guarded region.
 #include <kmlab/kernel/dispatcher.hpp>

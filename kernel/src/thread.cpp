@@ -8,7 +8,7 @@
 extern "C" void* __dso_handle __attribute__((__visibility__("hidden")));
 
 namespace kmlab::dispatcher {
-// Thread rundown (backends/dispatcher/dispatcher.cpp): abandons mutants, bug
+// Thread rundown (kernel/src/dispatcher.cpp): abandons mutants, bug
 // checks THREAD_TERMINATE_HELD_MUTEX, signals the thread object. Called by
 // name, not through a hook that the dispatcher installs from a static
 // initializer: a program linking libkmlab.a pulls dispatcher.o in through this

@@ -1,5 +1,5 @@
 // A raise or bug check thrown inside a Wait = TRUE hold (SEMANTICS.md 4.4;
-// backends/dispatcher/core.hpp, Section): the dispatcher lock the thread kept
+// kernel/src/dispatcher_core.hpp, Section): the dispatcher lock the thread kept
 // for its next KeWaitXxx is given back, and the IRQL restored to WaitIrql,
 // before the exception leaves the dispatcher; otherwise every other thread
 // deadlocks on the lock. ctest runs this suite in both lock modes (the

@@ -1,5 +1,5 @@
 // The emulated dispatcher under the schedule explorer: while an instance
-// lives, the dispatcher's lock and parking (backends/dispatcher/dispatcher.cpp)
+// lives, the dispatcher's lock and parking (kernel/src/dispatcher.cpp)
 // go through platform::g_dispatcher_seam to the model (explorer.hpp), and
 // fiber_locals() names the thread_local state that each model thread must
 // have to itself (its current KTHREAD, its list of wakes to publish).

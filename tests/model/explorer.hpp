@@ -8,7 +8,7 @@
 //  * Each model thread is a fiber (ucontext) on one OS thread, so exactly one
 //    runs at a time and a run is a pure function of its scheduling choices.
 //  * The lock algorithms reach shared memory, wait/wake and spinning only
-//    through the platform seam (platform/platform.hpp). model::Platform
+//    through the platform seam (kmlab/platform/platform.hpp). model::Platform
 //    implements it: before every shared-memory operation the fiber hands
 //    control back to the scheduler, which picks who performs the next one.
 //  * Search: stateless depth-first search over the choice points, replaying
@@ -242,7 +242,7 @@ void* AtomicBase<T, Ref>::addr() const {
         return const_cast<T*>(&static_cast<const Atomic<T>*>(this)->v_);
 }
 
-// The platform seam over the model (platform/platform.hpp).
+// The platform seam over the model (kmlab/platform/platform.hpp).
 struct Platform {
     template <class T>
     using atomic = Atomic<T>;

@@ -14,8 +14,8 @@
 #include <utility>
 #include <vector>
 
-#include "dispatcher_core.hpp"
 #include <kmlab/kernel/routines.hpp>
+#include "dispatcher_core.hpp"
 #include "dispatcher_model.hpp"
 #include "explorer.hpp"
 #include "model_program.hpp"

@@ -28,10 +28,10 @@
 #include <string>
 #include <vector>
 
-#include <kmlab/kernel/routines.hpp>
 #include <kmlab/kernel/lock_bit.hpp>
-#include "explorer.hpp"
+#include <kmlab/kernel/routines.hpp>
 #include <kmlab/mutexes/raw.hpp>
+#include "explorer.hpp"
 
 namespace kmlab::model {
 
@@ -71,7 +71,7 @@ struct KMutexFace {  // RawKMutex over a model backend: KMutex
 };
 
 // The kernel's own FAST_MUTEX / KGUARDED_MUTEX routines: the lock-bit
-// algorithm over a synchronization event, as backends/dispatcher/fast_mutex.cpp
+// algorithm over a synchronization event, as kernel/src/fast_mutex.cpp
 // runs it. `Try` picks ExTryToAcquireFastMutex's compare-exchange (true) or
 // KeTryToAcquireGuardedMutex's bit test-and-reset (false).
 template <bool FastMutexTry>
@@ -81,13 +81,13 @@ struct EventLockBitFace {
     EventGate gate;
     bool acquire(nt::PKTHREAD, Op op) {
         if (op == Op::try_lock) {
-            return FastMutexTry ? backends::lock_bit::try_acquire_uncontended<Platform>(count)
-                                : backends::lock_bit::try_acquire<Platform>(count);
+            return FastMutexTry ? lock_bit::try_acquire_uncontended<Platform>(count)
+                                : lock_bit::try_acquire<Platform>(count);
         }
-        backends::lock_bit::acquire(count, contention, gate);
+        lock_bit::acquire(count, contention, gate);
         return true;
     }
-    void release(nt::PKTHREAD) { backends::lock_bit::release(count, gate); }
+    void release(nt::PKTHREAD) { lock_bit::release(count, gate); }
     bool is_free() const { return count == nt::FM_LOCK_BIT && gate.quiescent(); }
 };
 

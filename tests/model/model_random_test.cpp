@@ -5,9 +5,9 @@
 #include <cstdlib>
 #include <string>
 
+#include <kmlab/mutexes/raw.hpp>
 #include "explorer.hpp"
 #include "model_program.hpp"
-#include <kmlab/mutexes/raw.hpp>
 
 namespace kmlab::model {
 namespace {

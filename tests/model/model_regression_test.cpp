@@ -7,11 +7,11 @@
 #include <cstdio>
 #include <string>
 
-#include "asymmetric_lock.hpp"
 #include <kmlab/kernel/lock_bit.hpp>
+#include <kmlab/mutexes/raw.hpp>
+#include "asymmetric_lock.hpp"
 #include "explorer.hpp"
 #include "model_program.hpp"
-#include <kmlab/mutexes/raw.hpp>
 
 namespace kmlab::model {
 namespace {
@@ -156,7 +156,7 @@ struct TwoStepReleaseFace {
     nt::ULONG contention = 0;
     EventGate gate;
     bool acquire(nt::PKTHREAD, Op) {
-        backends::lock_bit::acquire(count, contention, gate);
+        lock_bit::acquire(count, contention, gate);
         return true;
     }
     void release(nt::PKTHREAD) {

@@ -1,4 +1,4 @@
-// The parking-backend contract (backends/backend.hpp), checked for each
+// The parking-backend contract (kmlab/backends/backend.hpp), checked for each
 // parking backend: a waiter blocks while the word holds the expected value,
 // returns at once when it does not, is woken by wake_one/wake_all after the
 // word changes, and times out. The Dispatcher backend has no wait/wake: its

@@ -31,7 +31,7 @@
 // on a word whose memory has been freed since must be harmless (a futex wake
 // is only a system call on an address): the locks rely on it to be safe to
 // destroy right after unlock.
-// Mutex algorithms are written once against this concept (backends/lock_bit.hpp,
+// Mutex algorithms are written once against this concept (kmlab/kernel/lock_bit.hpp,
 // mutexes/raw.hpp); each backend lives in its own header.
 #pragma once
 

@@ -2,7 +2,7 @@
 // objects. A KMutex<T, Dispatcher> is a KMUTEX acquired with
 // KeWaitForSingleObject, a FastMutex<T, Dispatcher> a FAST_MUTEX whose
 // waiters block on its KEVENT, a GuardedMutex<T, Dispatcher> likewise (the
-// raw locks pick those by the kKernelObjects trait, mutexes/raw.hpp). It has
+// raw locks pick those by the kKernelObjects trait, kmlab/mutexes/raw.hpp). It has
 // no futex-style wait/wake of its own: no lock would use one.
 #pragma once
 

@@ -5,7 +5,7 @@
 // Count reads 1 when free and 0 when held without waiters, as the kernel's
 // does; with backends::Dispatcher it keeps the kernel's whole lock-bit
 // encoding and waiters block on a SynchronizationEvent, as a FAST_MUTEX's do
-// (mutexes/raw.hpp says what the other backends do with waiters).
+// (kmlab/mutexes/raw.hpp says what the other backends do with waiters).
 //
 // IRQL rules: lock() and try_lock() at IRQL <= APC_LEVEL (else 0xC4/0x33);
 // release at exactly APC_LEVEL (else Errc::wrong_release_irql, 0xC4/0x34).

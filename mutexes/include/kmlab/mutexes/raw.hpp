@@ -166,7 +166,7 @@ class RawKMutex<Backend> {
 // One interface, two algorithms; Count reads 1 when free and 0 when held
 // without waiters on both, as the kernel's does:
 //  * a backend whose waiters sleep (Futex, Dispatcher): the kernel's lock-bit
-//    algorithm (backends/lock_bit.hpp), waiters counted in Count. Its gate is
+//    algorithm (kmlab/kernel/lock_bit.hpp), waiters counted in Count. Its gate is
 //    the backend's choice: over Dispatcher a SynchronizationEvent, exactly a
 //    FAST_MUTEX; over any other backend a FutexGate on the backend's wait word,
 //    spinning first for the backend's spin_before_park().

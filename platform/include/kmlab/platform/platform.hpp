@@ -84,7 +84,7 @@ struct Native {
 // The emulated dispatcher is not a template, so the explorer reaches its
 // lock and its parking through this table instead, in a copy of the
 // dispatcher compiled for the explorer alone (KMLAB_DISPATCHER_SEAM, a link
-// seam: see backends/dispatcher/dispatcher.cpp). Production never reads it.
+// seam: see kernel/src/dispatcher.cpp). Production never reads it.
 struct DispatcherSeam {
     void (*lock)(std::mutex&);
     void (*unlock)(std::mutex&);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include <kmlab/kernel/routines.hpp>
+#include <kmlab/kernel/rules.hpp>
 #include <kmlab/platform/futex.hpp>
 #include <kmlab/platform/platform.hpp>
 #include "dispatcher_core.hpp"
@@ -113,11 +114,9 @@ bool satisfiable(DISPATCHER_HEADER* h, PKTHREAD t) noexcept {
     return load_state(h) > 0;
 }
 
-// The owner of a mutant at MINLONG may not acquire it once more [ros-wait].
 void check_mutant_limit(DISPATCHER_HEADER* h, PKTHREAD t) {
-    if (is_mutant(h) && as_mutant(h)->OwnerThread == t && load_state(h) == MINLONG) {
-        raise_status(STATUS_MUTANT_LIMIT_EXCEEDED);
-    }
+    if (is_mutant(h))
+        kernel::enforce(kernel::check_mutant_limit(t, h, as_mutant(h)->OwnerThread, load_state(h)));
 }
 
 // SEMANTICS.md 1.2: the first acquisition makes the thread owner, enters a
@@ -579,17 +578,14 @@ using dispatcher::Section;
 using kernel::current_thread;
 
 namespace {
-// IRQL rule of every KeWaitXxx: <= DISPATCH_LEVEL with a zero timeout, else
-// <= APC_LEVEL [ros-wait]. After a Wait = TRUE release the caller's IRQL is
-// the saved WaitIrql, not the raised one.
+// IRQL rule of every KeWaitXxx [ros-wait]. After a Wait = TRUE release the
+// caller's IRQL is the saved WaitIrql, not the raised one.
 void check_wait_irql(PKTHREAD t, const void* object, const LARGE_INTEGER* timeout) {
     const KIRQL irql = t->WaitNext ? t->WaitIrql : t->Irql;
     const bool zero = timeout != nullptr && timeout->QuadPart == 0;
-    if (irql > DISPATCH_LEVEL || (irql == DISPATCH_LEVEL && !zero)) {
-        // bug_check() gives a WaitNext hold back before unwinding.
-        bug_check(bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION, bugcheck::VERIFIER_WAIT_AT_DISPATCH,
-                  irql, reinterpret_cast<ULONG_PTR>(object), reinterpret_cast<ULONG_PTR>(timeout));
-    }
+    // A bug check gives a WaitNext hold back before unwinding.
+    kernel::enforce(
+        kernel::check_wait_irql(irql, kernel::wait_irql_ceiling(zero), object, timeout));
 }
 
 // STATUS_USER_APC: run the thread's queued user APCs before returning, the

@@ -5,6 +5,7 @@
 #include <kmlab/kernel/dispatcher.hpp>
 #include <kmlab/kernel/lock_bit.hpp>
 #include <kmlab/kernel/routines.hpp>
+#include <kmlab/kernel/rules.hpp>
 #include "dispatcher_core.hpp"
 
 namespace kmlab::dispatcher {
@@ -25,6 +26,7 @@ namespace {
 
 using dispatcher::load_owner;
 using dispatcher::store_owner;
+using kernel::enforce;
 
 void lock(LONG& count, ULONG& contention, PVOID gate) {
     dispatcher::ObjectGate g{gate};
@@ -33,33 +35,6 @@ void lock(LONG& count, ULONG& contention, PVOID gate) {
 void unlock(LONG& count, PVOID gate) {
     dispatcher::ObjectGate g{gate};
     lock_bit::release(count, g);
-}
-
-[[noreturn]] void verifier(ULONG_PTR subcode, KIRQL irql, const void* mutex) {
-    bug_check(bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION, subcode, irql,
-              reinterpret_cast<ULONG_PTR>(mutex), 0);
-}
-
-void check_not_owner(PKTHREAD& owner, PKTHREAD t, const void* mutex) {
-    if (load_owner(owner) == t) {
-        bug_check(bugcheck::MUTEX_ALREADY_OWNED, reinterpret_cast<ULONG_PTR>(mutex),
-                  reinterpret_cast<ULONG_PTR>(t));
-    }
-}
-
-void check_owner(PKTHREAD& owner, PKTHREAD t, const void* mutex) {
-    PKTHREAD o = load_owner(owner);
-    if (o != t) {
-        bug_check(bugcheck::THREAD_NOT_MUTEX_OWNER, reinterpret_cast<ULONG_PTR>(mutex),
-                  reinterpret_cast<ULONG_PTR>(o), reinterpret_cast<ULONG_PTR>(t));
-    }
-}
-
-// Unsafe variants need APC_LEVEL, or a lower IRQL with APCs disabled by a
-// critical or guarded region [ddi:exacquirefastmutexunsafe].
-void check_unsafe_irql(PKTHREAD t, ULONG_PTR subcode, const void* mutex) {
-    if (t->Irql > APC_LEVEL || (t->Irql < APC_LEVEL && t->CombinedApcDisable == 0))
-        verifier(subcode, t->Irql, mutex);
 }
 
 }  // namespace
@@ -78,9 +53,8 @@ void ExInitializeFastMutex(PFAST_MUTEX FastMutex) {
 void ExAcquireFastMutex(PFAST_MUTEX FastMutex) {
     PKTHREAD t = current_thread();
     const KIRQL old_irql = t->Irql;
-    if (old_irql > APC_LEVEL)
-        verifier(bugcheck::VERIFIER_FAST_MUTEX_ACQUIRE_IRQL, old_irql, FastMutex);
-    check_not_owner(FastMutex->Owner, t, FastMutex);
+    enforce(kernel::check_fast_mutex_acquire(t, FastMutex));
+    enforce(kernel::check_not_recursive(t, FastMutex, load_owner(FastMutex->Owner)));
     kernel::set_irql(t, APC_LEVEL);
     lock(FastMutex->Count, FastMutex->Contention, &FastMutex->Event);
     store_owner(FastMutex->Owner, t);
@@ -90,8 +64,7 @@ void ExAcquireFastMutex(PFAST_MUTEX FastMutex) {
 BOOLEAN ExTryToAcquireFastMutex(PFAST_MUTEX FastMutex) {
     PKTHREAD t = current_thread();
     const KIRQL old_irql = t->Irql;
-    if (old_irql > APC_LEVEL)
-        verifier(bugcheck::VERIFIER_FAST_MUTEX_ACQUIRE_IRQL, old_irql, FastMutex);
+    enforce(kernel::check_fast_mutex_acquire(t, FastMutex));
     kernel::set_irql(t, APC_LEVEL);
     // [ros-exh]: InterlockedCompareExchange(&Count, 0, 1); the owner gets FALSE.
     if (!lock_bit::try_acquire_uncontended(FastMutex->Count)) {
@@ -105,9 +78,8 @@ BOOLEAN ExTryToAcquireFastMutex(PFAST_MUTEX FastMutex) {
 
 void ExReleaseFastMutex(PFAST_MUTEX FastMutex) {
     PKTHREAD t = current_thread();
-    if (t->Irql != APC_LEVEL)
-        verifier(bugcheck::VERIFIER_FAST_MUTEX_RELEASE_IRQL, t->Irql, FastMutex);
-    check_owner(FastMutex->Owner, t, FastMutex);
+    enforce(kernel::check_fast_mutex_release(t, FastMutex));
+    enforce(kernel::check_owner(t, FastMutex, load_owner(FastMutex->Owner)));
     // OldIrql belongs to this owner: read it before the next owner may write it.
     const auto old_irql = static_cast<KIRQL>(FastMutex->OldIrql);
     store_owner(FastMutex->Owner, nullptr);
@@ -117,16 +89,16 @@ void ExReleaseFastMutex(PFAST_MUTEX FastMutex) {
 
 void ExAcquireFastMutexUnsafe(PFAST_MUTEX FastMutex) {
     PKTHREAD t = current_thread();
-    check_unsafe_irql(t, bugcheck::VERIFIER_UNSAFE_ACQUIRE_IRQL, FastMutex);
-    check_not_owner(FastMutex->Owner, t, FastMutex);
+    enforce(kernel::check_unsafe_acquire(t, FastMutex));
+    enforce(kernel::check_not_recursive(t, FastMutex, load_owner(FastMutex->Owner)));
     lock(FastMutex->Count, FastMutex->Contention, &FastMutex->Event);
     store_owner(FastMutex->Owner, t);
 }
 
 void ExReleaseFastMutexUnsafe(PFAST_MUTEX FastMutex) {
     PKTHREAD t = current_thread();
-    check_unsafe_irql(t, bugcheck::VERIFIER_UNSAFE_RELEASE_IRQL, FastMutex);
-    check_owner(FastMutex->Owner, t, FastMutex);
+    enforce(kernel::check_unsafe_release(t, FastMutex));
+    enforce(kernel::check_owner(t, FastMutex, load_owner(FastMutex->Owner)));
     store_owner(FastMutex->Owner, nullptr);
     unlock(FastMutex->Count, &FastMutex->Event);
 }
@@ -145,8 +117,8 @@ void KeInitializeGuardedMutex(PKGUARDED_MUTEX Mutex) {
 
 void KeAcquireGuardedMutex(PKGUARDED_MUTEX Mutex) {
     PKTHREAD t = current_thread();
-    kernel::require_irql_at_most(APC_LEVEL, Mutex);
-    check_not_owner(Mutex->Owner, t, Mutex);
+    enforce(kernel::check_guarded_mutex_irql(t, Mutex));
+    enforce(kernel::check_not_recursive(t, Mutex, load_owner(Mutex->Owner)));
     KeEnterGuardedRegion();
     lock(Mutex->Count, Mutex->Contention, &Mutex->Gate);
     store_owner(Mutex->Owner, t);
@@ -154,7 +126,7 @@ void KeAcquireGuardedMutex(PKGUARDED_MUTEX Mutex) {
 
 BOOLEAN KeTryToAcquireGuardedMutex(PKGUARDED_MUTEX Mutex) {
     PKTHREAD t = current_thread();
-    kernel::require_irql_at_most(APC_LEVEL, Mutex);
+    enforce(kernel::check_guarded_mutex_irql(t, Mutex));
     KeEnterGuardedRegion();
     if (!lock_bit::try_acquire(Mutex->Count)) {
         KeLeaveGuardedRegion();
@@ -166,8 +138,8 @@ BOOLEAN KeTryToAcquireGuardedMutex(PKGUARDED_MUTEX Mutex) {
 
 void KeReleaseGuardedMutex(PKGUARDED_MUTEX Mutex) {
     PKTHREAD t = current_thread();
-    kernel::require_irql_at_most(APC_LEVEL, Mutex);
-    check_owner(Mutex->Owner, t, Mutex);
+    enforce(kernel::check_guarded_mutex_irql(t, Mutex));
+    enforce(kernel::check_owner(t, Mutex, load_owner(Mutex->Owner)));
     store_owner(Mutex->Owner, nullptr);
     unlock(Mutex->Count, &Mutex->Gate);
     KeLeaveGuardedRegion();
@@ -175,16 +147,16 @@ void KeReleaseGuardedMutex(PKGUARDED_MUTEX Mutex) {
 
 void KeAcquireGuardedMutexUnsafe(PKGUARDED_MUTEX Mutex) {
     PKTHREAD t = current_thread();
-    check_unsafe_irql(t, bugcheck::VERIFIER_UNSAFE_ACQUIRE_IRQL, Mutex);
-    check_not_owner(Mutex->Owner, t, Mutex);
+    enforce(kernel::check_unsafe_acquire(t, Mutex));
+    enforce(kernel::check_not_recursive(t, Mutex, load_owner(Mutex->Owner)));
     lock(Mutex->Count, Mutex->Contention, &Mutex->Gate);
     store_owner(Mutex->Owner, t);
 }
 
 void KeReleaseGuardedMutexUnsafe(PKGUARDED_MUTEX Mutex) {
     PKTHREAD t = current_thread();
-    check_unsafe_irql(t, bugcheck::VERIFIER_UNSAFE_RELEASE_IRQL, Mutex);
-    check_owner(Mutex->Owner, t, Mutex);
+    enforce(kernel::check_unsafe_release(t, Mutex));
+    enforce(kernel::check_owner(t, Mutex, load_owner(Mutex->Owner)));
     store_owner(Mutex->Owner, nullptr);
     unlock(Mutex->Count, &Mutex->Gate);
 }

@@ -1,6 +1,7 @@
 // Mutants (KMUTEX), events and semaphores: initialization, release and the
 // unsynchronized state reads.
 #include <kmlab/kernel/routines.hpp>
+#include <kmlab/kernel/rules.hpp>
 #include "dispatcher_core.hpp"
 
 namespace kmlab::nt {
@@ -41,8 +42,8 @@ void KeInitializeMutant(PRKMUTANT Mutant, BOOLEAN InitialOwner) {
 // thread-rundown path and skips the owner check.
 LONG KeReleaseMutant(PRKMUTANT Mutant, KPRIORITY Increment, BOOLEAN Abandon, BOOLEAN Wait) {
     (void)Increment;
-    require_irql_at_most(DISPATCH_LEVEL, Mutant);
     PKTHREAD t = current_thread();
+    kernel::enforce(kernel::check_mutant_release_irql(t, Mutant));
     bool leave_critical_region = false;
     LONG previous;
     {
@@ -52,10 +53,9 @@ LONG KeReleaseMutant(PRKMUTANT Mutant, KPRIORITY Increment, BOOLEAN Abandon, BOO
             store_state(&Mutant->Header, 1);
             Mutant->Abandoned = TRUE;
         } else {
-            if (Mutant->OwnerThread != t) {
-                // Nothing is modified; the status is raised with the lock released.
-                raise_status(Mutant->Abandoned ? STATUS_ABANDONED : STATUS_MUTANT_NOT_OWNED);
-            }
+            // Nothing is modified; the status is raised with the lock released.
+            kernel::enforce(kernel::check_mutant_owner(t, Mutant, Mutant->OwnerThread,
+                                                       Mutant->Abandoned != FALSE));
             store_state(&Mutant->Header, previous + 1);
         }
         if (load_state(&Mutant->Header) == 1 && previous <= 0) {

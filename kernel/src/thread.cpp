@@ -4,6 +4,8 @@
 
 #include <cstdlib>
 
+#include <kmlab/kernel/rules.hpp>
+
 // This object's DSO handle, for __cxa_thread_atexit (defined by crtbegin).
 extern "C" void* __dso_handle __attribute__((__visibility__("hidden")));
 
@@ -99,11 +101,7 @@ void before_unwind() noexcept {
 }
 
 void require_irql_at_most(nt::KIRQL max, const void* object) {
-    const nt::KIRQL irql = current_thread()->Irql;
-    if (irql > max) [[unlikely]] {
-        bug_check(bugcheck::IRQL_NOT_LESS_OR_EQUAL, reinterpret_cast<nt::ULONG_PTR>(object), irql,
-                  0, 0);
-    }
+    enforce(check_irql_at_most(max, current_thread()->Irql, object));
 }
 
 }  // namespace kmlab::kernel

@@ -96,7 +96,8 @@ inline void unlink_owned_kmutex(OwnedKMutexLink* m) noexcept {
 void before_unwind() noexcept;
 
 // Bug checks IRQL_NOT_LESS_OR_EQUAL (parameters: object, IRQL, 0, 0) when the
-// caller's IRQL is above `max`. Every NT routine with an IRQL rule calls this.
+// caller's IRQL is above `max` (kernel/rules.hpp, check_irql_at_most). NT
+// routines whose ceiling is no rule of their own call this.
 void require_irql_at_most(nt::KIRQL max, const void* object = nullptr);
 
 // Internal IRQL change without the ordering checks (used by routines that

@@ -1,0 +1,207 @@
+// The kernel's rules for its mutexes, each written once as a pure check: it
+// reads the caller's state and the object's, changes nothing, and returns
+// what the kernel does when the rule is broken (a Violation), or nothing.
+//
+// Two callers, one answer:
+//  * the NT routines act on it: `enforce(check_...(...));` bug checks or raises;
+//  * the idiomatic types return it as an Error (mutexes/error.hpp,
+//    detail::from_violation), with the same code, parameters or status.
+//
+// Each check is inline and its condition one or two compares, so a lock's
+// fast path pays for a rule what it paid when the rule was written into it.
+// A check does not decide in what order a routine applies several rules;
+// the routine does, and says so where the order matters.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+
+#include <kmlab/kernel/bugcheck.hpp>
+#include <kmlab/kernel/ntstatus.hpp>
+#include <kmlab/kernel/objects.hpp>
+
+namespace kmlab::kernel {
+
+// What the kernel does about a broken rule: stop the system with a bug check,
+// or raise a status the caller may handle (SEMANTICS.md "Emulation decisions":
+// two kinds of failure, kept apart).
+struct Violation {
+    enum class Kind : std::uint8_t { bug_check, raised_status };
+    Kind kind = Kind::bug_check;
+    nt::ULONG code = 0;                            // bug_check: the code
+    std::array<nt::ULONG_PTR, 4> parameters = {};  // bug_check: parameters 1 to 4
+    nt::NTSTATUS status = nt::STATUS_SUCCESS;      // raised_status: the status
+    const void* object = nullptr;                  // the object whose rule it is
+
+    static Violation bug_check(nt::ULONG code, const void* object, nt::ULONG_PTR p1,
+                               nt::ULONG_PTR p2 = 0, nt::ULONG_PTR p3 = 0,
+                               nt::ULONG_PTR p4 = 0) noexcept {
+        return {Kind::bug_check, code, {p1, p2, p3, p4}, nt::STATUS_SUCCESS, object};
+    }
+    static Violation raised(nt::NTSTATUS status, const void* object) noexcept {
+        return {Kind::raised_status, 0, {}, status, object};
+    }
+    bool is_bug_check() const noexcept { return kind == Kind::bug_check; }
+    friend bool operator==(const Violation&, const Violation&) = default;
+};
+
+// Bug checks or raises as `v` says, on the caller's stack (a BugCheck or an
+// NtException, see bugcheck.hpp).
+[[noreturn, gnu::cold]] void bug_check_or_raise(const Violation& v);
+
+// What an NT routine does with a check's answer: `enforce(check_...(...));`.
+// A routine with several rules applies them in the order it lists them.
+inline void enforce(const std::optional<Violation>& v) {
+    if (v) [[unlikely]]
+        bug_check_or_raise(*v);
+}
+
+namespace detail {
+inline nt::ULONG_PTR parameter(const void* p) noexcept {
+    return reinterpret_cast<nt::ULONG_PTR>(p);
+}
+// Driver Verifier's reports on a mutex: (subcode, IRQL, mutex, 0) [bc:0xC4].
+inline Violation mutex_verifier(nt::ULONG_PTR subcode, nt::KIRQL irql, const void* mutex) noexcept {
+    return Violation::bug_check(bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION, mutex, subcode, irql,
+                                parameter(mutex));
+}
+}  // namespace detail
+
+// ---- IRQL ceilings (SEMANTICS.md 5.4) ----
+
+// A routine called above its ceiling: IRQL_NOT_LESS_OR_EQUAL (object, IRQL,
+// 0, 0), unless the routine names a more specific check below.
+inline std::optional<Violation> check_irql_at_most(nt::KIRQL ceiling, nt::KIRQL irql,
+                                                   const void* object) noexcept {
+    if (irql > ceiling) [[unlikely]]
+        return Violation::bug_check(bugcheck::IRQL_NOT_LESS_OR_EQUAL, object,
+                                    detail::parameter(object), irql);
+    return std::nullopt;
+}
+
+// ---- FAST_MUTEX (SEMANTICS.md 2.2) ----
+
+// ExAcquireFastMutex, ExTryToAcquireFastMutex: IRQL <= APC_LEVEL, else 0xC4/0x33.
+inline std::optional<Violation> check_fast_mutex_acquire(nt::PKTHREAD t,
+                                                         const void* mutex) noexcept {
+    if (t->Irql > nt::APC_LEVEL) [[unlikely]]
+        return detail::mutex_verifier(bugcheck::VERIFIER_FAST_MUTEX_ACQUIRE_IRQL, t->Irql, mutex);
+    return std::nullopt;
+}
+
+// ExReleaseFastMutex: exactly APC_LEVEL, else 0xC4/0x34.
+inline std::optional<Violation> check_fast_mutex_release(nt::PKTHREAD t,
+                                                         const void* mutex) noexcept {
+    if (t->Irql != nt::APC_LEVEL) [[unlikely]]
+        return detail::mutex_verifier(bugcheck::VERIFIER_FAST_MUTEX_RELEASE_IRQL, t->Irql, mutex);
+    return std::nullopt;
+}
+
+namespace detail {
+// The Unsafe variants of both mutexes need APC_LEVEL, or a lower IRQL with
+// APCs disabled by a critical or guarded region [ddi:exacquirefastmutexunsafe].
+inline bool unsafe_irql_allowed(nt::PKTHREAD t) noexcept {
+    return t->Irql == nt::APC_LEVEL || (t->Irql < nt::APC_LEVEL && t->CombinedApcDisable != 0);
+}
+}  // namespace detail
+
+// ExAcquireFastMutexUnsafe, KeAcquireGuardedMutexUnsafe: else 0xC4/0x39.
+inline std::optional<Violation> check_unsafe_acquire(nt::PKTHREAD t, const void* mutex) noexcept {
+    if (!detail::unsafe_irql_allowed(t)) [[unlikely]]
+        return detail::mutex_verifier(bugcheck::VERIFIER_UNSAFE_ACQUIRE_IRQL, t->Irql, mutex);
+    return std::nullopt;
+}
+
+// ExReleaseFastMutexUnsafe, KeReleaseGuardedMutexUnsafe: else 0xC4/0x3A.
+inline std::optional<Violation> check_unsafe_release(nt::PKTHREAD t, const void* mutex) noexcept {
+    if (!detail::unsafe_irql_allowed(t)) [[unlikely]]
+        return detail::mutex_verifier(bugcheck::VERIFIER_UNSAFE_RELEASE_IRQL, t->Irql, mutex);
+    return std::nullopt;
+}
+
+// ---- KGUARDED_MUTEX (SEMANTICS.md 3.1) ----
+
+// Every KeXxxGuardedMutex: IRQL <= APC_LEVEL, else 0xA.
+inline std::optional<Violation> check_guarded_mutex_irql(nt::PKTHREAD t,
+                                                         const void* mutex) noexcept {
+    return check_irql_at_most(nt::APC_LEVEL, t->Irql, mutex);
+}
+
+// ---- Ownership of a FAST_MUTEX or KGUARDED_MUTEX ----
+
+// Acquired again by its owner: MUTEX_ALREADY_OWNED (mutex, thread), where
+// Windows deadlocks [bc:0xBF].
+inline std::optional<Violation> check_not_recursive(nt::PKTHREAD t, const void* mutex,
+                                                    nt::PKTHREAD owner) noexcept {
+    if (owner == t) [[unlikely]]
+        return Violation::bug_check(bugcheck::MUTEX_ALREADY_OWNED, mutex, detail::parameter(mutex),
+                                    detail::parameter(t));
+    return std::nullopt;
+}
+
+// Released by a thread that does not own it: THREAD_NOT_MUTEX_OWNER (mutex,
+// owner, caller, 0), where a free build would corrupt Count (SEMANTICS.md 2.2).
+inline std::optional<Violation> check_owner(nt::PKTHREAD t, const void* mutex,
+                                            nt::PKTHREAD owner) noexcept {
+    if (owner != t) [[unlikely]]
+        return Violation::bug_check(bugcheck::THREAD_NOT_MUTEX_OWNER, mutex,
+                                    detail::parameter(mutex), detail::parameter(owner),
+                                    detail::parameter(t));
+    return std::nullopt;
+}
+
+// ---- KMUTEX and mutants (SEMANTICS.md 1, 4.4) ----
+
+// The IRQL a KeWaitXxx allows: DISPATCH_LEVEL with a zero timeout, else
+// APC_LEVEL [ddi:kewaitforsingleobject].
+constexpr nt::KIRQL wait_irql_ceiling(bool zero_timeout) noexcept {
+    return zero_timeout ? nt::DISPATCH_LEVEL : nt::APC_LEVEL;
+}
+
+// A wait above its ceiling: DRIVER_VERIFIER_DETECTED_VIOLATION (0x3B, IRQL,
+// object, timeout pointer), above DISPATCH_LEVEL too.
+inline std::optional<Violation> check_wait_irql(nt::KIRQL irql, nt::KIRQL ceiling,
+                                                const void* object,
+                                                const void* timeout = nullptr) noexcept {
+    if (irql > ceiling) [[unlikely]]
+        return Violation::bug_check(bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION, object,
+                                    bugcheck::VERIFIER_WAIT_AT_DISPATCH, irql,
+                                    detail::parameter(object), detail::parameter(timeout));
+    return std::nullopt;
+}
+
+// The answer to a wait that would acquire a mutant once more than MINLONG
+// times: STATUS_MUTANT_LIMIT_EXCEEDED is raised, nothing changes (SEMANTICS.md 1.4).
+inline Violation mutant_limit_exceeded(const void* mutant) noexcept {
+    return Violation::raised(nt::STATUS_MUTANT_LIMIT_EXCEEDED, mutant);
+}
+
+// The owner of a mutant at SignalState MINLONG may not acquire it again [ros-wait].
+inline std::optional<Violation> check_mutant_limit(nt::PKTHREAD t, const void* mutant,
+                                                   nt::PKTHREAD owner,
+                                                   nt::LONG signal_state) noexcept {
+    if (owner == t && signal_state == nt::MINLONG) [[unlikely]]
+        return mutant_limit_exceeded(mutant);
+    return std::nullopt;
+}
+
+// KeReleaseMutex, KeReleaseMutant: IRQL <= DISPATCH_LEVEL, else 0xA.
+inline std::optional<Violation> check_mutant_release_irql(nt::PKTHREAD t,
+                                                          const void* mutant) noexcept {
+    return check_irql_at_most(nt::DISPATCH_LEVEL, t->Irql, mutant);
+}
+
+// Released by a thread that does not own it: raises STATUS_MUTANT_NOT_OWNED,
+// or STATUS_ABANDONED for an abandoned mutant, and changes nothing
+// (SEMANTICS.md 1.3 step 2).
+inline std::optional<Violation> check_mutant_owner(nt::PKTHREAD t, const void* mutant,
+                                                   nt::PKTHREAD owner,
+                                                   bool abandoned = false) noexcept {
+    if (owner != t) [[unlikely]]
+        return Violation::raised(abandoned ? nt::STATUS_ABANDONED : nt::STATUS_MUTANT_NOT_OWNED,
+                                 mutant);
+    return std::nullopt;
+}
+
+}  // namespace kmlab::kernel

@@ -77,6 +77,26 @@ TYPED_TEST(KMutexApi, RecursionStopsAtMinlong) {
     EXPECT_TRUE(m.is_initial_state());
 }
 
+// Every acquisition is a wait: above DISPATCH_LEVEL it answers as KeWait does
+// (0xC4/0x3B), not with the 0xA of a routine's ceiling.
+TYPED_TEST(KMutexApi, AboveDispatchLevelEveryAcquisitionIsTheWaitsBugCheck) {
+    KMutex<int, TypeParam> m(0);
+    KIRQL old;
+    KeRaiseIrql(HIGH_LEVEL, &old);
+    auto locked = m.lock();
+    auto tried = m.try_lock();
+    auto timed = m.lock_for(1ms);
+    KeLowerIrql(old);
+    for (auto* r : {&locked, &tried, &timed}) {
+        ASSERT_FALSE(*r);
+        EXPECT_EQ(r->error().code, Errc::irql_too_high);
+        EXPECT_EQ(r->error().irql, HIGH_LEVEL);
+        EXPECT_EQ(r->error().bug_check, bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION);
+        EXPECT_EQ(r->error().bug_check_parameter1, bugcheck::VERIFIER_WAIT_AT_DISPATCH);
+    }
+    EXPECT_TRUE(m.is_initial_state());
+}
+
 TYPED_TEST(KMutexApi, AThreadThatExitsOwningItBugChecksThreadTerminateHeldMutex) {
     using M = KMutex<int, TypeParam>;
     M m(0);

@@ -6,9 +6,9 @@
 // (native_handle()), acquired with KeWaitForSingleObject.
 //
 // IRQL rules, checked before anything happens:
-//   lock(), lock_for(d > 0)    IRQL <= APC_LEVEL   (else 0xC4/0x3B, as KeWait would)
-//   try_lock(), lock_for(0)    IRQL <= DISPATCH_LEVEL
-//   release                    IRQL <= DISPATCH_LEVEL
+//   lock(), lock_for(d > 0)    IRQL <= APC_LEVEL        (else 0xC4/0x3B, as KeWait would,
+//   try_lock(), lock_for(0)    IRQL <= DISPATCH_LEVEL    above DISPATCH_LEVEL too)
+//   release                    IRQL <= DISPATCH_LEVEL   (else 0xA)
 //
 // Illegal uses, and what they return:
 //   a release by a thread that does not own it     Errc::not_owner (STATUS_MUTANT_NOT_OWNED)
@@ -78,12 +78,9 @@ class KMutex {
                                         nt::KIRQL ceiling) {
         nt::PKTHREAD t = kernel::current_thread();
         if (t->Irql > ceiling) [[unlikely]] {
-            const bool wait_at_dispatch = t->Irql == nt::DISPATCH_LEVEL;
-            return std::unexpected(
-                detail::make_error(Errc::irql_too_high, t->Irql, this, 0,
-                                   wait_at_dispatch ? bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION
-                                                    : bugcheck::IRQL_NOT_LESS_OR_EQUAL,
-                                   wait_at_dispatch ? bugcheck::VERIFIER_WAIT_AT_DISPATCH : 0));
+            return std::unexpected(detail::make_error(Errc::irql_too_high, t->Irql, this, 0,
+                                                      bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION,
+                                                      bugcheck::VERIFIER_WAIT_AT_DISPATCH));
         }
         switch (raw_.acquire(t, deadline, poll)) {
             case detail::Acquire::acquired:

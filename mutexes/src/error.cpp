@@ -3,21 +3,10 @@
 namespace kmlab {
 
 BugCheck Error::to_bug_check() const {
-    const auto m = reinterpret_cast<nt::ULONG_PTR>(mutex);
-    switch (bug_check) {
-        case bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION:
-            return BugCheck(bug_check, bug_check_parameter1, irql, m, 0);
-        case bugcheck::IRQL_NOT_LESS_OR_EQUAL:
-            return BugCheck(bug_check, m, irql, 0, 0);
-        case bugcheck::MUTEX_ALREADY_OWNED:
-            return BugCheck(bug_check, m, bug_check_parameter1);
-        case bugcheck::THREAD_NOT_MUTEX_OWNER:
-            return BugCheck(bug_check, m, bug_check_parameter1);
-        case 0:
-            return BugCheck(bugcheck::KMODE_EXCEPTION_NOT_HANDLED, static_cast<nt::ULONG>(status));
-        default:
-            return BugCheck(bug_check, bug_check_parameter1);
-    }
+    if (bug_check != 0)
+        return BugCheck(bug_check, bug_check_parameter1, bug_check_parameter2, bug_check_parameter3,
+                        bug_check_parameter4);
+    return BugCheck(bugcheck::KMODE_EXCEPTION_NOT_HANDLED, static_cast<nt::ULONG>(status));
 }
 
 std::string_view Error::message() const noexcept {
@@ -43,9 +32,14 @@ std::string_view Error::message() const noexcept {
 }
 
 namespace detail {
-Error make_error(Errc code, nt::KIRQL irql, const void* mutex, nt::NTSTATUS status,
-                 nt::ULONG bug_check, nt::ULONG_PTR parameter1) noexcept {
-    return Error{code, irql, mutex, status, bug_check, parameter1};
+Error from_violation(Errc code, const kernel::Violation& v, nt::KIRQL irql) noexcept {
+    if (!v.is_bug_check()) return Error{code, irql, v.object, v.status};
+    const auto& p = v.parameters;
+    return Error{code, irql, v.object, nt::STATUS_SUCCESS, v.code, p[0], p[1], p[2], p[3]};
+}
+
+Error make_error(Errc code, nt::KIRQL irql, const void* mutex, nt::NTSTATUS status) noexcept {
+    return Error{code, irql, mutex, status};
 }
 
 void report_from_destructor(const Error& e) noexcept {

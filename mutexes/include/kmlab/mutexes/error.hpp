@@ -1,6 +1,8 @@
 // The idiomatic layer's error: what went wrong, and what the real kernel
 // would have produced for the same call (an NTSTATUS it returns or raises, or
-// a bug check with its code and first parameter).
+// a bug check with its code and parameters). Where a kernel rule was broken,
+// the kernel's answer comes from that rule's check (kernel/rules.hpp), the
+// one the NT routines enforce; the Errc is the idiomatic layer's name for it.
 #pragma once
 
 #include <optional>
@@ -8,6 +10,7 @@
 
 #include <kmlab/kernel/bugcheck.hpp>
 #include <kmlab/kernel/ntstatus.hpp>
+#include <kmlab/kernel/rules.hpp>
 
 namespace kmlab {
 
@@ -28,18 +31,26 @@ struct Error {
     const void* mutex = nullptr;
     nt::NTSTATUS status = nt::STATUS_SUCCESS;  // the kernel's status, if it returns or raises one
     nt::ULONG bug_check = 0;                   // the kernel's bug-check code, if it bug checks
-    nt::ULONG_PTR bug_check_parameter1 = 0;    // e.g. the 0xC4 subcode
+    nt::ULONG_PTR bug_check_parameter1 = 0;    // its parameters, numbered as BugCheck's
+    nt::ULONG_PTR bug_check_parameter2 = 0;    // (parameter 1 of 0xC4 is the subcode)
+    nt::ULONG_PTR bug_check_parameter3 = 0;
+    nt::ULONG_PTR bug_check_parameter4 = 0;
 
     bool is_bug_check() const noexcept { return bug_check != 0; }
-    // The bug check the kernel would raise, with the parameters kmlab's NT face uses.
+    // The bug check the kernel would raise, with the parameters kmlab's NT face
+    // uses; for a raised status, the KMODE_EXCEPTION_NOT_HANDLED it ends in
+    // when nobody handles it.
     BugCheck to_bug_check() const;
     // One line naming the cause, e.g. "FastMutex acquired at IRQL 2 (above APC_LEVEL)".
     std::string_view message() const noexcept;
 };
 
 namespace detail {
-Error make_error(Errc code, nt::KIRQL irql, const void* mutex, nt::NTSTATUS status,
-                 nt::ULONG bug_check = 0, nt::ULONG_PTR parameter1 = 0) noexcept;
+// The error for a broken kernel rule: the kernel's answer `v`, named `code`.
+Error from_violation(Errc code, const kernel::Violation& v, nt::KIRQL irql) noexcept;
+// An error of the idiomatic API's own, which no kernel rule answers (busy,
+// nested_guard_alive, already_released).
+Error make_error(Errc code, nt::KIRQL irql, const void* mutex, nt::NTSTATUS status) noexcept;
 // A guard's destructor cannot return an error; it reports what the kernel
 // would have done (a bug check, or an unhandled raised status) to the fatal
 // bug-check handler.

@@ -24,10 +24,8 @@ namespace detail {
 struct FastMutexRules {
     static constexpr std::string_view kind = "FastMutex";
     static constexpr bool raises_irql = true;
-    static Error acquire_irql_error(nt::KIRQL irql, const void* m) noexcept {
-        return make_error(Errc::irql_too_high, irql, m, 0,
-                          bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION,
-                          bugcheck::VERIFIER_FAST_MUTEX_ACQUIRE_IRQL);
+    static std::optional<kernel::Violation> check_acquire(nt::PKTHREAD t, const void* m) noexcept {
+        return kernel::check_fast_mutex_acquire(t, m);
     }
     // Raise to APC_LEVEL; the token is the IRQL to restore.
     static nt::KIRQL enter(nt::PKTHREAD t) noexcept {
@@ -36,14 +34,16 @@ struct FastMutexRules {
         return old;
     }
     static void leave(nt::PKTHREAD t, nt::KIRQL old) noexcept { t->Irql = old; }
-    static bool release_allowed(nt::PKTHREAD t) noexcept { return t->Irql == nt::APC_LEVEL; }
+    static std::optional<kernel::Violation> check_release(nt::PKTHREAD t, const void* m) noexcept {
+        return kernel::check_fast_mutex_release(t, m);
+    }
+    // Ownership first, where ExReleaseFastMutex checks the IRQL first: a guard
+    // moved to another thread is released at that thread's IRQL, which is not
+    // the one its acquisition raised, so the error names the cause.
     static Error release_error(nt::PKTHREAD t, nt::PKTHREAD owner, const void* m) noexcept {
-        if (owner != t)
-            return make_error(Errc::not_owner, t->Irql, m, 0, bugcheck::THREAD_NOT_MUTEX_OWNER,
-                              reinterpret_cast<nt::ULONG_PTR>(owner));
-        return make_error(Errc::wrong_release_irql, t->Irql, m, 0,
-                          bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION,
-                          bugcheck::VERIFIER_FAST_MUTEX_RELEASE_IRQL);
+        if (auto v = kernel::check_owner(t, m, owner))
+            return from_violation(Errc::not_owner, *v, t->Irql);
+        return from_violation(Errc::wrong_release_irql, check_release(t, m).value(), t->Irql);
     }
 };
 }  // namespace detail

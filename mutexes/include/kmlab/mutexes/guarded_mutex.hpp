@@ -20,8 +20,8 @@ namespace detail {
 struct GuardedMutexRules {
     static constexpr std::string_view kind = "GuardedMutex";
     static constexpr bool raises_irql = false;
-    static Error acquire_irql_error(nt::KIRQL irql, const void* m) noexcept {
-        return make_error(Errc::irql_too_high, irql, m, 0, bugcheck::IRQL_NOT_LESS_OR_EQUAL);
+    static std::optional<kernel::Violation> check_acquire(nt::PKTHREAD t, const void* m) noexcept {
+        return kernel::check_guarded_mutex_irql(t, m);
     }
     // KeEnterGuardedRegion; the token is unused (the IRQL is left alone).
     static nt::KIRQL enter(nt::PKTHREAD t) noexcept {
@@ -32,11 +32,13 @@ struct GuardedMutexRules {
     static void leave(nt::PKTHREAD t, nt::KIRQL) noexcept {
         t->SpecialApcDisable = static_cast<nt::SHORT>(t->SpecialApcDisable + 1);
     }
-    static bool release_allowed(nt::PKTHREAD t) noexcept { return t->Irql <= nt::APC_LEVEL; }
+    static std::optional<kernel::Violation> check_release(nt::PKTHREAD t, const void* m) noexcept {
+        return kernel::check_guarded_mutex_irql(t, m);
+    }
+    // In KeReleaseGuardedMutex's order: the IRQL, then ownership.
     static Error release_error(nt::PKTHREAD t, nt::PKTHREAD owner, const void* m) noexcept {
-        if (t->Irql > nt::APC_LEVEL) return acquire_irql_error(t->Irql, m);
-        return make_error(Errc::not_owner, t->Irql, m, 0, bugcheck::THREAD_NOT_MUTEX_OWNER,
-                          reinterpret_cast<nt::ULONG_PTR>(owner));
+        if (auto v = check_release(t, m)) return from_violation(Errc::irql_too_high, *v, t->Irql);
+        return from_violation(Errc::not_owner, kernel::check_owner(t, m, owner).value(), t->Irql);
     }
 };
 }  // namespace detail

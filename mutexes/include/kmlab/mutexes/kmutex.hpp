@@ -77,10 +77,8 @@ class KMutex {
     std::expected<Guard, Error> acquire(const backends::deadline_t* deadline, bool poll,
                                         nt::KIRQL ceiling) {
         nt::PKTHREAD t = kernel::current_thread();
-        if (t->Irql > ceiling) [[unlikely]] {
-            return std::unexpected(detail::make_error(Errc::irql_too_high, t->Irql, this, 0,
-                                                      bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION,
-                                                      bugcheck::VERIFIER_WAIT_AT_DISPATCH));
+        if (auto v = kernel::check_wait_irql(t->Irql, ceiling, this)) [[unlikely]] {
+            return std::unexpected(detail::from_violation(Errc::irql_too_high, *v, t->Irql));
         }
         switch (raw_.acquire(t, deadline, poll)) {
             case detail::Acquire::acquired:
@@ -88,9 +86,9 @@ class KMutex {
             case detail::Acquire::timeout:
                 return std::unexpected(
                     detail::make_error(Errc::busy, t->Irql, this, nt::STATUS_TIMEOUT));
-            case detail::Acquire::limit:
-                return std::unexpected(detail::make_error(Errc::recursion_limit, t->Irql, this,
-                                                          nt::STATUS_MUTANT_LIMIT_EXCEEDED));
+            case detail::Acquire::limit:  // the raw lock stops at the kernel's limit
+                return std::unexpected(detail::from_violation(
+                    Errc::recursion_limit, kernel::mutant_limit_exceeded(this), t->Irql));
         }
         __builtin_unreachable();
     }
@@ -102,11 +100,10 @@ class KMutex {
     // (unlock()) also refuses to release an outer guard before a nested one.
     std::optional<Error> release_checked(nt::LONG depth, bool strict) {
         nt::PKTHREAD t = kernel::current_thread();
-        if (t->Irql > nt::DISPATCH_LEVEL) [[unlikely]]
-            return detail::make_error(Errc::irql_too_high, t->Irql, this, 0,
-                                      bugcheck::IRQL_NOT_LESS_OR_EQUAL);
-        if (raw_.owner() != t) [[unlikely]]
-            return detail::make_error(Errc::not_owner, t->Irql, this, nt::STATUS_MUTANT_NOT_OWNED);
+        if (auto v = kernel::check_mutant_release_irql(t, this)) [[unlikely]]
+            return detail::from_violation(Errc::irql_too_high, *v, t->Irql);
+        if (auto v = kernel::check_mutant_owner(t, this, raw_.owner())) [[unlikely]]
+            return detail::from_violation(Errc::not_owner, *v, t->Irql);
         if (strict && depth != 1 - raw_.signal_state()) [[unlikely]]
             return detail::make_error(Errc::nested_guard_alive, t->Irql, this, 0);
         raw_.release(t);

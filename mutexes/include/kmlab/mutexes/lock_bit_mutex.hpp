@@ -1,15 +1,18 @@
 // The non-recursive kernel mutexes, written once: FastMutex and GuardedMutex
 // are LockBitMutex with different Rules (fast_mutex.hpp, guarded_mutex.hpp).
 //
-// A Rules type says what surrounds the lock and what misuse costs:
+// A Rules type says what surrounds the lock and which of the kernel's rules
+// (kernel/rules.hpp) it answers to; recursion (0xBF) and release by a
+// non-owner (0x11) are the same for both and checked here:
 //   kind                            printable type name
 //   raises_irql                     true if holding it raises the IRQL to APC_LEVEL
-//   acquire_irql_error(irql, m)     the Error for acquiring above APC_LEVEL
+//   check_acquire(t, m)             the IRQL rule of lock() and try_lock()
 //   enter(t) -> KIRQL token         before acquiring (raise IRQL / enter region);
 //                                   the token goes to the guard
 //   leave(t, token)                 after releasing, or after a failed acquire
-//   release_allowed(t)              the IRQL rule of the release
-//   release_error(t, owner, m)      the Error for an illegal release
+//   check_release(t, m)             the IRQL rule of the release
+//   release_error(t, owner, m)      the Error for an illegal release: the first
+//                                   rule it breaks, in the type's order
 #pragma once
 
 #include <expected>
@@ -40,8 +43,8 @@ class LockBitMutex {
 
     std::expected<Guard, Error> lock() {
         nt::PKTHREAD t = kernel::current_thread();
-        if (t->Irql > nt::APC_LEVEL) [[unlikely]]
-            return std::unexpected(Rules::acquire_irql_error(t->Irql, this));
+        if (auto v = Rules::check_acquire(t, this)) [[unlikely]]
+            return std::unexpected(from_violation(Errc::irql_too_high, *v, t->Irql));
         const nt::KIRQL token = Rules::enter(t);
         // A recursive acquisition always fails the fast path, so ownership is
         // checked only there: the uncontended path pays nothing for it.
@@ -54,8 +57,8 @@ class LockBitMutex {
 
     std::expected<Guard, Error> try_lock() {
         nt::PKTHREAD t = kernel::current_thread();
-        if (t->Irql > nt::APC_LEVEL) [[unlikely]]
-            return std::unexpected(Rules::acquire_irql_error(t->Irql, this));
+        if (auto v = Rules::check_acquire(t, this)) [[unlikely]]
+            return std::unexpected(from_violation(Errc::irql_too_high, *v, t->Irql));
         // The owner fails here too, as the kernel's try routines return FALSE to it.
         if (!raw_.try_lock())
             return std::unexpected(make_error(Errc::busy, t->Irql, this, nt::STATUS_TIMEOUT));
@@ -73,10 +76,9 @@ class LockBitMutex {
     friend Guard;
 
     [[gnu::noinline]] std::optional<Error> lock_slow(nt::PKTHREAD t, nt::KIRQL token) {
-        if (raw_.owner() == t) {
+        if (auto v = kernel::check_not_recursive(t, this, raw_.owner())) {
             Rules::leave(t, token);
-            return make_error(Errc::recursive_acquire, t->Irql, this, 0,
-                              bugcheck::MUTEX_ALREADY_OWNED, reinterpret_cast<nt::ULONG_PTR>(t));
+            return from_violation(Errc::recursive_acquire, *v, t->Irql);
         }
         raw_.lock_contended();
         return std::nullopt;
@@ -88,10 +90,12 @@ class LockBitMutex {
     // thread pointer read for the check stays in a register for the release.
     std::optional<Error> release_checked(nt::KIRQL token, bool) {
         // A thread that never called into the emulator owns nothing: no need
-        // to create its KTHREAD just to find that out.
+        // to create its KTHREAD just to find that out (the owner check comes
+        // first, so the IRQL is read only from the owner's, which exists).
         nt::PKTHREAD t = kernel::detail::tls_current_thread;
-        if (raw_.owner() != t || !Rules::release_allowed(t)) [[unlikely]]
-            return release_error();
+        if (kernel::check_owner(t, this, raw_.owner()) || Rules::check_release(t, this)) {
+            [[unlikely]] return release_error();
+        }
         raw_.set_owner(nullptr);
         raw_.unlock();
         Rules::leave(t, token);

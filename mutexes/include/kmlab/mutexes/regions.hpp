@@ -18,9 +18,9 @@ class Region {
   public:
     static std::expected<Region, Error> enter() {
         nt::PKTHREAD t = kernel::current_thread();
-        if (t->Irql > nt::APC_LEVEL)
-            return std::unexpected(make_error(Errc::irql_too_high, t->Irql, nullptr, 0,
-                                              bugcheck::IRQL_NOT_LESS_OR_EQUAL));
+        // The ceiling KeEnterCriticalRegion and KeEnterGuardedRegion enforce.
+        if (auto v = kernel::check_irql_at_most(nt::APC_LEVEL, t->Irql, nullptr))
+            return std::unexpected(from_violation(Errc::irql_too_high, *v, t->Irql));
         Enter();
         return Region(t);
     }

@@ -86,9 +86,9 @@ void BM_EventPingPong_RawFutex(benchmark::State& state) {
         kmlab::platform::sys::futex_wake(w, 1);
     };
     auto wait = [](std::atomic<std::uint32_t>& w) {
-        const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(10);
+        const auto deadline = kmlab::Deadline::after(std::chrono::milliseconds(10));
         while (w.exchange(0, std::memory_order_acquire) == 0) {
-            if (!kmlab::platform::sys::futex_wait(w, 0, &deadline)) return false;
+            if (!kmlab::platform::sys::futex_wait(w, 0, deadline)) return false;
         }
         return true;
     };

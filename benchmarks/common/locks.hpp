@@ -177,9 +177,9 @@ struct RawFast {
 template <backends::WaitBackend B>
 struct RawRecursive {
     detail::RawKMutex<B> raw;
-    void lock() { raw.acquire(kernel::current_thread(), nullptr, false); }
+    void lock() { raw.acquire(kernel::current_thread(), Deadline::never()); }
     bool try_lock() {
-        return raw.acquire(kernel::current_thread(), nullptr, true) == detail::Acquire::acquired;
+        return raw.acquire(kernel::current_thread(), Deadline::poll()) == detail::Acquire::acquired;
     }
     void unlock() { raw.release(kernel::current_thread()); }
 };

@@ -51,7 +51,7 @@ void publish_wake(std::atomic<std::uint32_t>& w) {
     w.store(1, std::memory_order_release);
     platform::sys::futex_wake(w, 1);
 }
-bool park(std::atomic<std::uint32_t>& w, const platform::sys::deadline_t* dl) {
+bool park(std::atomic<std::uint32_t>& w, Deadline dl) {
     if (seam()) return seam()->futex_wait(w, 0, dl);
     return platform::sys::futex_wait(w, 0, dl);
 }
@@ -71,7 +71,7 @@ void publish_wake(std::atomic<std::uint32_t>& w) {
     w.store(1, std::memory_order_release);
     platform::sys::futex_wake(w, 1);
 }
-bool park(std::atomic<std::uint32_t>& w, const platform::sys::deadline_t* dl) {
+bool park(std::atomic<std::uint32_t>& w, Deadline dl) {
     return platform::sys::futex_wait(w, 0, dl);
 }
 #endif
@@ -462,7 +462,7 @@ NTSTATUS wait(Section& section, ULONG count, PVOID const* objects, WAIT_TYPE typ
 
         // Park until unwaited or the deadline passes; futex returns early on
         // signals, so re-check the word rather than trusting one return.
-        const platform::sys::deadline_t* dl = deadline ? &*deadline : nullptr;
+        const Deadline dl = deadline ? Deadline::at(*deadline) : Deadline::never();
         while (load_wake(t->Extra->wake) == 0) {
             if (!park(t->Extra->wake, dl)) break;
         }
@@ -485,7 +485,7 @@ NTSTATUS wait(Section& section, ULONG count, PVOID const* objects, WAIT_TYPE typ
         // Unwaited after the timeout, by a thread that has released the lock
         // (we hold it) but may not have published the wake yet: wait for it,
         // so that the late store cannot end this thread's next wait.
-        while (load_wake(t->Extra->wake) == 0) park(t->Extra->wake, nullptr);
+        while (load_wake(t->Extra->wake) == 0) park(t->Extra->wake, Deadline::never());
         const auto status = static_cast<NTSTATUS>(t->WaitStatus);
         if (status != STATUS_KERNEL_APC) return status;
         // STATUS_KERNEL_APC: re-evaluate with the remaining timeout.

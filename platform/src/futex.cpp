@@ -20,15 +20,17 @@ std::uint32_t* addr(std::atomic<std::uint32_t>& word) noexcept {
 }  // namespace
 
 bool futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
-                const deadline_t* deadline) noexcept {
-    if (deadline == nullptr) {
+                Deadline deadline) noexcept {
+    if (deadline.is_never()) {
         syscall(SYS_futex, addr(word), FUTEX_WAIT_PRIVATE, expected, nullptr, nullptr, 0);
         return true;
     }
     // FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time, which is what
     // steady_clock reads on Linux: no drift from recomputing relative timeouts.
-    const auto ns =
-        std::chrono::duration_cast<std::chrono::nanoseconds>(deadline->time_since_epoch()).count();
+    // poll() is the clock's minimum, so it has passed here too.
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                        deadline.time_point().time_since_epoch())
+                        .count();
     if (ns <= 0) return false;
     timespec ts{};
     ts.tv_sec = static_cast<time_t>(ns / 1'000'000'000);

@@ -45,8 +45,8 @@ class AsymmetricLockBit {
     [[gnu::noinline]] void lock_contended() {
         // A holder that is running releases within a critical section's time;
         // a lock taken while spinning skips registration and its heavy fence.
-        const auto spin_until = P::now() + kSpinBeforePark;
-        if (P::spin_until([&] { return lock_seen_free_and_taken(); }, &spin_until)) return;
+        const auto spin_until = Deadline::at(P::now() + kSpinBeforePark);
+        if (P::spin_until([&] { return lock_seen_free_and_taken(); }, spin_until)) return;
         waiters_.fetch_add(1, std::memory_order_relaxed);
         const bool exact = P::heavy_fence();
         while (!try_lock()) {
@@ -92,7 +92,7 @@ class AsymmetricLockBit {
     // Takes one token, sleeping while there is none; false if the fallback's
     // bounded sleep ended without one.
     bool consume_token(bool exact) noexcept {
-        const auto deadline = P::now() + kFallbackSleep;
+        const auto deadline = Deadline::at(P::now() + kFallbackSleep);
         for (;;) {
             std::uint32_t g = gate_.fetch_add(0, std::memory_order_seq_cst);
             while (g >= kToken) {
@@ -100,7 +100,7 @@ class AsymmetricLockBit {
                                                 std::memory_order_relaxed))
                     return true;
             }
-            if (!Backend::wait(gate_, g, exact ? nullptr : &deadline)) return false;
+            if (!Backend::wait(gate_, g, exact ? Deadline::never() : deadline)) return false;
         }
     }
     // A waiter that got the lock by retrying while a wake was in flight for it

@@ -25,7 +25,7 @@ const platform::DispatcherSeam kSeam{
         const auto me = static_cast<std::uint32_t>(current_thread() + 1);
         std::uint32_t expected = 0;
         while (!word.compare_exchange_strong(expected, me)) {
-            Platform::spin_until([&] { return word.load() == 0; }, nullptr);
+            Platform::spin_until([&] { return word.load() == 0; }, Deadline::never());
             expected = 0;
         }
     },
@@ -42,8 +42,8 @@ const platform::DispatcherSeam kSeam{
             fail("a wake published while the dispatcher lock is held");
         AtomicRef<std::uint32_t>(*raw(w)).store(v, std::memory_order_release);
     },
-    [](std::atomic<std::uint32_t>& w, std::uint32_t expected, const platform::deadline_t* dl) {
-        return detail::futex_wait(raw(w), expected, dl != nullptr);
+    [](std::atomic<std::uint32_t>& w, std::uint32_t expected, Deadline dl) {
+        return detail::futex_wait(raw(w), expected, !dl.is_never());
     },
     [](std::atomic<std::uint32_t>& w) { detail::futex_wake(raw(w), 1); },
 };

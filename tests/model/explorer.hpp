@@ -250,12 +250,12 @@ struct Platform {
     using atomic_ref = AtomicRef<T>;
 
     // Virtual time stands still: deadlines expire only by a scheduling choice.
-    static kmlab::platform::deadline_t now() noexcept { return kmlab::platform::deadline_t{}; }
+    static std::chrono::steady_clock::time_point now() noexcept { return {}; }
     template <class Done>
-    static bool spin_until(Done&& done, const kmlab::platform::deadline_t* deadline) {
+    static bool spin_until(Done&& done, Deadline deadline) {
         detail::spin_begin();
         while (!done()) {
-            if (!detail::spin_wait(deadline != nullptr)) return false;
+            if (!detail::spin_wait(!deadline.is_never())) return false;
         }
         return true;
     }
@@ -271,9 +271,8 @@ struct Futex {
     static constexpr std::string_view name() { return "model-futex"; }
     // As backends::Futex: the spin phase is explored too.
     static constexpr std::chrono::nanoseconds kSpinBeforePark = std::chrono::microseconds(1);
-    static bool wait(Atomic<std::uint32_t>& word, std::uint32_t expected,
-                     const kmlab::platform::deadline_t* deadline) {
-        return detail::futex_wait(word.raw(), expected, deadline != nullptr);
+    static bool wait(Atomic<std::uint32_t>& word, std::uint32_t expected, Deadline deadline) {
+        return detail::futex_wait(word.raw(), expected, !deadline.is_never());
     }
     static void wake_one(Atomic<std::uint32_t>& word) { detail::futex_wake(word.raw(), 1); }
     static void wake_all(Atomic<std::uint32_t>& word) { detail::futex_wake(word.raw(), 1 << 30); }
@@ -284,11 +283,10 @@ struct Spin {
     static constexpr std::string_view name() { return "model-spin"; }
     static constexpr bool kNeverSleeps = true;
     template <class Done>
-    static bool spin_until(Done&& done, const kmlab::platform::deadline_t* deadline) {
+    static bool spin_until(Done&& done, Deadline deadline) {
         return Platform::spin_until(std::forward<Done>(done), deadline);
     }
-    static bool wait(Atomic<std::uint32_t>& word, std::uint32_t expected,
-                     const kmlab::platform::deadline_t* deadline) {
+    static bool wait(Atomic<std::uint32_t>& word, std::uint32_t expected, Deadline deadline) {
         return spin_until([&] { return word.load() != expected; }, deadline);
     }
     static void wake_one(Atomic<std::uint32_t>&) {}

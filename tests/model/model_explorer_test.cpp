@@ -21,7 +21,8 @@ TEST(ModelExplorer, SpinnerSeesAWriteBetweenItsReads) {
         auto y = std::make_shared<Atomic<int>>(0);
         Program p;
         p.threads.push_back([x, y] {
-            Platform::spin_until([&] { return x->load() == 1 || y->load() == 1; }, nullptr);
+            Platform::spin_until([&] { return x->load() == 1 || y->load() == 1; },
+                                 Deadline::never());
         });
         p.threads.push_back([x] { x->store(1); });
         return p;
@@ -49,7 +50,7 @@ TEST(ModelExplorer, ABufferedStoreIntoDestroyedMemoryIsCaught) {
             s->stat.store(1);
         });
         p.threads.push_back([s] {
-            Platform::spin_until([&] { return s->flag.load() == 1; }, nullptr);
+            Platform::spin_until([&] { return s->flag.load() == 1; }, Deadline::never());
             destroy(s.get(), sizeof(S));
         });
         return p;

@@ -62,9 +62,10 @@ template <class Backend>
 struct KMutexFace {  // RawKMutex over a model backend: KMutex
     kmlab::detail::RawKMutex<Backend> raw;
     bool acquire(nt::PKTHREAD t, Op op) {
-        const platform::deadline_t deadline{};
-        return raw.acquire(t, op == Op::timed ? &deadline : nullptr, op == Op::try_lock) ==
-               kmlab::detail::Acquire::acquired;
+        const Deadline deadline = op == Op::try_lock ? Deadline::poll()
+                                  : op == Op::timed  ? Deadline::at(Platform::now())
+                                                     : Deadline::never();
+        return raw.acquire(t, deadline) == kmlab::detail::Acquire::acquired;
     }
     void release(nt::PKTHREAD t) { raw.release(t); }
     bool is_free() const { return raw.debug_is_free(); }

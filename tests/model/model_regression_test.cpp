@@ -181,7 +181,7 @@ TEST(ModelRegression, TwoStepReleaseIsUnsafeToDestroyAfterUnlock) {
 struct BrokenFace {
     Atomic<int> held{0};
     bool acquire(nt::PKTHREAD, Op) {
-        Platform::spin_until([&] { return held.load() == 0; }, nullptr);
+        Platform::spin_until([&] { return held.load() == 0; }, Deadline::never());
         held.store(1);
         return true;
     }

@@ -28,18 +28,18 @@ TYPED_TEST_SUITE(Backend, Backends, BackendNames);
 
 TYPED_TEST(Backend, ReturnsAtOnceWhenTheWordDiffers) {
     std::atomic<std::uint32_t> word{1};
-    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    const auto deadline = kmlab::Deadline::after(10s);
     const auto t0 = std::chrono::steady_clock::now();
-    EXPECT_TRUE(TypeParam::wait(word, 0, &deadline));
+    EXPECT_TRUE(TypeParam::wait(word, 0, deadline));
     EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
 }
 
 TYPED_TEST(Backend, TimesOut) {
     std::atomic<std::uint32_t> word{0};
     const auto t0 = std::chrono::steady_clock::now();
-    const auto deadline = t0 + 30ms;
+    const auto deadline = kmlab::Deadline::at(t0 + 30ms);
     bool woken = true;
-    while (word.load() == 0 && (woken = TypeParam::wait(word, 0, &deadline))) {
+    while (word.load() == 0 && (woken = TypeParam::wait(word, 0, deadline))) {
     }
     EXPECT_FALSE(woken);
     EXPECT_GE(std::chrono::steady_clock::now() - t0, 30ms);
@@ -52,7 +52,8 @@ TYPED_TEST(Backend, WakeAllReleasesEveryWaiterAfterTheWordChanges) {
         std::vector<std::thread> pool;
         for (int i = 0; i < waiters; ++i) {
             pool.emplace_back([&] {
-                while (word.load(std::memory_order_acquire) == 0) TypeParam::wait(word, 0, nullptr);
+                while (word.load(std::memory_order_acquire) == 0)
+                    TypeParam::wait(word, 0, kmlab::Deadline::never());
                 done.fetch_add(1);
             });
         }

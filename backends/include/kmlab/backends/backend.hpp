@@ -12,7 +12,8 @@
 // A parking backend's members:
 //
 //   wait(word, expected, deadline)  block while `word == expected`; returns false
-//                                   only if `deadline` (nullptr = none) passed.
+//                                   only if `deadline` passed (never() does not;
+//                                   poll() has: it may not block at all).
 //                                   May return early (spuriously): callers re-check.
 //   wake_one(word) / wake_all(word) wake one / every thread blocked in wait(word, ...)
 //
@@ -45,8 +46,6 @@
 
 namespace kmlab::backends {
 
-using deadline_t = platform::deadline_t;
-
 // The word type a backend waits on: its platform's atomic<uint32_t>.
 template <class B>
 using wait_word = typename platform::platform_of<B>::template atomic<std::uint32_t>;
@@ -58,7 +57,7 @@ concept NamedBackend = requires {
 
 template <class B>
 concept ParkingBackend = NamedBackend<B> &&
-    requires(wait_word<B>& word, std::uint32_t v, const deadline_t* dl) {
+    requires(wait_word<B>& word, std::uint32_t v, Deadline dl) {
     { B::wait(word, v, dl) } -> std::same_as<bool>;
     { B::wake_one(word) } -> std::same_as<void>;
     { B::wake_all(word) } -> std::same_as<void>;

@@ -14,7 +14,7 @@ struct Futex {
     // threads (cs_ns:50) and made no difference at 16 (2026-11-20).
     static constexpr std::chrono::nanoseconds kSpinBeforePark = std::chrono::microseconds(1);
     static bool wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
-                     const deadline_t* deadline) noexcept {
+                     Deadline deadline) noexcept {
         return platform::sys::futex_wait(word, expected, deadline);
     }
     static void wake_one(std::atomic<std::uint32_t>& word) noexcept {

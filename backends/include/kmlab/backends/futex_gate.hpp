@@ -25,7 +25,7 @@ struct FutexGate {
         std::uint32_t g = word.load(std::memory_order_relaxed);
         for (;;) {
             if (g == 0) {
-                Backend::wait(word, 0, nullptr);
+                Backend::wait(word, 0, Deadline::never());
                 g = word.load(std::memory_order_relaxed);
             } else if (word.compare_exchange_weak(g, g - 1, std::memory_order_acquire,
                                                   std::memory_order_relaxed)) {

@@ -13,7 +13,7 @@ struct Spin {
     static constexpr std::string_view name() { return "spin"; }
 
     static bool wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
-                     const deadline_t* deadline) noexcept {
+                     Deadline deadline) noexcept {
         return platform::Native::spin_until(
             [&] { return word.load(std::memory_order_acquire) != expected; }, deadline);
     }

@@ -73,13 +73,13 @@ template <class Gate>
     if constexpr (platform::spin_before_park<Gate>() > std::chrono::nanoseconds::zero()) {
         // A holder that is running releases within a critical section's time:
         // test, then test-and-set, before paying for a sleep and a wake.
-        const auto until = P::now() + platform::spin_before_park<Gate>();
+        const auto until = Deadline::at(P::now() + platform::spin_before_park<Gate>());
         if (P::spin_until(
                 [&] {
                     return (c.load(std::memory_order_relaxed) & FM_LOCK_BIT) != 0 &&
                            try_acquire<P>(count);
                 },
-                &until))
+                until))
             return;
     }
     LONG bits_to_remove = FM_LOCK_BIT;

@@ -57,13 +57,12 @@ class KMutex {
     KMutex(const KMutex&) = delete;
     KMutex& operator=(const KMutex&) = delete;
 
-    std::expected<Guard, Error> lock() { return acquire(nullptr, false, nt::APC_LEVEL); }
-    std::expected<Guard, Error> try_lock() { return acquire(nullptr, true, nt::DISPATCH_LEVEL); }
+    std::expected<Guard, Error> lock() { return acquire(Deadline::never(), nt::APC_LEVEL); }
+    std::expected<Guard, Error> try_lock() { return acquire(Deadline::poll(), nt::DISPATCH_LEVEL); }
     template <class Rep, class Period>
     std::expected<Guard, Error> lock_for(std::chrono::duration<Rep, Period> d) {
         if (d <= d.zero()) return try_lock();
-        const auto deadline = std::chrono::steady_clock::now() + d;
-        return acquire(&deadline, false, nt::APC_LEVEL);
+        return acquire(Deadline::after(d), nt::APC_LEVEL);
     }
 
     // SignalState as KeReadStateMutex reports it: 1 free, 1-n owned n times.
@@ -74,13 +73,12 @@ class KMutex {
     detail::RawKMutex<Backend>& raw() noexcept { return raw_; }
 
   private:
-    std::expected<Guard, Error> acquire(const backends::deadline_t* deadline, bool poll,
-                                        nt::KIRQL ceiling) {
+    std::expected<Guard, Error> acquire(Deadline deadline, nt::KIRQL ceiling) {
         nt::PKTHREAD t = kernel::current_thread();
         if (auto v = kernel::check_wait_irql(t->Irql, ceiling, this)) [[unlikely]] {
             return std::unexpected(detail::from_violation(Errc::irql_too_high, *v, t->Irql));
         }
-        switch (raw_.acquire(t, deadline, poll)) {
+        switch (raw_.acquire(t, deadline)) {
             case detail::Acquire::acquired:
                 return Guard(this, 1 - raw_.signal_state());
             case detail::Acquire::timeout:

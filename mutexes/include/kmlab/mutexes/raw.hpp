@@ -25,7 +25,6 @@
 
 namespace kmlab::detail {
 
-using backends::deadline_t;
 using nt::LONG;
 using nt::PKTHREAD;
 
@@ -60,7 +59,7 @@ class RawKMutex<Backend> : kernel::OwnedKMutexLink {  // the owner's list of KMu
         return std::atomic_ref<const LONG>(signal_state_).load(std::memory_order_relaxed);
     }
 
-    Acquire acquire(PKTHREAD t, const deadline_t* deadline, bool poll) {
+    Acquire acquire(PKTHREAD t, Deadline deadline) {
         if (owner() == t) {
             if (signal_state_ == nt::MINLONG) return Acquire::limit;
             set_state(signal_state_ - 1);
@@ -69,7 +68,7 @@ class RawKMutex<Backend> : kernel::OwnedKMutexLink {  // the owner's list of KMu
         std::uint32_t expected = 0;
         if (!word_.compare_exchange_strong(expected, 1, std::memory_order_acquire,
                                            std::memory_order_relaxed)) {
-            if (poll || !acquire_contended(deadline)) return Acquire::timeout;
+            if (deadline.is_poll() || !acquire_contended(deadline)) return Acquire::timeout;
         }
         // Relaxed is enough for owner_: a thread only compares it with itself.
         owner_.store(t, std::memory_order_relaxed);
@@ -111,7 +110,7 @@ class RawKMutex<Backend> : kernel::OwnedKMutexLink {  // the owner's list of KMu
         self->release(t);
     }
 
-    [[gnu::noinline]] bool acquire_contended(const deadline_t* deadline) {
+    [[gnu::noinline]] bool acquire_contended(Deadline deadline) {
         while (word_.exchange(2, std::memory_order_acquire) != 0) {
             if (!Backend::wait(word_, 2, deadline)) return false;
         }
@@ -132,14 +131,14 @@ class RawKMutex<Backend> {
     PKTHREAD owner() const noexcept { return dispatcher::load_owner(&mutex_); }
     LONG signal_state() const noexcept { return dispatcher::load_state(&mutex_.Header); }
 
-    Acquire acquire(PKTHREAD t, const deadline_t* deadline, bool poll) {
+    Acquire acquire(PKTHREAD t, Deadline deadline) {
         if (owner() == t && signal_state() == nt::MINLONG) return Acquire::limit;
         nt::LARGE_INTEGER timeout{};
         nt::PLARGE_INTEGER pt = nullptr;
-        if (poll || deadline != nullptr) {
+        if (!deadline.is_never()) {
             pt = &timeout;
-            if (!poll) {
-                const auto left = *deadline - std::chrono::steady_clock::now();
+            if (!deadline.is_poll()) {
+                const auto left = deadline.time_point() - std::chrono::steady_clock::now();
                 timeout.QuadPart = -std::max<std::int64_t>(
                     0, std::chrono::ceil<kernel::nt_duration>(left).count());
             }
@@ -260,7 +259,8 @@ class RawLockBit<Backend> : public LockBitState<platform::platform_of<Backend>> 
         std::atomic_ref<nt::ULONG>(this->contention_).fetch_add(1, std::memory_order_relaxed);
         do {
             platform::platform_of<Backend>::spin_until(
-                [&] { return this->count_ref().load(std::memory_order_relaxed) != 0; }, nullptr);
+                [&] { return this->count_ref().load(std::memory_order_relaxed) != 0; },
+                Deadline::never());
         } while (!try_lock());
     }
     void unlock() noexcept { this->count_ref().store(nt::FM_LOCK_BIT, std::memory_order_release); }
@@ -273,8 +273,8 @@ class RawLockBit<Backend> : public LockBitState<platform::platform_of<Backend>> 
 // What a raw lock gives the typed mutexes (kmutex.hpp, lock_bit_mutex.hpp).
 // KMUTEX semantics: recursion and ownership inside the raw lock.
 template <class R>
-concept RawKMutexLock = requires(R r, const R cr, PKTHREAD t, const deadline_t* dl, bool poll) {
-    { r.acquire(t, dl, poll) } -> std::same_as<Acquire>;
+concept RawKMutexLock = requires(R r, const R cr, PKTHREAD t, Deadline dl) {
+    { r.acquire(t, dl) } -> std::same_as<Acquire>;
     { r.release(t) } -> std::same_as<void>;
     { cr.owner() } -> std::same_as<PKTHREAD>;
     { cr.signal_state() } -> std::same_as<LONG>;

@@ -6,17 +6,16 @@
 #pragma once
 
 #include <atomic>
-#include <chrono>
 #include <cstdint>
+
+#include <kmlab/platform/deadline.hpp>
 
 namespace kmlab::platform::sys {
 
-using deadline_t = std::chrono::steady_clock::time_point;
-
-// Blocks while `word == expected`; returns false only when `deadline` (if not
-// null) has passed. Spurious returns are possible: callers re-check the word.
+// Blocks while `word == expected`; returns false only when `deadline` has
+// passed. Spurious returns are possible: callers re-check the word.
 bool futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
-                const deadline_t* deadline) noexcept;
+                Deadline deadline) noexcept;
 // Wakes up to `count` threads blocked on `word`; returns how many were woken.
 int futex_wake(std::atomic<std::uint32_t>& word, int count) noexcept;
 

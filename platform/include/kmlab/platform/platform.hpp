@@ -30,9 +30,9 @@
 #include <cstdint>
 #include <mutex>
 
-namespace kmlab::platform {
+#include <kmlab/platform/deadline.hpp>
 
-using deadline_t = std::chrono::steady_clock::time_point;
+namespace kmlab::platform {
 
 struct Native {
     template <class T>
@@ -40,7 +40,9 @@ struct Native {
     template <class T>
     using atomic_ref = std::atomic_ref<T>;
 
-    static deadline_t now() noexcept { return std::chrono::steady_clock::now(); }
+    static std::chrono::steady_clock::time_point now() noexcept {
+        return std::chrono::steady_clock::now();
+    }
 
     static void pause() noexcept {
 #if defined(__x86_64__) || defined(__i386__)
@@ -64,12 +66,12 @@ struct Native {
 
     // Spins, then yields, until `done()`; false if `deadline` passed first.
     template <class Done>
-    static bool spin_until(Done&& done, const deadline_t* deadline) noexcept {
+    static bool spin_until(Done&& done, Deadline deadline) noexcept {
         const auto start = now();
         int burst = 1;
         while (!done()) {
             const auto t = now();
-            if (deadline != nullptr && t >= *deadline) return false;
+            if (deadline.expired(t)) return false;
             if (t - start < kSpinBudget) {
                 for (int i = 0; i < burst; ++i) pause();
                 if (burst < kMaxBurst) burst *= 2;
@@ -91,7 +93,7 @@ struct DispatcherSeam {
     std::uint32_t (*load)(std::atomic<std::uint32_t>&);
     void (*store)(std::atomic<std::uint32_t>&, std::uint32_t);
     // As platform::sys::futex_wait / futex_wake (one waiter).
-    bool (*futex_wait)(std::atomic<std::uint32_t>&, std::uint32_t, const deadline_t*);
+    bool (*futex_wait)(std::atomic<std::uint32_t>&, std::uint32_t, Deadline);
     void (*futex_wake)(std::atomic<std::uint32_t>&);
 };
 inline const DispatcherSeam* g_dispatcher_seam = nullptr;

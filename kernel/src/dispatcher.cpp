@@ -408,11 +408,8 @@ void wait_test(DISPATCHER_HEADER* h) {
 }
 
 NTSTATUS wait(Section& section, ULONG count, PVOID const* objects, WAIT_TYPE type,
-              KPROCESSOR_MODE mode, bool alertable, const LARGE_INTEGER* timeout,
-              PKWAIT_BLOCK blocks) {
+              KPROCESSOR_MODE mode, bool alertable, Deadline deadline, PKWAIT_BLOCK blocks) {
     PKTHREAD t = section.thread();
-    const auto deadline = kernel::deadline_from(timeout);
-    const bool zero_timeout = timeout != nullptr && timeout->QuadPart == 0;
     for (;;) {
         // 1. Satisfy now if possible: the lowest index wins for WaitAny.
         if (type == WaitAny) {
@@ -438,8 +435,7 @@ NTSTATUS wait(Section& section, ULONG count, PVOID const* objects, WAIT_TYPE typ
             }
         }
         // 3. Zero or expired timeout.
-        if (zero_timeout || (deadline && std::chrono::steady_clock::now() >= *deadline))
-            return STATUS_TIMEOUT;
+        if (deadline.expired()) return STATUS_TIMEOUT;
 
         // 4. Block: link a wait block per object at the tail of its list.
         for (ULONG i = 0; i < count; ++i) {
@@ -462,9 +458,8 @@ NTSTATUS wait(Section& section, ULONG count, PVOID const* objects, WAIT_TYPE typ
 
         // Park until unwaited or the deadline passes; futex returns early on
         // signals, so re-check the word rather than trusting one return.
-        const Deadline dl = deadline ? Deadline::at(*deadline) : Deadline::never();
         while (load_wake(t->Extra->wake) == 0) {
-            if (!park(t->Extra->wake, dl)) break;
+            if (!park(t->Extra->wake, deadline)) break;
         }
 
         // Unwaited: the waker published WaitStatus (and every side effect of
@@ -496,7 +491,7 @@ void wait_internal(PVOID object) {
     PKTHREAD t = current_thread();
     Section section(t, Section::Kind::Wait, object);
     PVOID objects[1] = {object};
-    wait(section, 1, objects, WaitAny, KernelMode, false, nullptr, t->WaitBlock);
+    wait(section, 1, objects, WaitAny, KernelMode, false, Deadline::never(), t->WaitBlock);
 }
 
 ULONG waiter_count(PVOID object) {
@@ -578,14 +573,16 @@ using dispatcher::Section;
 using kernel::current_thread;
 
 namespace {
-// IRQL rule of every KeWaitXxx [ros-wait]. After a Wait = TRUE release the
-// caller's IRQL is the saved WaitIrql, not the raised one.
-void check_wait_irql(PKTHREAD t, const void* object, const LARGE_INTEGER* timeout) {
+// IRQL rule of every KeWaitXxx [ros-wait] (kernel/rules.hpp): a poll (zero
+// timeout) may wait at DISPATCH_LEVEL. After a Wait = TRUE release the
+// caller's IRQL is the saved WaitIrql, not the raised one. `timeout` is the
+// caller's pointer, only reported (parameter 4).
+void check_wait_irql(PKTHREAD t, const void* object, Deadline deadline,
+                     const LARGE_INTEGER* timeout) {
     const KIRQL irql = t->WaitNext ? t->WaitIrql : t->Irql;
-    const bool zero = timeout != nullptr && timeout->QuadPart == 0;
     // A bug check gives a WaitNext hold back before unwinding.
-    kernel::enforce(
-        kernel::check_wait_irql(irql, kernel::wait_irql_ceiling(zero), object, timeout));
+    kernel::enforce(kernel::check_wait_irql(irql, kernel::wait_irql_ceiling(deadline.is_poll()),
+                                            object, timeout));
 }
 
 // STATUS_USER_APC: run the thread's queued user APCs before returning, the
@@ -606,14 +603,15 @@ NTSTATUS finish_wait(PKTHREAD t, NTSTATUS status) {
 NTSTATUS KeWaitForSingleObject(PVOID Object, KWAIT_REASON WaitReason, KPROCESSOR_MODE WaitMode,
                                BOOLEAN Alertable, PLARGE_INTEGER Timeout) {
     (void)WaitReason;
+    const Deadline deadline = kernel::deadline_from(Timeout);
     PKTHREAD t = current_thread();
-    check_wait_irql(t, Object, Timeout);
+    check_wait_irql(t, Object, deadline, Timeout);
     NTSTATUS status;
     {
         Section section(t, Section::Kind::Wait, Object);
         PVOID objects[1] = {Object};
         status = dispatcher::wait(section, 1, objects, WaitAny, WaitMode, Alertable != FALSE,
-                                  Timeout, t->WaitBlock);
+                                  deadline, t->WaitBlock);
     }
     return finish_wait(t, status);
 }
@@ -628,31 +626,33 @@ NTSTATUS KeWaitForMultipleObjects(ULONG Count, PVOID Object[], WAIT_TYPE WaitTyp
                                   BOOLEAN Alertable, PLARGE_INTEGER Timeout,
                                   PKWAIT_BLOCK WaitBlockArray) {
     (void)WaitReason;
+    const Deadline deadline = kernel::deadline_from(Timeout);
     PKTHREAD t = current_thread();
     if (Count > MAXIMUM_WAIT_OBJECTS ||
         (WaitBlockArray == nullptr && Count > THREAD_WAIT_OBJECTS)) {
         bug_check(bugcheck::MAXIMUM_WAIT_OBJECTS_EXCEEDED);
     }
-    check_wait_irql(t, Count > 0 ? Object[0] : nullptr, Timeout);
+    check_wait_irql(t, Count > 0 ? Object[0] : nullptr, deadline, Timeout);
     NTSTATUS status;
     {
         Section section(t, Section::Kind::Wait, Count == 1 ? Object[0] : nullptr);
         status =
             dispatcher::wait(section, Count, Object, WaitType, WaitMode, Alertable != FALSE,
-                             Timeout, WaitBlockArray != nullptr ? WaitBlockArray : t->WaitBlock);
+                             deadline, WaitBlockArray != nullptr ? WaitBlockArray : t->WaitBlock);
     }
     return finish_wait(t, status);
 }
 
 NTSTATUS KeDelayExecutionThread(KPROCESSOR_MODE WaitMode, BOOLEAN Alertable,
                                 PLARGE_INTEGER Interval) {
+    const Deadline deadline = kernel::deadline_from(Interval);
     PKTHREAD t = current_thread();
     kernel::require_irql_at_most(APC_LEVEL, Interval);
     NTSTATUS status;
     {
         Section section(t, Section::Kind::Wait);
         status = dispatcher::wait(section, 0, nullptr, WaitAny, WaitMode, Alertable != FALSE,
-                                  Interval, nullptr);
+                                  deadline, nullptr);
     }
     // The delay expiring is success here [ros-wait].
     return status == STATUS_TIMEOUT ? STATUS_SUCCESS : finish_wait(t, status);

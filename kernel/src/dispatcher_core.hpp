@@ -23,6 +23,7 @@
 
 #include <kmlab/kernel/dispatcher.hpp>
 #include <kmlab/kernel/thread.hpp>
+#include <kmlab/platform/deadline.hpp>
 
 namespace kmlab::dispatcher {
 
@@ -84,11 +85,11 @@ void wait_test(DISPATCHER_HEADER* h);
 // The body of every KeWaitXxx, entered with the lock held through `section`.
 // It returns with the lock held, except after a wake by another thread, when
 // it returns without retaking it (section.locked() says which).
-// `objects` may be empty (KeDelayExecutionThread). Raises
+// `objects` may be empty (KeDelayExecutionThread). The caller converted the
+// NT timeout (kernel::deadline_from) before taking the lock. Raises
 // STATUS_MUTANT_LIMIT_EXCEEDED (lock released first).
 NTSTATUS wait(Section& section, ULONG count, PVOID const* objects, WAIT_TYPE type,
-              KPROCESSOR_MODE mode, bool alertable, const LARGE_INTEGER* timeout,
-              PKWAIT_BLOCK blocks);
+              KPROCESSOR_MODE mode, bool alertable, Deadline deadline, PKWAIT_BLOCK blocks);
 
 // A kernel-internal wait used by the fast/guarded mutex slow paths: infinite,
 // non-alertable, KernelMode, no IRQL check (they run at or below APC_LEVEL).

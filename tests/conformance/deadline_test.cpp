@@ -1,13 +1,30 @@
-// kmlab::Deadline, the one deadline type: its sentinels and saturation.
+// kmlab::Deadline, the one deadline type: its sentinels and saturation, and
+// how a KeWait routine's LARGE_INTEGER timeout becomes one
+// (kernel::deadline_from).
+#include <kmlab/kernel/time.hpp>
 #include <kmlab/platform/deadline.hpp>
 
 #include <chrono>
+#include <initializer_list>
+#include <limits>
 
-#include <gtest/gtest.h>
+#include "support.hpp"
 
 using kmlab::Deadline;
+using kmlab::kernel::deadline_from;
+using namespace kmlab::nt;
 using namespace std::chrono_literals;
 using clock_type = Deadline::clock;
+namespace bugcheck = kmlab::bugcheck;
+using KeWaitDeadline = kmlab::test::Nt;
+
+namespace {
+LARGE_INTEGER li(LONGLONG q) {
+    LARGE_INTEGER v;
+    v.QuadPart = q;
+    return v;
+}
+}  // namespace
 
 TEST(Deadline, NeverNeverExpires) {
     const Deadline d = Deadline::never();
@@ -73,4 +90,74 @@ TEST(Deadline, AfterAHugeDurationSaturatesToNever) {
     EXPECT_EQ(last.time_point(), clock_type::time_point::max() - 1ns);
     // A floating-point duration saturates too.
     EXPECT_TRUE(Deadline::after(now, std::chrono::duration<double>(1e300)).is_never());
+}
+
+TEST(DeadlineFrom, NullIsNeverAndZeroIsPoll) {
+    EXPECT_TRUE(deadline_from(nullptr).is_never());
+    const LARGE_INTEGER zero = li(0);
+    EXPECT_TRUE(deadline_from(&zero).is_poll());
+}
+
+TEST(DeadlineFrom, ANegativeCountIsRelativeToNow) {
+    const LARGE_INTEGER ten_ms = kmlab::kernel::relative_timeout(10ms);
+    const auto before = clock_type::now();
+    const Deadline d = deadline_from(&ten_ms);
+    const auto after = clock_type::now();
+    EXPECT_GE(d.time_point(), before + 10ms);
+    EXPECT_LE(d.time_point(), after + 10ms);
+    // The shortest interval, 100 ns, is a time, not a poll.
+    const LARGE_INTEGER tick = li(-1);
+    const auto t0 = clock_type::now();
+    const Deadline shortest = deadline_from(&tick);
+    EXPECT_FALSE(shortest.is_poll());
+    EXPECT_GE(shortest.time_point(), t0 + 100ns);
+}
+
+TEST(DeadlineFrom, APositiveCountIsAbsoluteSince1601) {
+    const auto before = clock_type::now();
+    LARGE_INTEGER abs;
+    KeQuerySystemTime(&abs);
+    abs.QuadPart += 10'000'000;  // one second from now, in 100 ns units
+    const Deadline d = deadline_from(&abs);
+    const auto after = clock_type::now();
+    // The system and steady clocks are read at different instants: allow the
+    // call's own duration, and a millisecond for the system clock's slewing.
+    EXPECT_GE(d.time_point(), before + 1s - (after - before) - 1ms);
+    EXPECT_LE(d.time_point(), after + 1s + 1ms);
+}
+
+TEST(DeadlineFrom, AnAbsoluteTimeAlreadyPastHasExpiredButIsNoPoll) {
+    const LARGE_INTEGER y1601 = li(1);
+    const Deadline d = deadline_from(&y1601);
+    EXPECT_FALSE(d.is_poll());
+    EXPECT_FALSE(d.is_never());
+    EXPECT_TRUE(d.expired());
+}
+
+TEST(DeadlineFrom, ATimeoutBeyondTheClocksRangeIsNever) {
+    for (const LONGLONG q : std::initializer_list<LONGLONG>{
+             std::numeric_limits<LONGLONG>::min(),       // the longest interval
+             -std::numeric_limits<LONGLONG>::max(),      // about 29,000 years
+             -(300LL * 365 * 24 * 3600 * 10'000'000LL),  // 300 years: past the clock
+             std::numeric_limits<LONGLONG>::max()}) {    // the latest absolute time
+        SCOPED_TRACE(q);
+        const LARGE_INTEGER t = li(q);
+        EXPECT_TRUE(deadline_from(&t).is_never());
+    }
+}
+
+// Only a zero timeout is legal at DISPATCH_LEVEL: an absolute time already
+// past is a timed wait there, and the bug check reports the caller's pointer.
+TEST_F(KeWaitDeadline, APastAbsoluteTimeoutAtDispatchLevelBugChecks) {
+    KEVENT e;
+    KeInitializeEvent(&e, NotificationEvent, FALSE);
+    LARGE_INTEGER past = li(1);
+    const KIRQL old = KeRaiseIrqlToDpcLevel();
+    auto bc = EXPECT_BUG_CHECK(KeWaitForSingleObject(&e, Executive, KernelMode, FALSE, &past),
+                               bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION);
+    EXPECT_EQ(bc.parameter(1), bugcheck::VERIFIER_WAIT_AT_DISPATCH);
+    EXPECT_EQ(bc.parameter(4), reinterpret_cast<ULONG_PTR>(&past));
+    LARGE_INTEGER zero = li(0);
+    EXPECT_EQ(KeWaitForSingleObject(&e, Executive, KernelMode, FALSE, &zero), STATUS_TIMEOUT);
+    KeLowerIrql(old);
 }

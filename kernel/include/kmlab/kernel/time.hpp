@@ -3,9 +3,9 @@
 #pragma once
 
 #include <chrono>
-#include <optional>
 
 #include <kmlab/kernel/ntdef.hpp>
+#include <kmlab/platform/deadline.hpp>
 
 namespace kmlab::kernel {
 
@@ -14,11 +14,12 @@ using nt_duration = std::chrono::duration<std::int64_t, std::ratio<1, 10'000'000
 // Seconds between 1601-01-01 and 1970-01-01, in 100 ns units.
 inline constexpr std::int64_t kEpochDelta1601 = 116'444'736'000'000'000LL;
 
-// Converts an NT timeout to a steady-clock deadline; nullopt means "wait forever".
-// An absolute time is converted once, on entry: a change of the system clock
-// during the wait is not tracked (a documented difference from Windows).
-std::optional<std::chrono::steady_clock::time_point> deadline_from(
-    const nt::LARGE_INTEGER* timeout);
+// Converts an NT timeout to a Deadline, once, on entry to a KeWait routine:
+// NULL is never(), zero poll(), a negative count relative to now, a positive
+// one absolute; one beyond the steady clock's range is never(). An absolute
+// time is converted on entry: a change of the system clock during the wait
+// is not tracked (a documented difference from Windows).
+Deadline deadline_from(const nt::LARGE_INTEGER* timeout);
 
 // Relative NT interval for a C++ duration (negative 100 ns count), rounded up.
 template <class Rep, class Period>

@@ -598,22 +598,29 @@ NTSTATUS finish_wait(PKTHREAD t, NTSTATUS status) {
     }
     return status;
 }
+
+// KeWaitForSingleObject once its timeout is a Deadline; `timeout` is only
+// reported by the IRQL bug check.
+NTSTATUS wait_single(PVOID object, KPROCESSOR_MODE mode, bool alertable, Deadline deadline,
+                     const LARGE_INTEGER* timeout) {
+    PKTHREAD t = current_thread();
+    check_wait_irql(t, object, deadline, timeout);
+    NTSTATUS status;
+    {
+        Section section(t, Section::Kind::Wait, object);
+        PVOID objects[1] = {object};
+        status =
+            dispatcher::wait(section, 1, objects, WaitAny, mode, alertable, deadline, t->WaitBlock);
+    }
+    return finish_wait(t, status);
+}
 }  // namespace
 
 NTSTATUS KeWaitForSingleObject(PVOID Object, KWAIT_REASON WaitReason, KPROCESSOR_MODE WaitMode,
                                BOOLEAN Alertable, PLARGE_INTEGER Timeout) {
     (void)WaitReason;
-    const Deadline deadline = kernel::deadline_from(Timeout);
-    PKTHREAD t = current_thread();
-    check_wait_irql(t, Object, deadline, Timeout);
-    NTSTATUS status;
-    {
-        Section section(t, Section::Kind::Wait, Object);
-        PVOID objects[1] = {Object};
-        status = dispatcher::wait(section, 1, objects, WaitAny, WaitMode, Alertable != FALSE,
-                                  deadline, t->WaitBlock);
-    }
-    return finish_wait(t, status);
+    return wait_single(Object, WaitMode, Alertable != FALSE, kernel::deadline_from(Timeout),
+                       Timeout);
 }
 
 NTSTATUS KeWaitForMutexObject(PVOID Mutex, KWAIT_REASON WaitReason, KPROCESSOR_MODE WaitMode,
@@ -699,3 +706,9 @@ BOOLEAN KeInsertQueueUserApc(PKTHREAD Thread, PKNORMAL_ROUTINE NormalRoutine, PV
 }
 
 }  // namespace kmlab::nt
+
+namespace kmlab::dispatcher {
+NTSTATUS wait_for_mutex(PKMUTEX mutex, Deadline deadline) {
+    return nt::wait_single(mutex, KernelMode, false, deadline, nullptr);
+}
+}  // namespace kmlab::dispatcher

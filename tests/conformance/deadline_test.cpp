@@ -1,12 +1,14 @@
-// kmlab::Deadline, the one deadline type: its sentinels and saturation, and
-// how a KeWait routine's LARGE_INTEGER timeout becomes one
-// (kernel::deadline_from).
+// kmlab::Deadline, the one deadline type: its sentinels and saturation, how
+// a KeWait routine's LARGE_INTEGER timeout becomes one (kernel::deadline_from),
+// and dispatcher::wait_for_mutex, which takes one where KeWait takes a pointer.
 #include <kmlab/kernel/time.hpp>
 #include <kmlab/platform/deadline.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <initializer_list>
 #include <limits>
+#include <thread>
 
 #include "support.hpp"
 
@@ -160,4 +162,49 @@ TEST_F(KeWaitDeadline, APastAbsoluteTimeoutAtDispatchLevelBugChecks) {
     LARGE_INTEGER zero = li(0);
     EXPECT_EQ(KeWaitForSingleObject(&e, Executive, KernelMode, FALSE, &zero), STATUS_TIMEOUT);
     KeLowerIrql(old);
+}
+
+// dispatcher::wait_for_mutex is KeWaitForSingleObject on a KMUTEX with the
+// Deadline passed through: the same IRQL rule, statuses and ownership.
+TEST_F(KeWaitDeadline, WaitForMutexKeepsKeWaitsIrqlRule) {
+    KMUTEX m;
+    KeInitializeMutex(&m, 0);
+    const KIRQL old = KeRaiseIrqlToDpcLevel();
+    auto bc = EXPECT_BUG_CHECK(kmlab::dispatcher::wait_for_mutex(&m, Deadline::never()),
+                               bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION);
+    EXPECT_EQ(bc.parameter(1), bugcheck::VERIFIER_WAIT_AT_DISPATCH);
+    EXPECT_EQ(bc.parameter(2), DISPATCH_LEVEL);
+    EXPECT_EQ(bc.parameter(3), reinterpret_cast<ULONG_PTR>(&m));
+    EXPECT_EQ(bc.parameter(4), 0u) << "no timeout pointer, as for a NULL one";
+    EXPECT_BUG_CHECK(kmlab::dispatcher::wait_for_mutex(&m, Deadline::after(1s)),
+                     bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION);
+    EXPECT_EQ(kmlab::dispatcher::wait_for_mutex(&m, Deadline::poll()), STATUS_SUCCESS);
+    EXPECT_EQ(KeReleaseMutex(&m, FALSE), 0);
+    KeLowerIrql(old);
+}
+
+TEST_F(KeWaitDeadline, WaitForMutexTimesOutAtItsDeadlineAndAcquiresWhenReleased) {
+    KMUTEX m;
+    KeInitializeMutex(&m, 0);
+    KEVENT release;
+    KeInitializeEvent(&release, NotificationEvent, FALSE);
+    std::atomic<bool> held{false};
+    std::thread owner([&] {
+        EXPECT_EQ(kmlab::dispatcher::wait_for_mutex(&m, Deadline::never()), STATUS_SUCCESS);
+        EXPECT_EQ(kmlab::dispatcher::wait_for_mutex(&m, Deadline::poll()), STATUS_SUCCESS)
+            << "the owner acquires again";
+        held = true;
+        KeWaitForSingleObject(&release, Executive, KernelMode, FALSE, nullptr);
+        KeReleaseMutex(&m, FALSE);
+        KeReleaseMutex(&m, FALSE);
+    });
+    ASSERT_TRUE(kmlab::test::eventually([&] { return held.load(); }));
+    EXPECT_EQ(kmlab::dispatcher::wait_for_mutex(&m, Deadline::poll()), STATUS_TIMEOUT);
+    const auto t0 = clock_type::now();
+    EXPECT_EQ(kmlab::dispatcher::wait_for_mutex(&m, Deadline::at(t0 + 30ms)), STATUS_TIMEOUT);
+    EXPECT_GE(clock_type::now() - t0, 30ms);
+    KeSetEvent(&release, IO_NO_INCREMENT, FALSE);
+    EXPECT_EQ(kmlab::dispatcher::wait_for_mutex(&m, Deadline::after(10s)), STATUS_SUCCESS);
+    EXPECT_EQ(KeReleaseMutex(&m, FALSE), 0);
+    owner.join();
 }

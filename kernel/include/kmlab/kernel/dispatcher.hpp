@@ -9,6 +9,7 @@
 #include <atomic>
 
 #include <kmlab/kernel/objects.hpp>
+#include <kmlab/platform/deadline.hpp>
 
 namespace kmlab::dispatcher {
 
@@ -62,6 +63,14 @@ inline DISPATCHER_HEADER* header_of(PVOID object) noexcept {
 // Number of wait blocks queued on `object` (read under the lock): lets tests
 // and benchmarks know that a thread has really blocked.
 ULONG waiter_count(PVOID object);
+
+// KeWaitForSingleObject(mutex, Executive, KernelMode, FALSE, timeout), IRQL
+// rule and bug check included, for a caller that holds a Deadline rather
+// than a LARGE_INTEGER (KMutex over the Dispatcher backend): converting one
+// to the other and back would round twice and read the clock twice.
+// Deadline::poll() is the zero timeout. No timeout pointer exists here, so
+// the 0xC4/0x3B bug check reports 0 as its parameter 4, as for a NULL one.
+NTSTATUS wait_for_mutex(PKMUTEX mutex, Deadline deadline);
 
 // A lock_bit gate (<kmlab/kernel/lock_bit.hpp>) over a dispatcher object that
 // behaves as a synchronization event (a FAST_MUTEX's KEVENT, a

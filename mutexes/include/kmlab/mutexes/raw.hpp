@@ -3,7 +3,7 @@
 // these. Each algorithm is written once; the backend's traits choose it:
 //
 //   raw lock         parking backend (Futex, Spin)       kernel objects (Dispatcher)
-//   RawKMutex        three-state futex mutex, below      a KMUTEX, KeWaitForSingleObject
+//   RawKMutex        three-state futex mutex, below      a KMUTEX, dispatcher::wait_for_mutex
 //   RawLockBit       lock_bit.hpp over a FutexGate, or   lock_bit.hpp over the KEVENT
 //                    TTAS if waiters never sleep (Spin)  (the FAST_MUTEX algorithm)
 //
@@ -122,7 +122,8 @@ class RawKMutex<Backend> : kernel::OwnedKMutexLink {  // the owner's list of KMu
     LONG signal_state_ = 1;
 };
 
-// Over kernel objects: a real KMUTEX, acquired with KeWaitForSingleObject.
+// Over kernel objects: a real KMUTEX, acquired as KeWaitForSingleObject
+// acquires it, but with the caller's Deadline as it is (no LARGE_INTEGER).
 template <backends::WaitBackend Backend>
 requires backends::kernel_objects<Backend>
 class RawKMutex<Backend> {
@@ -133,18 +134,7 @@ class RawKMutex<Backend> {
 
     Acquire acquire(PKTHREAD t, Deadline deadline) {
         if (owner() == t && signal_state() == nt::MINLONG) return Acquire::limit;
-        nt::LARGE_INTEGER timeout{};
-        nt::PLARGE_INTEGER pt = nullptr;
-        if (!deadline.is_never()) {
-            pt = &timeout;
-            if (!deadline.is_poll()) {
-                const auto left = deadline.time_point() - std::chrono::steady_clock::now();
-                timeout.QuadPart = -std::max<std::int64_t>(
-                    0, std::chrono::ceil<kernel::nt_duration>(left).count());
-            }
-        }
-        const nt::NTSTATUS s =
-            nt::KeWaitForSingleObject(&mutex_, nt::Executive, nt::KernelMode, nt::FALSE, pt);
+        const nt::NTSTATUS s = dispatcher::wait_for_mutex(&mutex_, deadline);
         return s == nt::STATUS_TIMEOUT ? Acquire::timeout : Acquire::acquired;
     }
     void release(PKTHREAD) { nt::KeReleaseMutex(&mutex_, nt::FALSE); }

@@ -5,7 +5,8 @@
 //                                           C = 50; C over 0, 200, 2000 at T = cores, 4x cores)
 //   BM_Oversubscribed<L>/threads:T/hog:H   S4: T = 4x, 16x cores, with and without a CPU hog
 //   BM_Fairness<L>/threads:T               S5: no work outside the lock, C = 200
-//   BM_Latency<L>/threads:T                S6: every 2nd acquisition timed
+//   BM_Latency<L>/threads:T                S6: every 2nd acquisition timed, the whole
+//                                           histogram kept (KMLAB_BENCH_HISTOGRAMS=1)
 //
 // Outside work is C x T nanoseconds: the offered load on the lock stays about
 // the same as threads are added, so the sweep shows the lock, not a queue
@@ -55,6 +56,7 @@ void BM_Latency(benchmark::State& state) {
     cfg.threads = static_cast<int>(state.range(0));
     cfg.duration = default_duration();
     cfg.latency_sample_every = 2;
+    cfg.keep_histogram = true;
     run_and_report(state, cfg, contended_body(*g, 50, 50 * cfg.threads));
 }
 

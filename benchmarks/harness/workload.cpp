@@ -115,6 +115,7 @@ void WorkloadResult::report_to(benchmark::State& state) const {
         c["p999_ns"] = static_cast<double>(latency.quantile(0.999));
         c["max_ns"] = static_cast<double>(latency.max());
         c["latency_samples"] = static_cast<double>(latency.count());
+        if (keep_histogram && histograms_in_json()) state.SetLabel(latency.encode());
     }
 }
 
@@ -126,10 +127,19 @@ std::chrono::nanoseconds default_duration() {
     return std::chrono::milliseconds(200);
 }
 
+bool histograms_in_json() {
+    static const bool on = [] {
+        const char* v = std::getenv("KMLAB_BENCH_HISTOGRAMS");
+        return v != nullptr && std::string(v) == "1";
+    }();
+    return on;
+}
+
 WorkloadResult run_workload(const WorkloadConfig& config, const WorkerBody& body) {
     WorkloadResult result;
     const int n = config.threads;
     result.threads = n;
+    result.keep_histogram = config.keep_histogram;
     if (n <= 0) {
         result.error = "threads must be positive";
         return result;

@@ -34,6 +34,9 @@ struct WorkloadConfig {
     // Sample one acquisition in this many for the latency histogram
     // (rule in S6: sampled to limit the probe's cost); 0 turns it off.
     int latency_sample_every = 8;
+    // Put the whole latency histogram into the JSON (where latency is the
+    // subject, S6): about 1.5 KB per run, too much for every sweep point.
+    bool keep_histogram = false;
     // S4: a thread outside the pool that burns a core for the whole run.
     bool cpu_hog = false;
 };
@@ -60,6 +63,7 @@ struct WorkloadResult {
     double seconds = 0;
     std::vector<std::uint64_t> per_worker;
     LogHistogram latency;  // merged, in nanoseconds
+    bool keep_histogram = false;
     double process_cpu_seconds = 0;
     double worker_cpu_seconds = 0;
     long voluntary_switches = 0;  // summed over workers (RUSAGE_THREAD)
@@ -89,5 +93,10 @@ void run_and_report(benchmark::State& state, const WorkloadConfig& config, const
 // Workload settings from the environment, so a quick profile can shorten
 // every run without touching benchmark names: KMLAB_BENCH_DURATION_MS.
 std::chrono::nanoseconds default_duration();
+
+// KMLAB_BENCH_HISTOGRAMS=1 (set by scripts/lab run): runs that keep their
+// histogram write it, encoded, as the benchmark's label. Off by default so
+// that a console run by hand stays readable.
+bool histograms_in_json();
 
 }  // namespace kmlab::bench

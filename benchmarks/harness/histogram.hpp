@@ -84,10 +84,13 @@ class LogHistogram {
         return lowest(i) + ((std::uint64_t{1} << (msb - kSubBits)) - 1);
     }
 
-    // "latency_ns/32: 96:120 99:5000 ...": each non-empty bucket as its
-    // lowest value and its count, in increasing order.
+    // "latency_ns/32: min=96 max=9000 96:120 99:5000 ...": the smallest and
+    // largest value recorded (quantiles are clamped to them), then each
+    // non-empty bucket as its lowest value and its count, in increasing order.
     std::string encode() const {
         std::string out = kEncodingPrefix;
+        if (total_ == 0) return out;
+        out += " min=" + std::to_string(min_) + " max=" + std::to_string(max_);
         for (int i = 0; i < kBuckets; ++i) {
             const std::uint64_t c = counts_[static_cast<std::size_t>(i)];
             if (c == 0) continue;

@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import latency
 from .scenarios import FAMILY_SCENARIO
 
 
@@ -27,6 +28,11 @@ class Record:
     values: dict             # metric -> list of values over repetitions
     source: str = ""         # file it came from
     machine: str = ""        # host label (merged reports)
+    histograms: list = field(default_factory=list)  # latency.Histogram per repetition, where kept
+
+    @property
+    def repetitions(self) -> int:
+        return max((len(v) for v in self.values.values()), default=0)
 
     @property
     def scenario(self) -> str:
@@ -91,6 +97,15 @@ def records_from(data: dict, source: str = "", machine: str = "") -> list[Record
         rec = by_key.get(parsed)
         if rec is None:
             rec = by_key[parsed] = Record(parsed[0], parsed[1], parsed[2], {}, source, machine)
+        try:
+            hist = latency.parse(b.get("label", ""))
+        except ValueError as e:
+            raise LabError(f"{source or 'results'}: {b.get('name')}: unreadable latency histogram ({e})") from None
+        if hist is not None and hist.counts:
+            # The percentiles are read from the whole histogram, by the rule
+            # the harness uses, rather than trusted from the counters.
+            rec.histograms.append(hist)
+            b = dict(b, **{k: float(hist.quantile(q)) for k, q in latency.PERCENTILES})
         for k, v in b.items():
             if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in (
                     "repetition_index", "threads", "repetitions", "family_index", "per_family_instance_index"):
@@ -105,6 +120,17 @@ def errors_from(data: dict) -> list[str]:
     return [f"{b.get('name')}: {b.get('error_message', 'error')}" for b in data["benchmarks"] if b.get("error_occurred")]
 
 
+def errored_keys_from(data: dict) -> dict:
+    """{Record.key(): error message} for the benchmarks that reported an error."""
+    out = {}
+    for b in data["benchmarks"]:
+        if b.get("error_occurred"):
+            parsed = parse_name(b.get("run_name") or b.get("name", ""))
+            if parsed is not None:
+                out[parsed] = b.get("error_message", "error")
+    return out
+
+
 def to_ns(value: float, unit: str) -> float:
     return value * {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}.get(unit, 1)
 
@@ -116,6 +142,8 @@ class Dataset:
     contexts: dict = field(default_factory=dict)      # label -> benchmark context
     instructions: dict = field(default_factory=dict)  # label -> {lock: count}
     errors: list[str] = field(default_factory=list)
+    errored: dict = field(default_factory=dict)       # Record.key() -> error message
+    file_contexts: list = field(default_factory=list)  # (label, file name, benchmark context) per file
 
 
 def parse_machine_txt(path: Path) -> dict:
@@ -149,6 +177,8 @@ def load_report_dirs(dirs: list[Path]) -> Dataset:
             ds.contexts.setdefault(label, data["context"])
             ds.records.extend(records_from(data, str(f), label))
             ds.errors.extend(errors_from(data))
+            ds.errored.update(errored_keys_from(data))
+            ds.file_contexts.append((label, f.name, data["context"]))
         if not machine:
             ctx = ds.contexts.get(label, {})
             machine = {"host": ctx.get("hostname", label), "cpu_model": ctx.get("cpu_model", "?"),

@@ -114,7 +114,7 @@ TEST(LatencyHistogram, EncodesEachNonEmptyBucketByItsLowestValue) {
     h.add(100);
     h.add(101);
     h.add(10000);
-    EXPECT_EQ(h.encode(), "latency_ns/32: 5:3 100:2 9984:1");
+    EXPECT_EQ(h.encode(), "latency_ns/32: min=5 max=10000 5:3 100:2 9984:1");
     EXPECT_EQ(LogHistogram().encode(), "latency_ns/32:");
 }
 

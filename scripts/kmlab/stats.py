@@ -1,11 +1,13 @@
 """Numbers: median and spread over repetitions, the Mann-Whitney U test that
-compare uses, and how a figure is printed in tables."""
+compare uses, the Hodges-Lehmann interval that goes with it (for a ratio, on
+logarithms), how many repetitions a test needs, and how a figure is printed."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from functools import lru_cache
-from statistics import median
+from statistics import NormalDist, median
 
 
 def median_min_max(values: list[float]) -> tuple[float, float, float]:
@@ -88,3 +90,120 @@ def fmt(v: float) -> str:
     if a >= 1:
         return f"{v:.2f}"
     return f"{v:.3f}"
+
+
+# ---- Intervals: the Hodges-Lehmann estimate of a shift and its distribution-
+# free confidence interval, inverted from the U test (Hollander & Wolfe,
+# Nonparametric Statistical Methods, 4.3). For a ratio of two positive
+# samples the shift is taken between their logarithms.
+
+@dataclass(frozen=True)
+class Interval:
+    estimate: float
+    low: float | None         # None: the samples are too small for the confidence asked
+    high: float | None
+    confidence: float | None  # what the interval achieves (exact), at least the one asked
+
+    @property
+    def excludes(self):
+        """The interval's side of 1 for a ratio: -1 below, 1 above, 0 straddles or none."""
+        if self.low is None:
+            return 0
+        return 1 if self.low > 1 else -1 if self.high < 1 else 0
+
+
+def _critical_rank(n1: int, n2: int, confidence: float) -> tuple[int, float] | None:
+    """(k, achieved confidence): the interval is the k-th smallest to the
+    k-th largest of the n1 x n2 pairwise differences; None if even the
+    widest (k = 1) is short of `confidence`."""
+    tail = (1 - confidence) / 2
+    if n1 * n2 <= 400:
+        counts = _u_distribution(n1, n2)
+        total = sum(counts)
+        k, cum = 0, 0
+        while k < len(counts) and (cum + counts[k]) / total <= tail + 1e-12:
+            cum += counts[k]
+            k += 1
+        if k == 0:
+            return None
+        return k, 1 - 2 * cum / total
+    mn = n1 * n2
+    z = NormalDist().inv_cdf(1 - tail)
+    k = int(math.floor(mn / 2 - z * math.sqrt(mn * (n1 + n2 + 1) / 12)))
+    return (k, confidence) if k >= 1 else None
+
+
+def shift_interval(x: list[float], y: list[float], confidence: float = 0.95) -> Interval:
+    """The shift of x against y: median of all x_i - y_j, and its interval."""
+    if not x or not y:
+        raise ValueError("both samples need values")
+    diffs = sorted(a - b for a in x for b in y)
+    est = median(diffs)
+    crit = _critical_rank(len(x), len(y), confidence)
+    if crit is None:
+        return Interval(est, None, None, None)
+    k, achieved = crit
+    return Interval(est, diffs[k - 1], diffs[len(diffs) - k], achieved)
+
+
+def ratio_interval(x: list[float], y: list[float], confidence: float = 0.95) -> Interval | None:
+    """x over y as a ratio (Hodges-Lehmann on logarithms), or None when a
+    value is not positive (no ratio to speak of)."""
+    if not x or not y or min(x) <= 0 or min(y) <= 0:
+        return None
+    iv = shift_interval([math.log(v) for v in x], [math.log(v) for v in y], confidence)
+    exp = (lambda v: None if v is None else math.exp(v))
+    return Interval(math.exp(iv.estimate), exp(iv.low), exp(iv.high), iv.confidence)
+
+
+def smallest_p(n1: int, n2: int) -> float:
+    """The smallest two-sided p the exact U test can give (complete separation, no ties)."""
+    if n1 < 1 or n2 < 1:
+        return 1.0
+    return min(1.0, 2 / math.comb(n1 + n2, n1))
+
+
+def repetitions_needed(alpha: float) -> int:
+    """The fewest repetitions per side for which the U test can reach alpha
+    (and a 1 - alpha interval exists)."""
+    n = 1
+    while smallest_p(n, n) > alpha:
+        n += 1
+    return n
+
+
+def holm_significant(pvalues: list[float], alpha: float) -> int:
+    """How many of the tests stay significant after Holm's step-down
+    correction for multiple comparisons."""
+    m = len(pvalues)
+    for i, p in enumerate(sorted(pvalues)):
+        if p > alpha / (m - i):
+            return i
+    return m
+
+
+def geometric_mean(values: list[float]) -> float:
+    vals = [v for v in values if v > 0]
+    return math.exp(sum(math.log(v) for v in vals) / len(vals)) if vals else float("nan")
+
+
+def fmt_ratio(v: float | None) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    v = float(f"{v:.3g}")  # 9.99999 (exp of a log) reads as 10.0x, not 10.00x
+    if v >= 100:
+        return f"{v:.0f}x"
+    if v >= 10:
+        return f"{v:.1f}x"
+    if v >= 0.1:
+        return f"{v:.2f}x"
+    return f"{v:.3f}x"
+
+
+def fmt_interval(iv: Interval | None) -> str:
+    """'0.50x [0.49-0.51]'; a single repetition or too few say so."""
+    if iv is None:
+        return "-"
+    if iv.low is None:
+        return f"{fmt_ratio(iv.estimate)} [no 95% CI]"
+    return f"{fmt_ratio(iv.estimate)} [{fmt_ratio(iv.low)[:-1]}-{fmt_ratio(iv.high)}]"

@@ -1,4 +1,4 @@
-"""Tests for the scripts/kmlab package: JSON to data, the U test, findings,
+"""Tests for the scripts/kmlab package: JSON to data, findings,
 chart data, and every bad-input case (a clear message and exit status 2)."""
 
 import contextlib
@@ -76,33 +76,6 @@ class JsonToData(unittest.TestCase):
         by_label = {r[0]: r for r in rows}
         self.assertEqual(by_label["BM_Contended<FastMutex,futex>/threads:2/cs_ns:50"][5], "1.50x")
         self.assertTrue(by_label["BM_Contended<std::mutex>/threads:2/cs_ns:50"][5].startswith("1.00x"))
-
-
-class MannWhitney(unittest.TestCase):
-    # Values computed by hand from the rank sums.
-    def test_complete_separation_exact(self):
-        u, p = stats.mann_whitney_u([1, 2, 3], [4, 5, 6])
-        self.assertEqual(u, 0)  # R1 = 1+2+3 = 6, U1 = 6 - 3*4/2 = 0
-        self.assertAlmostEqual(p, 0.1)  # 2 * P(U <= 0) = 2 * 1/20
-
-    def test_interleaved_exact(self):
-        u, p = stats.mann_whitney_u([1, 3, 5], [2, 4, 6])
-        self.assertEqual(u, 3)  # R1 = 1+3+5 = 9, U1 = 9 - 6 = 3
-        self.assertAlmostEqual(p, 0.7)  # P(U <= 3) = (1+1+2+3)/20 = 7/20, doubled
-
-    def test_large_samples_use_the_normal_approximation(self):
-        a = list(range(0, 30))
-        b = list(range(100, 130))
-        u, p = stats.mann_whitney_u(a, b)
-        self.assertEqual(u, 0)
-        self.assertLess(p, 1e-6)
-        _, p_same = stats.mann_whitney_u(a, a)
-        self.assertGreater(p_same, 0.9)
-
-    def test_ties_are_ranked_by_their_mean(self):
-        u, p = stats.mann_whitney_u([1, 2, 2], [2, 3, 4])
-        self.assertEqual(u, 1)  # ranks 1, 3, 3 -> R1 = 7, U1 = 7 - 6 = 1
-        self.assertGreater(p, 0.05)
 
 
 class Findings(unittest.TestCase):

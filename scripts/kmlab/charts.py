@@ -1,100 +1,24 @@
 """Charts: one drawer per chart in DRAWERS, in the order the report shows
-them, each given the records of the scenarios the table says feed it; gnuplot
-data files and scripts filled from the templates in reports/templates, drawn
-as SVG (inlined in report.html) and PNG."""
+them, each given the records of the scenarios the table says feed it. Every
+point carries its spread (median with min-max over repetitions); how they are
+drawn (palette, log axes, the core-count marker) is canvas.py's business."""
 
 from __future__ import annotations
 
 import functools
-import re
 import shutil
-import string
-import subprocess
 from pathlib import Path
 from statistics import median
 
-from . import ROOT
+from . import latency
+from .canvas import Canvas
 from .results import Dataset, LabError
-from .scenarios import CHART_SCENARIOS, KMLAB_TYPES, REFERENCE_LOCK
-
-TEMPLATES = ROOT / "reports" / "templates"
-
-
-def machine_subtitle(machine: dict) -> str:
-    cpu = re.sub(r"\s+", " ", re.sub(r"\((R|TM)\)|CPU|Processor", "", machine.get("cpu_model", "?"))).strip()
-    return f"{machine.get('host', '?')}: {cpu}, {machine.get('cores', '?')} cores, commit {machine.get('commit', '?')}"
+from .scenarios import CHART_SCENARIOS, KMLAB_TYPES, REFERENCE_LOCK, is_kmlab_type, is_peer
+from .canvas import lock_style
 
 
-def write_chart(out_dir: Path, name: str, template: str, subst: dict, data: dict[str, str]) -> list[str]:
-    """Writes data files and a filled .gp script, runs gnuplot for SVG and PNG."""
-    charts = out_dir / "charts"
-    charts.mkdir(exist_ok=True)
-    for fname, content in data.items():
-        (charts / fname).write_text(content)
-    tpl = string.Template((TEMPLATES / template).read_text())
-    # Text goes into gnuplot strings: double quotes (title) and single quotes.
-    subst = {k: (v.replace("\\", "\\\\").replace('"', '\\"') if k in ("title", "subtitle") else
-                 v.replace("'", "''") if k in ("xlabel", "ylabel") else v) for k, v in subst.items()}
-    made = []
-    for ext, term in (("svg", "svg size 960,600 dynamic background rgb 'white'"),
-                      ("png", "pngcairo size 960,600")):
-        script = tpl.substitute(subst, terminal=term, output=f"{name}.{ext}")
-        gp = charts / f"{name}.{ext}.gp"
-        gp.write_text(script)
-        r = subprocess.run(["gnuplot", gp.name], cwd=charts, capture_output=True, text=True)
-        if r.returncode != 0:
-            raise LabError(f"gnuplot failed on {gp}: {r.stderr.strip()[-300:]}")
-        made.append(f"charts/{name}.{ext}")
-    return made
-
-
-def gp_quote(text: str) -> str:
-    """Text for a single-quoted gnuplot string."""
-    return text.replace("'", "''")
-
-
-def kmlab_locks(locks):
-    return [l for l in locks if l.split(",")[0] in KMLAB_TYPES]
-
-
-class Canvas:
-    """Where one report's charts go: the folder, the subtitle every chart
-    carries (the machine), and (title, svg path) of each chart drawn."""
-
-    def __init__(self, out_dir: Path, machine: dict, instructions: dict | None):
-        self.out_dir = out_dir
-        self.machine = machine
-        self.instructions = instructions
-        self.subtitle = machine_subtitle(machine)
-        self.drawn: list[tuple[str, str]] = []
-
-    def lines(self, name, title, xlabel, ylabel, series, logscale):
-        data, plots = {}, []
-        for i, (label, points, style) in enumerate(series):
-            fname = f"{name}-{i}.dat"
-            data[fname] = "".join(f"{x}\t{y}\n" for x, y in sorted(points))
-            plots.append(f"'{fname}' using 1:2 with linespoints {style} title '{gp_quote(label)}'")
-        if not plots:
-            return
-        write_chart(self.out_dir, name, "lines.gp", {"title": title, "subtitle": self.subtitle, "xlabel": xlabel,
-                                                      "ylabel": ylabel, "logscale": logscale,
-                                                      "plots": ", \\\n     ".join(plots)}, data)
-        self.drawn.append((title, f"charts/{name}.svg"))
-
-    def bars(self, name, title, ylabel, rows, columns, logscale="", floor=None, floor_label=""):
-        if not rows:
-            return
-        fname = f"{name}.dat"
-        # No header row: gnuplot would plot it as a bar; titles come from `columns`.
-        data = {fname: "".join(f"{lab}\t" + "\t".join(f"{v:g}" for v in vals) + "\n" for lab, vals in rows)}
-        plots = [f"'{fname}' using {i + 2}:xtic(1) title '{gp_quote(c)}'" for i, c in enumerate(columns)]
-        if floor is not None:
-            plots.append(f"{floor} with lines lw 2 dt 2 lc rgb 'black' title '{gp_quote(floor_label)}'")
-        write_chart(self.out_dir, name, "bars.gp", {"title": title, "subtitle": self.subtitle, "ylabel": ylabel,
-                                                     "xlabel": "lock", "logscale": logscale,
-                                                     "yrange": "" if logscale else "set yrange [0:*]",
-                                                     "plots": ", \\\n     ".join(plots)}, data)
-        self.drawn.append((title, f"charts/{name}.svg"))
+def spread(values: list[float]) -> tuple[float, float, float]:
+    return median(values), min(values), max(values)
 
 
 # Chart name -> draw(canvas, name, records), in the order the report shows
@@ -110,117 +34,193 @@ def _draws(name):
     return register
 
 
-def _contended(recs):
-    s3 = [r for r in recs if r.family == "BM_Contended" and "ops_per_s" in r.values]
-    return s3, sorted({r.lock for r in s3})
+def _sweep(recs, metric="ops_per_s"):
+    """The contention sweep's records at the 50 ns critical section."""
+    return [r for r in recs if r.family == "BM_Contended" and r.param("cs_ns") == 50 and metric in r.values]
+
+
+def _by_threads(recs, lock, metric):
+    return [(r.param("threads"), *spread(r.values[metric])) for r in recs if r.lock == lock and metric in r.values]
+
+
+def _best_peer(recs, metric="ops_per_s"):
+    """The peer with the highest median throughput summed over the sweep."""
+    peers = {}
+    for r in recs:
+        if is_peer(r.lock):
+            peers[r.lock] = peers.get(r.lock, 0) + median(r.values[metric])
+    return max(peers, key=peers.get) if peers else None
+
+
+def _kmlab_and_reference(recs):
+    locks = sorted({r.lock for r in recs})
+    return [l for l in locks if is_kmlab_type(l)] + ([REFERENCE_LOCK] if REFERENCE_LOCK in locks else [])
 
 
 def _throughput(c: Canvas, name, recs, kind):
-    """Throughput vs threads for one kmlab type, std::mutex as the reference."""
-    s3, locks = _contended(recs)
-    series = []
-    for lock in [l for l in locks if l.startswith(kind + ",")] + [REFERENCE_LOCK]:
-        pts = [(r.param("threads"), median(r.values["ops_per_s"])) for r in s3
-               if r.lock == lock and r.param("cs_ns") == 50]
-        style = "lw 3 dt 2 lc rgb 'black'" if lock == REFERENCE_LOCK else "lw 2"
-        if pts:
-            series.append((lock, pts, style))
-    c.lines(name, f"{kind}: throughput vs threads (50 ns critical section)",
-            "threads", "acquisitions per second", series, "set logscale x 2\nset logscale y")
+    """Throughput vs threads for one kmlab type's backends, std::mutex as the
+    reference and the best peer beside them."""
+    s3 = _sweep(recs)
+    locks = sorted({r.lock for r in s3 if r.lock.startswith(kind + ",")})
+    peer = _best_peer(s3)
+    series = [(l, _by_threads(s3, l, "ops_per_s"), lock_style(l)) for l in locks + [REFERENCE_LOCK]]
+    if peer:
+        series.append((f"{peer} (best peer)", _by_threads(s3, peer, "ops_per_s"), lock_style(peer)))
+    if locks:
+        c.lines(name, f"{kind}: throughput vs threads (50 ns critical section; median, min-max)", "threads",
+                "acquisitions per second", series, threads_axis=True)
 
 
 for _kind in KMLAB_TYPES:
     DRAWERS[f"throughput-{_kind.lower()}"] = functools.partial(_throughput, kind=_kind)
 
 
+def _per_thread_metric(c: Canvas, name, recs, metric, title, ylabel, **kw):
+    s3 = _sweep(recs, metric)
+    series = [(l, _by_threads(s3, l, metric), lock_style(l)) for l in _kmlab_and_reference(s3)]
+    c.lines(name, title, "threads", ylabel, series, threads_axis=True, **kw)
+
+
 @_draws("fairness")
 def _fairness(c: Canvas, name, recs):
-    s3, locks = _contended(recs)
-    series = [(lock, [(r.param("threads"), median(r.values["jain"])) for r in s3
-                      if r.lock == lock and r.param("cs_ns") == 50 and "jain" in r.values], "lw 2")
-              for lock in kmlab_locks(locks) + [REFERENCE_LOCK]]
-    c.lines(name, "Fairness (Jain's index) vs threads (50 ns critical section)", "threads",
-            "Jain's fairness index (1 = fair)", [s for s in series if s[1]], "set logscale x 2\nset yrange [0:1.05]")
+    _per_thread_metric(c, name, recs, "jain", "Fairness (Jain's index) vs threads (50 ns critical section)",
+                       "Jain's fairness index (1 = equal shares)", ylog=False, yrange="[0:1.05]")
 
 
 @_draws("cs-sweep")
 def _cs_sweep(c: Canvas, name, recs):
     """Throughput vs critical-section length at threads = cores."""
-    s3, locks = _contended(recs)
-    cores = int(c.machine.get("cores") or 2)
+    s3 = [r for r in recs if r.family == "BM_Contended" and "ops_per_s" in r.values]
+    threads = c.cores if any(r.param("threads") == c.cores for r in s3) else \
+        min((r.param("threads") for r in s3), default=None)
     series = []
-    for lock in kmlab_locks(locks) + [REFERENCE_LOCK]:
-        pts = [(max(r.param("cs_ns"), 1), median(r.values["ops_per_s"])) for r in s3
-               if r.lock == lock and r.param("threads") == cores]
+    for lock in _kmlab_and_reference(s3):
+        pts = [(max(r.param("cs_ns"), 1), *spread(r.values["ops_per_s"])) for r in s3
+               if r.lock == lock and r.param("threads") == threads]
         if len(pts) > 1:
-            series.append((lock, pts, "lw 2"))
-    c.lines(name, f"Throughput vs critical-section length ({cores} threads)", "critical section (ns, 0 drawn at 1)",
-            "acquisitions per second", series, "set logscale x 10\nset logscale y")
+            series.append((lock, pts, lock_style(lock)))
+    c.lines(name, f"Throughput vs critical-section length ({threads} threads)", "critical section (ns, 0 drawn at 1)",
+            "acquisitions per second", series, xlog=10)
+
+
+@_draws("cpu-per-op")
+def _cpu_per_op(c: Canvas, name, recs):
+    _per_thread_metric(c, name, recs, "cpu_ns_per_op", "CPU time per acquisition vs threads (50 ns critical section)",
+                       "CPU ns per acquisition (all threads)")
+
+
+@_draws("switches-per-op")
+def _switches_per_op(c: Canvas, name, recs):
+    _per_thread_metric(c, name, recs, "vcsw_per_op",
+                       "Voluntary context switches per acquisition vs threads (50 ns critical section)",
+                       "sleeps per acquisition")
+
+
+def _rows_by(recs, metric, reverse=False):
+    """Records sorted by their median, best first for a time."""
+    return sorted(recs, key=lambda r: median(r.values[metric]), reverse=reverse)
 
 
 @_draws("uncontended-ns")
 def _uncontended_ns(c: Canvas, name, recs):
     """Uncontended ns per pair with the fetch_add floor."""
-    s1 = sorted([r for r in recs if r.family == "BM_LockUnlock" and "real_time" in r.values],
-                key=lambda r: median(r.values["real_time"]))
-    floor = next((median(r.values["real_time"]) for r in recs if r.family == "BM_Floor" and r.lock == "fetch_add"), None)
-    c.bars(name, "Uncontended lock+unlock", "nanoseconds per pair (median)",
-           [(r.lock, [median(r.values["real_time"])]) for r in s1], ["ns per pair"],
-           floor=floor, floor_label="fetch_add floor")
+    s1 = _rows_by([r for r in recs if r.family == "BM_LockUnlock" and "real_time" in r.values], "real_time")
+    floor = next((median(r.values["real_time"]) for r in recs if r.family == "BM_Floor" and r.lock == "fetch_add"),
+                 None)
+    c.dots(name, "Uncontended lock+unlock (median, min-max)", "nanoseconds per lock+unlock",
+           [r.lock for r in s1], [("ns per pair", {i: spread(r.values["real_time"]) for i, r in enumerate(s1)})],
+           floor=floor, floor_label="fetch_add floor", colour_rows=True)
 
 
 @_draws("uncontended-instructions")
 def _uncontended_instructions(c: Canvas, name, recs):
-    """Instructions per pair, from callgrind rather than the records."""
+    """Instructions per pair, from callgrind rather than the records: one
+    exact count per lock, so no spread to draw."""
     inst = c.instructions
     if inst:
-        rows = sorted(((k, [v]) for k, v in inst.items() if k != "fetch_add"), key=lambda kv: kv[1][0])
-        c.bars(name, "Uncontended lock+unlock under callgrind",
-               "instructions per pair (log scale)", rows, ["instructions"], logscale="set logscale y",
-               floor=inst.get("fetch_add"), floor_label="fetch_add floor")
+        rows = sorted(((k, v) for k, v in inst.items() if k != "fetch_add"), key=lambda kv: kv[1])
+        c.dots(name, "Uncontended lock+unlock under callgrind (exact counts)", "instructions per lock+unlock",
+               [k for k, _ in rows], [("instructions", {i: (v, v, v) for i, (_, v) in enumerate(rows)})],
+               floor=inst.get("fetch_add"), floor_label="fetch_add floor", colour_rows=True)
 
 
 @_draws("latency")
 def _latency(c: Canvas, name, recs):
-    """Latency percentiles at the larger thread count."""
+    """Latency percentiles at the largest thread count."""
     s6 = [r for r in recs if r.family == "BM_Latency" and "p99_ns" in r.values]
-    if s6:
-        tmax = max(r.param("threads") for r in s6)
-        rows = [(r.lock, [median(r.values[k]) for k in ("p50_ns", "p99_ns", "p999_ns", "max_ns")])
-                for r in sorted(s6, key=lambda r: median(r.values["p99_ns"])) if r.param("threads") == tmax]
-        c.bars(name, f"Time to acquire ({tmax} threads, sampled)", "nanoseconds (log scale)", rows,
-               ["p50", "p99", "p99.9", "max"], logscale="set logscale y")
+    if not s6:
+        return
+    tmax = max(r.param("threads") for r in s6)
+    at = _rows_by([r for r in s6 if r.param("threads") == tmax], "p99_ns")
+    series = [(label, {i: spread(r.values[k]) for i, r in enumerate(at) if k in r.values})
+              for label, k in (("p50", "p50_ns"), ("p99", "p99_ns"), ("p99.9", "p999_ns"), ("max", "max_ns"))]
+    c.dots(name, f"Time to acquire at {tmax} threads (sampled; median, min-max over repetitions)",
+           "nanoseconds", [r.lock for r in at], series)
+
+
+@_draws("latency-cdf")
+def _latency_cdf(c: Canvas, name, recs):
+    """The whole distribution, one chart per thread count, where the JSON
+    kept the histograms."""
+    s6 = [r for r in recs if r.family == "BM_Latency" and r.histograms]
+    for t in sorted({r.param("threads") for r in s6}):
+        series = []
+        for lock in _kmlab_and_reference([r for r in s6 if r.param("threads") == t]):
+            r = next(r for r in s6 if r.lock == lock and r.param("threads") == t)
+            merged = latency.merge(r.histograms)
+            pts = [(v, 1 - f) for v, f in merged.cdf() if 1 - f > 0]
+            marks = {k: (1 - q, *spread(r.values[k])) for k, q in latency.PERCENTILES if k in r.values}
+            series.append((lock, pts, marks))
+        c.cdf(f"{name}-{t}threads", f"Time to acquire at {t} threads: the whole distribution "
+                                    f"(bars: a percentile's spread over repetitions)", series)
+
+
+@_draws("handoff")
+def _handoff(c: Canvas, name, recs):
+    """ns per handoff (the inverse of handoffs per second), sleeps beside each lock."""
+    s7 = [r for r in recs if r.family == "BM_Handoff" and "ops_per_s" in r.values and min(r.values["ops_per_s"]) > 0]
+    s7 = _rows_by(s7, "ops_per_s", reverse=True)
+    rows = [f"{r.lock} ({median(r.values['vcsw_per_op']):.2f} sleeps)" if "vcsw_per_op" in r.values else r.lock
+            for r in s7]
+    c.dots(name, "Handoff between two threads through the lock (median, min-max)", "nanoseconds per handoff", rows,
+           [("ns per handoff", {i: spread([1e9 / v for v in r.values["ops_per_s"]]) for i, r in enumerate(s7)})],
+           colour_rows=False)
 
 
 @_draws("oversubscription")
 def _oversubscription(c: Canvas, name, recs):
     s4 = [r for r in recs if r.family == "BM_Oversubscribed" and "ops_per_s" in r.values]
-    if s4:
-        cols = sorted({(r.param("threads"), r.param("hog")) for r in s4})
-        by_lock = {}
-        for r in s4:
-            by_lock.setdefault(r.lock, {})[(r.param("threads"), r.param("hog"))] = median(r.values["ops_per_s"])
-        rows = [(lock, [v.get(col, 0) for col in cols]) for lock, v in sorted(by_lock.items())]
-        c.bars(name, "Oversubscription: throughput with more threads than cores",
-               "acquisitions per second", rows, [f"{t} threads{' + CPU hog' if h else ''}" for t, h in cols])
+    if not s4:
+        return
+    cols = sorted({(r.param("threads"), r.param("hog")) for r in s4})
+    first = _rows_by([r for r in s4 if (r.param("threads"), r.param("hog")) == cols[0]], "ops_per_s", reverse=True)
+    locks = [r.lock for r in first] + sorted({r.lock for r in s4} - {r.lock for r in first})
+    series = [(f"{t} threads{' + CPU hog' if h else ''}",
+               {locks.index(r.lock): spread(r.values["ops_per_s"]) for r in s4
+                if (r.param("threads"), r.param("hog")) == (t, h)}) for t, h in cols]
+    c.dots(name, "Oversubscription: throughput with more threads than cores (median, min-max)",
+           "acquisitions per second", locks, series)
 
 
 @_draws("dispatcher-lock")
 def _dispatcher_lock(c: Canvas, name, recs):
     """Global vs per-object dispatcher lock, at the larger thread count."""
     s8 = [r for r in recs if r.family == "BM_ManyLocks" and "ops_per_s" in r.values]
-    if s8:
-        tmax = max(r.param("threads") for r in s8)
-        both = {r.lock for r in s8 if r.param("dispatcher_lock") == 1}
-        cols = sorted({r.param("locks") for r in s8})
-        rows = []
-        for lock in sorted(both):
-            for mode, mode_name in ((0, "global"), (1, "per-object")):
-                vals = {r.param("locks"): median(r.values["ops_per_s"]) for r in s8
-                        if r.lock == lock and r.param("threads") == tmax and r.param("dispatcher_lock") == mode}
-                rows.append((f"{lock} [{mode_name}]", [vals.get(col, 0) for col in cols]))
-        c.bars(name, f"Many locks: global vs per-object dispatcher lock ({tmax} threads)",
-               "acquisitions per second", rows, [f"{col} lock{'s' if col > 1 else ''}" for col in cols])
+    if not s8:
+        return
+    tmax = max(r.param("threads") for r in s8)
+    both = sorted({r.lock for r in s8 if r.param("dispatcher_lock") == 1})
+    rows = [f"{lock} [{mode_name}]" for lock in both for mode_name in ("global", "per-object")]
+    series = []
+    for n in sorted({r.param("locks") for r in s8}):
+        pts = {}
+        for r in s8:
+            if r.lock in both and r.param("threads") == tmax and r.param("locks") == n:
+                mode = "per-object" if r.param("dispatcher_lock") == 1 else "global"
+                pts[rows.index(f"{r.lock} [{mode}]")] = spread(r.values["ops_per_s"])
+        series.append((f"{n} lock{'s' if n > 1 else ''}", pts))
+    c.dots(name, f"Many locks: global vs per-object dispatcher lock ({tmax} threads; median, min-max)",
+           "acquisitions per second", rows, series)
 
 
 def render_charts(ds: Dataset, out_dir: Path) -> list[tuple[str, str]]:

@@ -1,10 +1,11 @@
 """The scenarios of BENCHMARKING.md, in one table: each one's id and title,
 the binary and --benchmark_filter that run it, the figure its table leads
-with, the benchmark families (the BM_ name before '<') whose results belong
-to it, the charts those results feed, and whether callgrind's instruction
-counts belong to it. Run filters, the scenario of a result, the report's
-sections and the charts' inputs all come from this table; also here, the
-lock every other is compared against and kmlab's own lock types."""
+with and its unit, the benchmark families (the BM_ name before '<') whose
+results belong to it, the charts and the verdicts those results feed, and
+whether callgrind's instruction counts belong to it. Run filters, the
+scenario of a result, the report's sections, the charts' and the verdicts'
+inputs all come from this table; also here, the lock every other is compared
+against and how kmlab's own locks are named."""
 
 from __future__ import annotations
 
@@ -19,8 +20,10 @@ class Scenario:
     filter: str
     metric: str          # the figure the tables lead with
     higher_is_better: bool
+    unit: str            # what the metric counts, for headers
     families: tuple[str, ...]
     charts: tuple[str, ...] = ()     # names in charts.DRAWERS; a chart may draw on several scenarios
+    questions: tuple[str, ...] = ()  # names in verdicts.QUESTIONS that these results answer
     # Callgrind's instructions per pair belong to it too; a run selecting any
     # such scenario counts them once.
     counts_instructions: bool = False
@@ -28,34 +31,74 @@ class Scenario:
 
 SCENARIOS = [
     Scenario("S1", "uncontended lock+unlock and try_lock", "uncontended", "BM_(LockUnlock|TryLockUnlock)<",
-             "real_time", False, families=("BM_LockUnlock", "BM_TryLockUnlock"),
-             charts=("uncontended-ns", "uncontended-instructions"), counts_instructions=True),
-    Scenario("S2", "physical floors", "uncontended", "BM_Floor<", "real_time", False, families=("BM_Floor",),
-             charts=("uncontended-ns",)),
-    Scenario("S3", "contention sweep", "contention", "BM_Contended<", "ops_per_s", True,
+             "real_time", False, "ns per lock+unlock", families=("BM_LockUnlock", "BM_TryLockUnlock"),
+             charts=("uncontended-ns", "uncontended-instructions"), questions=("uncontended", "dispatcher"),
+             counts_instructions=True),
+    Scenario("S2", "physical floors", "uncontended", "BM_Floor<", "real_time", False, "ns per operation",
+             families=("BM_Floor",), charts=("uncontended-ns",), questions=("uncontended",)),
+    Scenario("S3", "contention sweep", "contention", "BM_Contended<", "ops_per_s", True, "acquisitions/s",
              families=("BM_Contended",),
-             charts=("throughput-kmutex", "throughput-fastmutex", "throughput-guardedmutex", "fairness", "cs-sweep")),
-    Scenario("S4", "oversubscription", "contention", "BM_Oversubscribed<", "ops_per_s", True,
-             families=("BM_Oversubscribed",), charts=("oversubscription",)),
-    Scenario("S5", "fairness", "contention", "BM_Fairness<", "jain", True, families=("BM_Fairness",)),
-    Scenario("S6", "acquisition latency", "contention", "BM_Latency<", "p99_ns", False, families=("BM_Latency",),
-             charts=("latency",)),
-    Scenario("S7", "handoff", "handoff", "BM_Handoff<", "ops_per_s", True, families=("BM_Handoff",)),
+             charts=("throughput-kmutex", "throughput-fastmutex", "throughput-guardedmutex", "fairness", "cs-sweep",
+                     "cpu-per-op", "switches-per-op"), questions=("scaling", "fairness")),
+    Scenario("S4", "oversubscription", "contention", "BM_Oversubscribed<", "ops_per_s", True, "acquisitions/s",
+             families=("BM_Oversubscribed",), charts=("oversubscription",), questions=("scaling",)),
+    Scenario("S5", "fairness", "contention", "BM_Fairness<", "jain", True, "Jain's index (1 = equal shares)",
+             families=("BM_Fairness",), questions=("fairness",)),
+    Scenario("S6", "acquisition latency", "contention", "BM_Latency<", "p99_ns", False, "ns, p99 time to acquire",
+             families=("BM_Latency",), charts=("latency", "latency-cdf"), questions=("latency",)),
+    Scenario("S7", "handoff", "handoff", "BM_Handoff<", "ops_per_s", True, "handoffs/s", families=("BM_Handoff",),
+             charts=("handoff",), questions=("handoff",)),
     Scenario("S8", "many locks (global vs per-object dispatcher lock)", "many_locks", "BM_ManyLocks<", "ops_per_s",
-             True, families=("BM_ManyLocks",), charts=("dispatcher-lock",)),
+             True, "acquisitions/s", families=("BM_ManyLocks",), charts=("dispatcher-lock",),
+             questions=("dispatcher",)),
     # The binary holds nothing else, so the filter takes all of it.
-    Scenario("S9", "dispatcher objects", "dispatcher_objects", "BM_", "ops_per_s", True,
-             families=("BM_EventPingPong", "BM_SemaphorePingPong", "BM_WaitAny", "BM_WaitAll")),
-    Scenario("S10", "driver-shaped work", "driver", "BM_", "ops_per_s", True,
+    Scenario("S9", "dispatcher objects", "dispatcher_objects", "BM_", "ops_per_s", True, "waits satisfied/s",
+             families=("BM_EventPingPong", "BM_SemaphorePingPong", "BM_WaitAny", "BM_WaitAll"),
+             questions=("dispatcher",)),
+    Scenario("S10", "driver-shaped work", "driver", "BM_", "ops_per_s", True, "items/s",
              families=("BM_IrpQueue", "BM_GrtLookupLock")),
-    Scenario("S11", "safety cost", "uncontended", "BM_SafetyCost<", "real_time", False,
-             families=("BM_SafetyCost",), counts_instructions=True),
+    Scenario("S11", "safety cost", "uncontended", "BM_SafetyCost<", "real_time", False, "ns per lock+unlock",
+             families=("BM_SafetyCost",), questions=("safety",), counts_instructions=True),
 ]
 SCENARIO_BY_ID = {s.id: s for s in SCENARIOS}
 FAMILY_SCENARIO = {f: s.id for s in SCENARIOS for f in s.families}
 # Chart -> ids of the scenarios whose records it draws on.
 CHART_SCENARIOS = {c: tuple(s.id for s in SCENARIOS if c in s.charts)
                    for c in dict.fromkeys(c for s in SCENARIOS for c in s.charts)}
+# Verdict -> ids of the scenarios whose records answer it.
+QUESTION_SCENARIOS = {q: tuple(s.id for s in SCENARIOS if q in s.questions)
+                      for q in dict.fromkeys(q for s in SCENARIOS for q in s.questions)}
 
 REFERENCE_LOCK = "std::mutex"
 KMLAB_TYPES = ("KMutex", "FastMutex", "GuardedMutex")  # a lock "FastMutex,futex" is one of ours
+# The NT routines measured beside the idiomatic types, and the type each is.
+NT_ROUTINES = {"KeWaitForSingleObject(KMUTEX)": "KMutex", "ExAcquireFastMutex": "FastMutex",
+               "KeAcquireGuardedMutex": "GuardedMutex"}
+# What a driver author calls each type.
+NT_NAMES = {"KMutex": "KMUTEX", "FastMutex": "FAST_MUTEX", "GuardedMutex": "KGUARDED_MUTEX"}
+
+
+def is_kmlab_type(lock: str) -> bool:
+    """One of the nine idiomatic type x backend locks ("FastMutex,futex")."""
+    return lock.split(",")[0] in KMLAB_TYPES and "," in lock
+
+
+def is_kmlab(lock: str) -> bool:
+    """Any lock kmlab provides: the idiomatic types, the NT routines, the raw locks under them."""
+    return is_kmlab_type(lock) or lock in NT_ROUTINES or lock.startswith("raw-")
+
+
+def is_peer(lock: str) -> bool:
+    """A lock C++ users already have, other than the reference."""
+    return not is_kmlab(lock) and lock != REFERENCE_LOCK
+
+
+def plain_name(lock: str) -> str:
+    """'FastMutex,futex' -> 'FAST_MUTEX over futex', as a driver author reads it."""
+    if is_kmlab_type(lock):
+        kind, backend = lock.split(",", 1)
+        how = "through the dispatcher" if backend == "dispatcher" else f"over {backend}"
+        return f"{NT_NAMES[kind]} {how}"
+    if lock in NT_ROUTINES:
+        return f"{NT_NAMES[NT_ROUTINES[lock]]} by {lock.split('(')[0]}"
+    return lock

@@ -1,189 +1,130 @@
-"""The report: report.md and a self-contained report.html (charts inline),
-per-scenario tables with the ratio to the reference lock, findings computed
-from the data, and the summary table a run ends with."""
+"""The report: report.md and a self-contained report.html (charts inline).
+Verdicts first (one answer per question, with intervals, and what to use),
+then the environment and its warnings, the summary table, what ran, the
+charts, and last the full per-scenario tables (collapsed in the HTML).
+
+render_report writes into the folder it is given and names the step that
+failed; publish.py gives it a fresh folder and swaps it in whole."""
 
 from __future__ import annotations
 
 import datetime as _dt
 import html
 from pathlib import Path
-from statistics import median
 
 from .charts import render_charts
-from .results import Dataset, LabError, Record, load_report_dirs
-from .scenarios import FAMILY_SCENARIO, KMLAB_TYPES, REFERENCE_LOCK, SCENARIOS, Scenario
-from .stats import fmt, median_min_max
+from .environment import facts, warnings
+from .results import LabError, load_report_dirs
+from .scenarios import SCENARIOS
+from .stats import repetitions_needed
+from .tables import RATIO_NOTE, markdown, scenario_groups, summary_table
+from .verdicts import CONVENTION, verdicts
+
+TITLE = "kmlab benchmark report"
 
 
-def metric_stats(rec: Record, metric: str):
-    vals = rec.values.get(metric)
-    return median_min_max(vals) if vals else None
+def _step(name, fn, *args):
+    """Runs one rendering step; a failure names it."""
+    try:
+        return fn(*args)
+    except LabError as e:
+        raise LabError(f"step '{name}' failed: {e}") from None
+    except (OSError, ValueError, KeyError, ZeroDivisionError) as e:
+        raise LabError(f"step '{name}' failed: {type(e).__name__}: {e}") from None
 
 
-def reference_for(ds: Dataset, rec: Record) -> Record | None:
-    for r in ds.records:
-        if r.family == rec.family and r.lock == REFERENCE_LOCK and r.params == rec.params and r.machine == rec.machine:
-            return r
-    return None
+def _intervals_note(ds) -> str:
+    reps = min((r.repetitions for r in ds.records), default=0)
+    need = repetitions_needed(0.05)
+    if reps < need:
+        return (f"No intervals: {reps} repetition(s) per benchmark, and a 95% interval needs {need}; the ratios are "
+                f"of single medians.")
+    return CONVENTION
 
 
-def scenario_table(ds: Dataset, s: Scenario) -> list[list[str]]:
-    """Rows: benchmark, machine, median, min, max, ratio to std::mutex."""
-    rows = []
-    recs = [r for r in ds.records if r.scenario == s.id]
-    recs.sort(key=lambda r: (r.machine, r.family, r.params, r.lock))
-    for r in recs:
-        st = metric_stats(r, s.metric)
-        if not st:
-            continue
-        ref = reference_for(ds, r)
-        ratio = "-"
-        if ref and ref is not r and metric_stats(ref, s.metric):
-            rv = metric_stats(ref, s.metric)[0]
-            if rv:
-                ratio = f"{st[0] / rv:.2f}x"
-        elif ref is r:
-            ratio = "1.00x (reference)"
-        rows.append([r.label(), r.machine, fmt(st[0]), fmt(st[1]), fmt(st[2]), ratio])
-    return rows
-
-
-def findings(ds: Dataset) -> list[str]:
-    """Sentences computed from the data, never fixed text."""
-    out = []
-    for machine in ds.machines:
-        recs = [r for r in ds.records if r.machine == machine]
-        prefix = f"[{machine}] " if len(ds.machines) > 1 else ""
-        # S3: the best kmlab lock at each thread count, and how it compares.
-        s3 = [r for r in recs if r.family == "BM_Contended" and r.param("cs_ns") == 50 and "ops_per_s" in r.values]
-        for t in sorted({r.param("threads") for r in s3}):
-            at = [r for r in s3 if r.param("threads") == t]
-            ref = next((r for r in at if r.lock == REFERENCE_LOCK), None)
-            ours = [r for r in at if r.lock.split(",")[0] in KMLAB_TYPES]
-            if not ours:
-                continue
-            best = max(ours, key=lambda r: median(r.values["ops_per_s"]))
-            text = f"{prefix}At {t} thread(s) (50 ns critical section) the fastest kmlab lock is {best.lock} " \
-                   f"with {fmt(median(best.values['ops_per_s']))} acquisitions/s"
-            if ref:
-                text += f", {median(best.values['ops_per_s']) / median(ref.values['ops_per_s']):.2f}x std::mutex"
-            out.append(text + ".")
-        # S1: fastest and slowest uncontended pair.
-        s1 = [r for r in recs if r.family == "BM_LockUnlock" and "real_time" in r.values]
-        if s1:
-            fast = min(s1, key=lambda r: median(r.values["real_time"]))
-            slow = max(s1, key=lambda r: median(r.values["real_time"]))
-            out.append(f"{prefix}Uncontended, the cheapest lock+unlock is {fast.lock} "
-                       f"({median(fast.values['real_time']):.1f} ns) and the dearest {slow.lock} "
-                       f"({median(slow.values['real_time']):.1f} ns).")
-        # Fairness: the least fair lock at the highest thread count of S3.
-        if s3:
-            tmax = max(r.param("threads") for r in s3)
-            at = [r for r in s3 if r.param("threads") == tmax and "jain" in r.values]
-            if at:
-                worst = min(at, key=lambda r: median(r.values["jain"]))
-                best = max(at, key=lambda r: median(r.values["jain"]))
-                out.append(f"{prefix}At {tmax} threads the least fair lock is {worst.lock} "
-                           f"(Jain {median(worst.values['jain']):.3f}); the fairest is {best.lock} "
-                           f"(Jain {median(best.values['jain']):.3f}).")
-        # S9: dispatcher event ping-pong against the raw futex floor.
-        ev = {r.lock: r for r in recs if r.family == "BM_EventPingPong" and "ops_per_s" in r.values}
-        if "dispatcher" in ev and "raw_futex" in ev:
-            ratio = median(ev["raw_futex"].values["ops_per_s"]) / median(ev["dispatcher"].values["ops_per_s"])
-            out.append(f"{prefix}A KEVENT ping-pong through the emulated dispatcher takes {ratio:.2f}x the time of "
-                       f"the same handshake on raw futexes.")
-    return out
-
-
-def scenario_state(s: Scenario, present: set) -> str:
-    return "measured" if s.id in present else "not run"
-
-
-def render_report(dirs: list[Path], out_dir: Path, failures: list[str] | None = None) -> str:
-    ds = load_report_dirs(dirs)
+def render_report(dirs: list[Path], out_dir: Path, failures: list[str] | None = None,
+                  sources: list[str] | None = None) -> str:
+    ds = _step("loading results", load_report_dirs, dirs)
     if not ds.records:
         raise LabError("no benchmark results to report")
     failures = list(failures or []) + ds.errors
-    charts = render_charts(ds, out_dir)
-    facts = findings(ds)
+    charts = _step("charts", render_charts, ds, out_dir)
+    answers, use = _step("verdicts", verdicts, ds)
+    env = _step("environment", warnings, ds)
+    summary = _step("summary table", summary_table, ds)
+    groups = {s.id: _step(f"tables ({s.id})", scenario_groups, ds, s) for s in SCENARIOS}
     present = {r.scenario for r in ds.records}
+    when = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    origin = ", ".join(sources or [d.name for d in dirs])
+    doc = dict(ds=ds, answers=answers, use=use, env=env, summary=summary, groups=groups, present=present,
+               charts=charts, failures=failures, when=when, origin=origin, note=_intervals_note(ds))
+    _step("report.md", lambda: (out_dir / "report.md").write_text(_markdown(**doc)))
+    _step("report.html", lambda: (out_dir / "report.html").write_text(_html(out_dir, **doc)))
+    return summary
 
-    # ---- Markdown ----
-    md = ["# kmlab benchmark report", ""]
-    md.append(f"Generated {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')} from "
-              + ", ".join(f"`{d}`" for d in dirs) + ".")
-    md += ["", "## Machines", ""]
-    for label, m in ds.machines.items():
-        md.append(f"- **{label}**: " + "; ".join(f"{k} {v}" for k, v in m.items()))
-    md += ["", "## What ran", ""]
-    md += [f"- {s.id} {s.title}: {scenario_state(s, present)}" for s in SCENARIOS]
+
+def _ran(s, present) -> str:
+    return "measured" if s.id in present else "not run"
+
+
+def _markdown(ds, answers, use, env, summary, groups, present, charts, failures, when, origin, note) -> str:
+    md = [f"# {TITLE}", "", f"Generated {when} from {origin}.", "", "## Verdicts", "", note, ""]
+    md += [f"- **{v.question}.** {v.text}" for v in answers]
+    md += ["", f"**What to use.** {use}", "", "## Environment", ""]
+    md += [f"> **Warning:** {w}" + "  " for w in env] + ([""] if env else [])
+    md += [f"- {f}" for f in facts(ds)]
+    md += ["", "## Summary", "", "```", summary.strip("\n"), "```", "", "## What ran", ""]
+    md += [f"- {s.id} {s.title}: {_ran(s, present)}" for s in SCENARIOS]
     if failures:
         md += ["", "## Failures", ""] + [f"- {f}" for f in failures]
-    md += ["", "## Findings", ""] + ([f"- {f}" for f in facts] or ["- (no findings: too little data)"])
     md += ["", "## Charts", ""]
     for title, path in charts:
-        md.append(f"![{title}]({path})")
-        md.append("")
+        md += [f"![{title}]({path})", ""]
+    md += ["## Tables", "", RATIO_NOTE, ""]
     for s in SCENARIOS:
-        rows = scenario_table(ds, s)
-        if not rows:
-            continue
-        md += ["", f"## {s.id}: {s.title}", "",
-               f"Leading metric `{s.metric}` ({'higher' if s.higher_is_better else 'lower'} is better): median, "
-               f"min and max over repetitions, and the median's ratio to `{REFERENCE_LOCK}` in the same run.", "",
-               "| benchmark | machine | median | min | max | ratio to std::mutex |", "|---|---|---|---|---|---|"]
-        md += ["| " + " | ".join(r) + " |" for r in rows]
-    (out_dir / "report.md").write_text("\n".join(md) + "\n")
+        if groups[s.id]:
+            md += [f"### {s.id}: {s.title}", ""]
+            for g in groups[s.id]:
+                md += markdown(g)
+    return "\n".join(md) + "\n"
 
-    # ---- HTML (self-contained: SVG inline) ----
-    h = ["<!doctype html><html><head><meta charset='utf-8'><title>kmlab benchmark report</title>",
-         "<style>body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}"
-         "table{border-collapse:collapse;font-size:0.85em}td,th{border:1px solid #ccc;padding:2px 6px}"
-         "td:nth-child(n+3){text-align:right}svg{max-width:100%;height:auto}</style></head><body>",
-         "<h1>kmlab benchmark report</h1>"]
-    h.append("<h2>Machines</h2><ul>" + "".join(
-        f"<li><b>{html.escape(l)}</b>: " + html.escape("; ".join(f"{k} {v}" for k, v in m.items())) + "</li>"
-        for l, m in ds.machines.items()) + "</ul>")
-    h.append("<h2>What ran</h2><ul>" + "".join(
-        f"<li>{s.id} {html.escape(s.title)}: {scenario_state(s, present)}</li>" for s in SCENARIOS) + "</ul>")
+
+STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em;line-height:1.4}"
+         "table{border-collapse:collapse;font-size:0.85em;margin:0.3em 0 1em}td,th{border:1px solid #ccc;"
+         "padding:2px 6px}td:nth-child(n+2){text-align:right}th{background:#f3f3f3}svg{max-width:100%;height:auto}"
+         ".warn{background:#fff4e0;border-left:4px solid #e69500;padding:0.4em 0.8em;margin:0.3em 0}"
+         ".verdicts li{margin-bottom:0.5em}details{margin:0.4em 0}summary{cursor:pointer;font-weight:bold}"
+         "pre{background:#f6f6f6;padding:0.6em;overflow-x:auto}")
+
+
+def _html(out_dir, ds, answers, use, env, summary, groups, present, charts, failures, when, origin, note) -> str:
+    e = html.escape
+    h = [f"<!doctype html><html><head><meta charset='utf-8'><title>{TITLE}</title><style>{STYLE}</style></head><body>",
+         f"<h1>{TITLE}</h1><p>Generated {e(when)} from {e(origin)}.</p>",
+         f"<h2>Verdicts</h2><p>{e(note)}</p><ul class='verdicts'>"]
+    h += [f"<li><b>{e(v.question)}.</b> {e(v.text)}</li>" for v in answers]
+    h.append(f"</ul><p><b>What to use.</b> {e(use)}</p><h2>Environment</h2>")
+    h += [f"<div class='warn'><b>Warning:</b> {e(w)}</div>" for w in env]
+    h.append("<ul>" + "".join(f"<li>{e(f.replace('**', ''))}</li>" for f in facts(ds)) + "</ul>")
+    h.append(f"<h2>Summary</h2><pre>{e(summary.strip(chr(10)))}</pre>")
+    h.append("<h2>What ran</h2><ul>" + "".join(f"<li>{s.id} {e(s.title)}: {_ran(s, present)}</li>"
+                                             for s in SCENARIOS) + "</ul>")
     if failures:
-        h.append("<h2>Failures</h2><ul>" + "".join(f"<li>{html.escape(f)}</li>" for f in failures) + "</ul>")
-    h.append("<h2>Findings</h2><ul>" + "".join(f"<li>{html.escape(f)}</li>" for f in facts) + "</ul>")
+        h.append("<h2>Failures</h2><ul>" + "".join(f"<li>{e(f)}</li>" for f in failures) + "</ul>")
     h.append("<h2>Charts</h2>")
     for title, path in charts:
         svg = (out_dir / path).read_text()
-        svg = svg[svg.find("<svg"):]
-        h.append(f"<figure>{svg}<figcaption>{html.escape(title)}</figcaption></figure>")
+        h.append(f"<figure>{svg[svg.find('<svg'):]}<figcaption>{e(title)}</figcaption></figure>")
+    h.append(f"<h2>Tables</h2><p>{e(RATIO_NOTE)}</p>")
     for s in SCENARIOS:
-        rows = scenario_table(ds, s)
-        if not rows:
+        if not groups[s.id]:
             continue
-        h.append(f"<h2>{s.id}: {html.escape(s.title)}</h2><p>Leading metric <code>{s.metric}</code>; median, min, "
-                 f"max over repetitions; ratio of medians to {REFERENCE_LOCK} in the same run.</p><table>"
-                 "<tr><th>benchmark</th><th>machine</th><th>median</th><th>min</th><th>max</th><th>ratio</th></tr>")
-        h += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows]
-        h.append("</table>")
+        rows = sum(len(g.rows) for g in groups[s.id])
+        h.append(f"<details><summary>{s.id}: {e(s.title)} ({rows} rows)</summary>")
+        for g in groups[s.id]:
+            h.append(f"<p><b>{e(g.title)}</b></p><table><tr>" + "".join(f"<th>{e(c)}</th>" for c in g.header) + "</tr>")
+            h += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in g.rows]
+            h.append("</table>")
+        h.append("</details>")
     h.append("</body></html>")
-    (out_dir / "report.html").write_text("\n".join(h))
-    return summary_table(ds)
-
-
-def summary_table(ds: Dataset) -> str:
-    """The short table printed at the end of a run: the uncontended pair and
-    the contention sweep's headline figures."""
-    sweep = FAMILY_SCENARIO["BM_Contended"]
-    lines = ["", f"{'lock':<34} {'uncontended ns':>15} {sweep + ' acq/s @2':>12} {'@max threads':>13} "
-                 f"{'vs std::mutex':>14}"]
-    recs = ds.records
-    s3 = [r for r in recs if r.family == "BM_Contended" and r.param("cs_ns") == 50 and "ops_per_s" in r.values]
-    tmax = max((r.param("threads") for r in s3), default=None)
-    locks = sorted({r.lock for r in recs if r.family in ("BM_LockUnlock", "BM_Contended")})
-    ref_max = next((median(r.values["ops_per_s"]) for r in s3 if r.lock == REFERENCE_LOCK and r.param("threads") == tmax), None)
-    for lock in locks:
-        un = next((median(r.values["real_time"]) for r in recs if r.family == "BM_LockUnlock" and r.lock == lock), None)
-        t2 = next((median(r.values["ops_per_s"]) for r in s3 if r.lock == lock and r.param("threads") == 2), None)
-        tm = next((median(r.values["ops_per_s"]) for r in s3 if r.lock == lock and r.param("threads") == tmax), None)
-        ratio = f"{tm / ref_max:.2f}x" if tm and ref_max else "-"
-        lines.append(f"{lock:<34} {fmt(un) if un else '-':>15} {fmt(t2) if t2 else '-':>12} "
-                     f"{fmt(tm) if tm else '-':>13} {ratio:>14}")
-    return "\n".join(lines)
+    return "\n".join(h)

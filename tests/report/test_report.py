@@ -1,40 +1,16 @@
-"""Tests for the scripts/kmlab package: JSON to data, findings,
-chart data, and every bad-input case (a clear message and exit status 2)."""
+"""Tests for the scripts/kmlab package: JSON to data, the tables, a report
+rendered from stored results, and every bad-input case (a clear message and
+exit status 2, before anything is built)."""
 
-import contextlib
-import io
 import json
 import os
 import shutil
-import sys
 import tempfile
 import unittest
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
-from kmlab import cli, report, results, run, scenarios, stats  # noqa: E402
-
-
-def gb_json(entries, context=None):
-    """A minimal Google Benchmark results document."""
-    return {"context": context or {"hostname": "testhost", "online_cpus": "2", "kmlab_commit": "abc1234"},
-            "benchmarks": entries}
-
-
-def entry(name, rep, **values):
-    e = {"name": name, "run_name": name, "run_type": "iteration", "repetitions": 3, "repetition_index": rep,
-         "threads": 1, "iterations": 1, "time_unit": values.pop("time_unit", "ns")}
-    e.update(values)
-    return e
-
-
-def run_main(args):
-    err = io.StringIO()
-    out = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
-        rc = cli.main(args)
-    return rc, out.getvalue(), err.getvalue()
+from fixtures import ROOT, contention_rows, entry, gb_json, run_main, write_report_dir
+from kmlab import results, run, scenarios, stats, tables  # noqa: E402
 
 
 class NameParsing(unittest.TestCase):
@@ -68,35 +44,26 @@ class JsonToData(unittest.TestCase):
         self.assertEqual(stats.median_min_max(recs[0].values["real_time"]), (11.0, 10.0, 12.0))
         self.assertEqual(results.errors_from(data), ["BM_Contended<X>/threads:2: only 1 of 2 worker threads started"])
 
-    def test_scenario_table_reports_ratio_to_std_mutex(self):
-        data = gb_json([entry("BM_Contended<std::mutex>/threads:2/cs_ns:50", 0, ops_per_s=100.0),
-                        entry("BM_Contended<FastMutex,futex>/threads:2/cs_ns:50", 0, ops_per_s=150.0)])
+    def test_tables_give_every_ratio_as_a_cost_best_first_with_units(self):
+        data = gb_json([entry("BM_Contended<std::mutex>/threads:2/cs_ns:50", 0, ops_per_s=100.0, cpu_ns_per_op=9.0),
+                        entry("BM_Contended<FastMutex,futex>/threads:2/cs_ns:50", 0, ops_per_s=150.0),
+                        entry("BM_Contended<KMutex,dispatcher>/threads:2/cs_ns:50", 0, ops_per_s=10.0),
+                        entry("BM_LockUnlock<std::mutex>", 0, real_time=10.0),
+                        entry("BM_LockUnlock<FastMutex,futex>", 0, real_time=5.0)])
         ds = results.Dataset(records=results.records_from(data, machine="m"), machines={"m": {}})
-        rows = report.scenario_table(ds, scenarios.SCENARIO_BY_ID["S3"])
-        by_label = {r[0]: r for r in rows}
-        self.assertEqual(by_label["BM_Contended<FastMutex,futex>/threads:2/cs_ns:50"][5], "1.50x")
-        self.assertTrue(by_label["BM_Contended<std::mutex>/threads:2/cs_ns:50"][5].startswith("1.00x"))
-
-
-class Findings(unittest.TestCase):
-    def test_findings_come_from_the_data(self):
-        data = gb_json([
-            entry("BM_Contended<std::mutex>/threads:2/cs_ns:50", 0, ops_per_s=1000.0, jain=0.99),
-            entry("BM_Contended<FastMutex,futex>/threads:2/cs_ns:50", 0, ops_per_s=2500.0, jain=0.97),
-            entry("BM_Contended<KMutex,dispatcher>/threads:2/cs_ns:50", 0, ops_per_s=500.0, jain=1.0),
-            entry("BM_LockUnlock<std::mutex>", 0, real_time=15.0),
-            entry("BM_LockUnlock<FastMutex,futex>", 0, real_time=7.0),
-        ])
-        ds = results.Dataset(records=results.records_from(data, machine="m"), machines={"m": {}})
-        text = " ".join(report.findings(ds))
-        self.assertIn("fastest kmlab lock is FastMutex,futex", text)
-        self.assertIn("2.50x std::mutex", text)
-        self.assertIn("cheapest lock+unlock is FastMutex,futex (7.0 ns)", text)
-        self.assertIn("least fair lock is FastMutex,futex", text)
-        # Different data, different sentences.
-        data["benchmarks"][1]["ops_per_s"] = 400.0
-        ds = results.Dataset(records=results.records_from(data, machine="m"), machines={"m": {}})
-        self.assertIn("fastest kmlab lock is KMutex,dispatcher", " ".join(report.findings(ds)))
+        [g] = tables.scenario_groups(ds, scenarios.SCENARIO_BY_ID["S3"])
+        self.assertEqual(g.title, "BM_Contended (threads 2, cs_ns 50)")
+        self.assertIn("median (acquisitions/s)", g.header)
+        self.assertIn("CPU ns/op", g.header, "measured extras are shown")
+        self.assertEqual([r[0] for r in g.rows], ["FastMutex,futex", "std::mutex", "KMutex,dispatcher"])
+        # Throughput 1.5x std::mutex's is a cost of 1/1.5; a time of half std::mutex's is 0.5: below 1 is better
+        # in both, whichever way the metric points.
+        self.assertEqual(g.rows[0][4], "0.67x [no 95% CI]")
+        self.assertEqual(g.rows[1][4], "1 (reference)")
+        self.assertEqual(g.rows[2][4], "10.0x [no 95% CI]")
+        [g1] = tables.scenario_groups(ds, scenarios.SCENARIO_BY_ID["S1"])
+        self.assertIn("median (ns per lock+unlock)", g1.header)
+        self.assertEqual(g1.rows[0][:1] + g1.rows[0][4:5], ["FastMutex,futex", "0.50x [no 95% CI]"])
 
 
 class BadInput(unittest.TestCase):
@@ -157,27 +124,32 @@ class Rendering(unittest.TestCase):
     def test_report_with_charts_from_stored_results(self):
         d = Path(tempfile.mkdtemp())
         try:
-            (d / "raw").mkdir()
-            rows = []
-            for lock, base in (("std::mutex", 1000.0), ("FastMutex,futex", 1500.0), ("KMutex,futex", 900.0)):
-                for t in (1, 2, 4):
-                    for rep in range(3):
-                        rows.append(entry(f"BM_Contended<{lock}>/threads:{t}/cs_ns:50", rep,
-                                          ops_per_s=base / t + rep, jain=0.9 + rep / 100))
-                rows.append(entry(f"BM_LockUnlock<{lock}>", 0, real_time=base / 100))
-            (d / "raw" / "S3.json").write_text(json.dumps(gb_json(rows)))
-            (d / "machine.txt").write_text("host: testhost\ncores: 2\ncpu_model: Test CPU\ncommit: abc1234\n")
+            write_report_dir(d, {"S3": contention_rows()})
             rc, out, err = run_main(["report", str(d)])
             self.assertEqual(rc, 0, err)
             self.assertIn("FastMutex,futex", out)
-            for chart in ("throughput-fastmutex", "fairness", "uncontended-ns"):
+            for chart in ("throughput-fastmutex", "fairness", "uncontended-ns", "cpu-per-op"):
+                if chart == "cpu-per-op":
+                    self.assertFalse((d / "charts" / f"{chart}.svg").exists(), "nothing measured, nothing drawn")
+                    continue
                 self.assertTrue((d / "charts" / f"{chart}.svg").stat().st_size > 1000, chart)
                 self.assertTrue((d / "charts" / f"{chart}.png").exists(), chart)
             html_text = (d / "report.html").read_text()
             self.assertIn("<svg", html_text, "charts are inline: the HTML is self-contained")
+            self.assertIn("<details>", html_text, "the full tables are collapsed")
             md = (d / "report.md").read_text()
-            self.assertIn("| BM_Contended<FastMutex,futex>/threads:1/cs_ns:50 | testhost | 1501 | 1500 | 1502 | 1.50x |", md)
+            self.assertLess(md.index("## Verdicts"), md.index("## Environment"))
+            self.assertLess(md.index("## Environment"), md.index("## Summary"))
+            self.assertLess(md.index("## Summary"), md.index("## Tables"))
+            self.assertIn("| FastMutex,futex | 1501 | 1500 | 1502 | 0.67x [no 95% CI] |", md)
             self.assertIn("S8 many locks (global vs per-object dispatcher lock): not run", md)
+            self.assertIn("**Handoff.** Not measured in this run: needs S7", md)
+            # No absolute path of this machine anywhere in what a report keeps.
+            for f in d.rglob("*"):
+                if f.is_file() and f.suffix in (".md", ".html", ".gp", ".dat", ".txt", ".log", ".svg"):
+                    text = f.read_text(errors="replace")
+                    self.assertNotIn(str(d), text, f.name)
+                    self.assertNotIn(str(ROOT), text, f.name)
         finally:
             shutil.rmtree(d)
 

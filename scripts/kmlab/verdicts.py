@@ -1,0 +1,398 @@
+"""The verdicts the report opens with: one short answer per question a
+driver author asks, each a ratio with its 95% interval against std::mutex
+and against the best peer, and a "what to use" paragraph that follows from
+them. Every sentence is computed from the records; a question whose
+scenarios did not run says so and which to run.
+
+Ratios are costs (time per operation; for throughput its inverse), so below
+1x is cheaper and above 1x dearer, everywhere; fairness, which is not a
+cost, says in words which way its ratio reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from statistics import median
+
+from .results import Dataset, Record
+from .scenarios import (KMLAB_TYPES, NT_NAMES, QUESTION_SCENARIOS, REFERENCE_LOCK, is_kmlab_type, is_peer,
+                        plain_name)
+from .stats import Interval, fmt_ratio, geometric_mean, ratio_interval
+
+CONVENTION = ("Ratios are costs relative to the lock named (time per operation; for a throughput, its inverse): "
+              "below 1x is cheaper, above 1x dearer. Brackets: 95% confidence interval (Hodges-Lehmann, over "
+              "repetitions).")
+# A lock that sleeps on at least this share of its acquisitions while costing
+# twice std::mutex is called a convoy: each acquisition waits for a wake.
+CONVOY_SLEEPS = 0.5
+
+
+@dataclass
+class Verdict:
+    key: str
+    question: str
+    text: str
+    measured: bool = True
+    # lock -> cost ratio to std::mutex, for "what to use"
+    costs: dict = field(default_factory=dict)
+
+
+QUESTIONS = {
+    "uncontended": "Uncontended cost",
+    "scaling": "Scaling with threads",
+    "fairness": "Fairness",
+    "latency": "Tail latency",
+    "handoff": "Handoff",
+    "dispatcher": "Dispatcher cost",
+    "safety": "Safety cost",
+}
+
+
+def fmt_ns(v: float) -> str:
+    if v >= 1e6:
+        return f"{v / 1e6:.3g} ms"
+    if v >= 1e3:
+        return f"{v / 1e3:.3g} us"
+    return f"{v:.3g} ns"
+
+
+def cost(rec: Record, metric: str, higher_is_better: bool) -> list[float]:
+    vals = rec.values.get(metric, [])
+    return [1 / v for v in vals if v > 0] if higher_is_better else list(vals)
+
+
+def ratio(x: Record, y: Record, metric: str, higher_is_better: bool) -> Interval | None:
+    """x's cost over y's."""
+    return ratio_interval(cost(x, metric, higher_is_better), cost(y, metric, higher_is_better))
+
+
+def vs(iv: Interval | None, name: str) -> str:
+    """'0.50x std::mutex [0.49-0.51]'."""
+    if iv is None:
+        return f"? {name}"
+    text = f"{fmt_ratio(iv.estimate)} {name}"
+    if iv.low is not None:
+        text += f" [{fmt_ratio(iv.low)[:-1]}-{fmt_ratio(iv.high)}]"
+    return text
+
+
+def _med(r: Record, metric: str) -> float:
+    return median(r.values[metric])
+
+
+def _missing(q: str) -> Verdict:
+    ids = ",".join(QUESTION_SCENARIOS.get(q, ()))
+    return Verdict(q, QUESTIONS[q], f"Not measured in this run: needs {ids} (scripts/lab run --filter {ids}).",
+                   measured=False)
+
+
+def _by_lock(recs, family, metric, **params) -> dict:
+    return {r.lock: r for r in recs if r.family == family and metric in r.values and r.values[metric]
+            and all(r.param(k) == v for k, v in params.items())}
+
+
+def _ours(by_lock: dict) -> list[str]:
+    return [l for l in by_lock if is_kmlab_type(l)]
+
+
+def _peers(by_lock: dict) -> list[str]:
+    return [l for l in by_lock if is_peer(l)]
+
+
+def uncontended(recs, ctx) -> Verdict:
+    m = "real_time"
+    s1 = _by_lock(recs, "BM_LockUnlock", m)
+    ref, ours, peers = s1.get(REFERENCE_LOCK), _ours(s1), _peers(s1)
+    if not ref or not ours:
+        return _missing("uncontended")
+    best = min(ours, key=lambda l: _med(s1[l], m))
+    worst = max(ours, key=lambda l: _med(s1[l], m))
+    text = (f"{plain_name(best)} is the cheapest kmlab lock: {fmt_ns(_med(s1[best], m))} per lock+unlock, "
+            f"{vs(ratio(s1[best], ref, m, False), REFERENCE_LOCK)}")
+    if peers:
+        peer = min(peers, key=lambda l: _med(s1[l], m))
+        text += f" and {vs(ratio(s1[best], s1[peer], m, False), peer)}, the cheapest peer ({fmt_ns(_med(s1[peer], m))})"
+    text += (f". The dearest, {plain_name(worst)}, takes {fmt_ns(_med(s1[worst], m))}: "
+             f"{vs(ratio(s1[worst], ref, m, False), REFERENCE_LOCK)}.")
+    floor = _by_lock(recs, "BM_Floor", m).get("fetch_add")
+    if floor:
+        text += f" A bare fetch_add takes {fmt_ns(_med(floor, m))}."
+    costs = {l: ratio(s1[l], ref, m, False).estimate for l in ours}
+    return Verdict("uncontended", QUESTIONS["uncontended"], text, costs=costs)
+
+
+def _sleeps(r: Record) -> float | None:
+    return _med(r, "vcsw_per_op") if r.values.get("vcsw_per_op") else None
+
+
+def scaling(recs, ctx) -> Verdict:
+    m = "ops_per_s"
+    s3 = [r for r in recs if r.family == "BM_Contended" and r.param("cs_ns") == 50 and r.values.get(m)]
+    threads = sorted({r.param("threads") for r in s3})
+    multi = [t for t in threads if t > 1]
+    if not multi:
+        return _missing("scaling")
+    points = sorted({multi[0], multi[-1]})
+    parts, costs, worst_by_t = [], {}, {}
+    for t in points:
+        at = _by_lock(s3, "BM_Contended", m, threads=t)
+        ref, ours, peers = at.get(REFERENCE_LOCK), _ours(at), _peers(at)
+        if not ref or not ours:
+            continue
+        best = max(ours, key=lambda l: _med(at[l], m))
+        worst = min(ours, key=lambda l: _med(at[l], m))
+        worst_by_t[t] = (worst, ratio(at[worst], ref, m, True), _sleeps(at[worst]))
+        for l in ours:
+            costs[f"{l}@{t}"] = ratio(at[l], ref, m, True).estimate
+        where = f"{t} threads" + (f" ({t / ctx['cores']:g}x the cores)" if ctx["cores"] and t > ctx["cores"] else "")
+        text = f"At {where} the fastest kmlab lock, {plain_name(best)}, costs {vs(ratio(at[best], ref, m, True), REFERENCE_LOCK)}"
+        if peers:
+            peer = max(peers, key=lambda l: _med(at[l], m))
+            iv = ratio(at[best], at[peer], m, True)
+            if iv and iv.excludes > 0:
+                text += f"; {peer} beats every kmlab lock ({plain_name(best)} costs {vs(iv, peer)})"
+            else:
+                text += f" and {vs(iv, peer)}, the fastest peer"
+        parts.append(text + ".")
+    if not parts:
+        return _missing("scaling")
+    over = _oversubscribed(recs, costs)
+    if over:
+        parts.append(over)
+    worst_locks = {w for w, _, _ in worst_by_t.values()}
+    if len(worst_locks) == 1:
+        worst = worst_locks.pop()
+        figures = " and ".join(f"{vs(iv, REFERENCE_LOCK)} at {t}" for t, (_, iv, _) in worst_by_t.items())
+        sleeps = [s for _, _, s in worst_by_t.values() if s is not None]
+        text = f"The slowest kmlab lock is {plain_name(worst)}: {figures}"
+        if sleeps:
+            text += f", with {' and '.join(f'{s:.2g}' for s in sleeps)} sleeps per acquisition"
+            if max(sleeps) >= CONVOY_SLEEPS and all(iv and iv.estimate >= 2 for _, iv, _ in worst_by_t.values()):
+                text += " - a lock convoy: ownership passes to a thread that must first be woken"
+        parts.append(text + ".")
+    return Verdict("scaling", QUESTIONS["scaling"], " ".join(parts), costs=costs)
+
+
+def _oversubscribed(recs, costs: dict) -> str:
+    """The most threads with a CPU hog beside them: what a lock does when it
+    must sleep to let others run."""
+    m = "ops_per_s"
+    s4 = [r for r in recs if r.family == "BM_Oversubscribed" and r.values.get(m)]
+    if not s4:
+        return ""
+    t = max(r.param("threads") for r in s4)
+    hog = max(r.param("hog") or 0 for r in s4)
+    at = _by_lock(s4, "BM_Oversubscribed", m, threads=t, hog=hog)
+    ref, ours = at.get(REFERENCE_LOCK), _ours(at)
+    if not ref or not ours:
+        return ""
+    for l in ours:
+        costs[f"{l}@oversubscribed"] = ratio(at[l], ref, m, True).estimate
+    best = max(ours, key=lambda l: _med(at[l], m))
+    worst = min(ours, key=lambda l: _med(at[l], m))
+    return (f"Oversubscribed ({t} threads{' and a CPU hog' if hog else ''}), {plain_name(best)} costs "
+            f"{vs(ratio(at[best], ref, m, True), REFERENCE_LOCK)} and {plain_name(worst)} "
+            f"{vs(ratio(at[worst], ref, m, True), REFERENCE_LOCK)}.")
+
+
+def fairness(recs, ctx) -> Verdict:
+    m = "jain"
+    s5 = [r for r in recs if r.family == "BM_Fairness" and r.values.get(m)]
+    where = "200 ns critical section, no work outside"
+    if not s5:
+        s5 = [r for r in recs if r.family == "BM_Contended" and r.param("cs_ns") == 50 and r.values.get(m)]
+        where = "50 ns critical section"
+    if not s5:
+        return _missing("fairness")
+    t = max(r.param("threads") for r in s5)
+    at = {r.lock: r for r in s5 if r.param("threads") == t}
+    ref, ours = at.get(REFERENCE_LOCK), _ours(at)
+    if not ours:
+        return _missing("fairness")
+    least = min(ours, key=lambda l: _med(at[l], m))
+    most = max(ours, key=lambda l: _med(at[l], m))
+    text = (f"At {t} threads ({where}) Jain's index (1 = every thread gets an equal share) runs from "
+            f"{_med(at[least], m):.2f} ({plain_name(least)}) to {_med(at[most], m):.2f} ({plain_name(most)}) among "
+            f"kmlab locks")
+    if ref:
+        text += f"; std::mutex {_med(ref, m):.2f}"
+    text += "."
+    if at[least].values.get("min_share"):
+        text += (f" Under {plain_name(least)} the slowest thread got {_med(at[least], 'min_share'):.2f} of an equal "
+                 f"share")
+        if ref:
+            iv = ratio_interval(at[least].values[m], ref.values[m])
+            text += f"; its index is {vs(iv, 'std::mutex' + chr(39) + 's')} (below 1x: less fair)"
+        text += "."
+    if at[most].values.get("ops_per_s") and ref and ref.values.get("ops_per_s"):
+        iv = ratio(at[most], ref, "ops_per_s", True)
+        if iv and iv.estimate >= 2:
+            text += f" Fairness has a price here: {plain_name(most)} costs {vs(iv, REFERENCE_LOCK)} in throughput."
+    return Verdict("fairness", QUESTIONS["fairness"], text)
+
+
+def tail_latency(recs, ctx) -> Verdict:
+    m = "p99_ns"
+    s6 = [r for r in recs if r.family == "BM_Latency" and r.values.get(m)]
+    if not s6:
+        return _missing("latency")
+    t = max(r.param("threads") for r in s6)
+    at = _by_lock(s6, "BM_Latency", m, threads=t)
+    ref, ours, peers = at.get(REFERENCE_LOCK), _ours(at), _peers(at)
+    if not ref or not ours:
+        return _missing("latency")
+    best = min(ours, key=lambda l: _med(at[l], m))
+    worst = max(ours, key=lambda l: _med(at[l], m))
+    text = (f"At {t} threads the p99 time to acquire is {fmt_ns(_med(at[best], m))} for {plain_name(best)}, the best "
+            f"kmlab lock: {vs(ratio(at[best], ref, m, False), REFERENCE_LOCK)} ({fmt_ns(_med(ref, m))})")
+    if peers:
+        peer = min(peers, key=lambda l: _med(at[l], m))
+        text += f" and {vs(ratio(at[best], at[peer], m, False), peer)}, the best peer"
+    text += (f". The worst, {plain_name(worst)}: p99 {fmt_ns(_med(at[worst], m))}, "
+             f"{vs(ratio(at[worst], ref, m, False), REFERENCE_LOCK)}")
+    if at[worst].values.get("p999_ns"):
+        text += f", p99.9 {fmt_ns(_med(at[worst], 'p999_ns'))}"
+    text += "."
+    if not any(r.histograms for r in s6):
+        text += " (Percentiles from the harness's counters: these results kept no histogram.)"
+    costs = {f"{l}@p99": ratio(at[l], ref, m, False).estimate for l in ours}
+    return Verdict("latency", QUESTIONS["latency"], text, costs=costs)
+
+
+def handoff(recs, ctx) -> Verdict:
+    m = "ops_per_s"
+    s7 = _by_lock(recs, "BM_Handoff", m)
+    ref, ours, peers = s7.get(REFERENCE_LOCK), _ours(s7), _peers(s7)
+    if not ref or not ours:
+        return _missing("handoff")
+    ns = lambda l: 1e9 / _med(s7[l], m)  # noqa: E731
+    best = min(ours, key=ns)
+    worst = max(ours, key=ns)
+    text = (f"Passing the lock between two threads, {plain_name(best)} takes {fmt_ns(ns(best))} per handoff: "
+            f"{vs(ratio(s7[best], ref, m, True), REFERENCE_LOCK)} ({fmt_ns(1e9 / _med(ref, m))})")
+    if peers:
+        peer = min(peers, key=lambda l: 1e9 / _med(s7[l], m))
+        text += f" and {vs(ratio(s7[best], s7[peer], m, True), peer)}, the fastest peer"
+    text += (f". {plain_name(worst)} takes {fmt_ns(ns(worst))}: {vs(ratio(s7[worst], ref, m, True), REFERENCE_LOCK)}")
+    sleeps = _sleeps(s7[worst])
+    if sleeps is not None:
+        text += f", with {sleeps:.2f} sleeps per handoff"
+        if sleeps >= CONVOY_SLEEPS:
+            text += " (each handoff wakes a sleeping thread)"
+    costs = {f"{l}@handoff": ratio(s7[l], ref, m, True).estimate for l in ours}
+    return Verdict("handoff", QUESTIONS["handoff"], text + ".", costs=costs)
+
+
+def dispatcher(recs, ctx) -> Verdict:
+    parts = []
+    ev = _by_lock(recs, "BM_EventPingPong", "ops_per_s")
+    if "dispatcher" in ev and "raw_futex" in ev:
+        parts.append(f"A KEVENT wait satisfied through the emulated dispatcher costs "
+                     f"{vs(ratio(ev['dispatcher'], ev['raw_futex'], 'ops_per_s', True), 'the same handshake on raw futexes')}.")
+    s1 = _by_lock(recs, "BM_LockUnlock", "real_time")
+    backend = []
+    for kind in KMLAB_TYPES:
+        d, f = s1.get(f"{kind},dispatcher"), s1.get(f"{kind},futex")
+        if d and f:
+            backend.append(f"{vs(ratio(d, f, 'real_time', False), 'the futex backend')} for {NT_NAMES[kind]}")
+    if backend:
+        parts.append("Uncontended, the dispatcher backend costs " + ", ".join(backend) + ".")
+    s8 = [r for r in recs if r.family == "BM_ManyLocks" and r.values.get("ops_per_s")]
+    if s8:
+        t = max(r.param("threads") for r in s8)
+        n = max(r.param("locks") for r in s8)
+        pairs = []
+        for lock in sorted({r.lock for r in s8 if r.param("dispatcher_lock") == 1}):
+            g = next((r for r in s8 if r.lock == lock and r.param("threads") == t and r.param("locks") == n
+                      and r.param("dispatcher_lock") == 0), None)
+            p = next((r for r in s8 if r.lock == lock and r.param("threads") == t and r.param("locks") == n
+                      and r.param("dispatcher_lock") == 1), None)
+            if g and p:
+                pairs.append((lock, ratio(p, g, "ops_per_s", True)))
+        if pairs:
+            gm = geometric_mean([iv.estimate for _, iv in pairs if iv])
+            lo = min(pairs, key=lambda x: x[1].estimate)
+            parts.append(f"With {n} locks at {t} threads, per-object dispatcher locks cost {fmt_ratio(gm)} the global "
+                         f"lock (geometric mean over {len(pairs)} locks; {plain_name(lo[0])}: {vs(lo[1], 'global')}).")
+    if not parts:
+        return _missing("dispatcher")
+    return Verdict("dispatcher", QUESTIONS["dispatcher"], " ".join(parts))
+
+
+def safety(recs, ctx) -> Verdict:
+    m = "real_time"
+    s11 = _by_lock(recs, "BM_SafetyCost", m)
+    inst = ctx.get("instructions") or {}
+    rows = []
+    for kind in KMLAB_TYPES:
+        for backend in ("futex", "spin", "dispatcher"):
+            lock = f"{kind},{backend}"
+            raw = f"raw-{'kmutex' if kind == 'KMutex' else 'lock-bit'},{backend}"
+            if lock in s11 and raw in s11:
+                rows.append((lock, raw, ratio(s11[lock], s11[raw], m, False)))
+    if not rows:
+        return _missing("safety")
+    futex = [x for x in rows if x[0].endswith(",futex")] or rows
+    worst = max(rows, key=lambda x: x[2].estimate if x[2] else 0)
+    text = "The kernel's rules (IRQL checks, owner tracking, APC accounting, the expected<Guard>) add " + "; ".join(
+        f"{fmt_ns(_med(s11[l], m) - _med(s11[r], m))} per lock+unlock to {plain_name(l)} ({vs(iv, 'its raw lock')}"
+        + (f", {inst[l] - inst[r]:+.0f} instructions" if l in inst and r in inst else "") + ")"
+        for l, r, iv in futex) + "."
+    if worst not in futex:
+        text += f" The most: {plain_name(worst[0])}, {vs(worst[2], 'its raw lock')}."
+    return Verdict("safety", QUESTIONS["safety"], text)
+
+
+ANSWERS = {"uncontended": uncontended, "scaling": scaling, "fairness": fairness, "latency": tail_latency,
+           "handoff": handoff, "dispatcher": dispatcher, "safety": safety}
+
+
+def what_to_use(verdicts: list[Verdict]) -> str:
+    """Follows from the cost ratios the verdicts measured: each kmlab lock's
+    geometric mean over every figure it has, the best backend of each type,
+    and the locks to avoid."""
+    per_lock: dict[str, list[float]] = {}
+    for v in verdicts:
+        for key, c in v.costs.items():
+            if c and c > 0:
+                per_lock.setdefault(key.split("@")[0], []).append(c)
+    if not per_lock:
+        return "Not enough was measured to recommend a lock (run the default profile without --filter)."
+    gm = {l: geometric_mean(cs) for l, cs in per_lock.items()}
+    n_fig = max(len(cs) for cs in per_lock.values())
+    best = min(gm, key=gm.get)
+    text = (f"Across the {n_fig} cost figures above, {plain_name(best)} costs least: {fmt_ratio(gm[best])} "
+            f"std::mutex (geometric mean).")
+    by_type = []
+    for kind in KMLAB_TYPES:
+        mine = {l: g for l, g in gm.items() if l.startswith(kind + ",")}
+        if mine:
+            b = min(mine, key=mine.get)
+            by_type.append(f"{NT_NAMES[kind]} over {b.split(',')[1]} ({fmt_ratio(mine[b])})")
+    if by_type:
+        text += " If the type is fixed by the semantics you need, the best backend for each: " + ", ".join(by_type) + "."
+    worst_figure = {}
+    for v in verdicts:
+        for key, c in v.costs.items():
+            lock = key.split("@")[0]
+            if c and c >= 3 and c > worst_figure.get(lock, (0, ""))[0]:
+                worst_figure[lock] = (c, v.question.lower())
+    if worst_figure:
+        text += " Avoid " + "; ".join(f"{plain_name(l)} ({fmt_ratio(c)} std::mutex in {q})"
+                                      for l, (c, q) in sorted(worst_figure.items(), key=lambda x: -x[1][0])) + "."
+    return text
+
+
+def verdicts(ds: Dataset) -> tuple[list[Verdict], str]:
+    """The answers for the first machine, in QUESTIONS order, and what to use."""
+    machine = next(iter(ds.machines))
+    recs = [r for r in ds.records if r.machine == machine]
+    try:
+        cores = int(ds.machines[machine].get("cores") or 0) or None
+    except ValueError:
+        cores = None
+    ctx = {"cores": cores, "instructions": ds.instructions.get(machine)}
+    out = []
+    for q, answer in ANSWERS.items():
+        fed_by = QUESTION_SCENARIOS.get(q, ())
+        out.append(answer([r for r in recs if r.scenario in fed_by], ctx))
+    return out, what_to_use(out)

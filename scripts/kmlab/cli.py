@@ -1,50 +1,102 @@
 """The command line: run, report and compare, as `scripts/lab` passes them on.
-Bad input is one `lab: error:` line and exit status 2."""
+Every flag is checked before anything runs (scripts/lab calls
+`run --check-flags` before it builds); bad input is one `lab: error:` line
+and exit status 2."""
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
 from . import ROOT
 from .compare import compare
-from .report import render_report
+from .publish import publish
 from .results import LabError
-from .run import run_suite
+from .run import check_run_flags, run_suite
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="scripts/lab", description="kmlab benchmark lab")
-    sub = p.add_subparsers(dest="cmd", required=True)
+class Parser(argparse.ArgumentParser):
+    """argparse, with its errors as LabError (one line, status 2, no usage dump)."""
+
+    def error(self, message):
+        raise LabError(f"{self.prog}: {message}")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {v}")
+    return v
+
+
+def _alpha(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not 0 < v < 1:
+        raise argparse.ArgumentTypeError(f"a significance level lies strictly between 0 and 1, not {text}")
+    return v
+
+
+def _percent(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not math.isfinite(v) or v < 0:
+        raise argparse.ArgumentTypeError(f"a percentage of 0 or more, not {text}")
+    return v
+
+
+def parser() -> Parser:
+    p = Parser(prog="scripts/lab", description="kmlab benchmark lab")
+    sub = p.add_subparsers(dest="cmd", required=True, parser_class=Parser)
     r = sub.add_parser("run", help="run the benchmark suite and write a report")
-    r.add_argument("--quick", action="store_true", help="short profile for CI smoke runs")
+    r.add_argument("--quick", action="store_true", help="short profile for CI smoke runs (1 repetition)")
     r.add_argument("--filter", help="comma-separated scenario ids, e.g. S1,S3")
-    r.add_argument("--repetitions", type=int, help="repetitions per benchmark")
-    r.add_argument("--out", help="report folder (default reports/<date>-<host>-<commit>)")
+    r.add_argument("--repetitions", type=_positive_int, help="repetitions per benchmark (at least 1; 4 or more "
+                                                            "for 95%% intervals)")
+    r.add_argument("--out", help="report folder, which must not exist (default reports/<date>-<host>-<commit>)")
     r.add_argument("--build-dir", default=str(ROOT / "build" / "release"))
+    r.add_argument("--check-flags", action="store_true", help=argparse.SUPPRESS)
     rp = sub.add_parser("report", help="re-render a report from stored results (several folders merge)")
     rp.add_argument("dirs", nargs="+")
-    rp.add_argument("--out", help="output folder (default: the single input folder)")
+    rp.add_argument("--out", help="output folder, replaced whole (default: the single input folder)")
     c = sub.add_parser("compare", help="compare two result files or report folders")
     c.add_argument("a")
     c.add_argument("b")
-    c.add_argument("--fail-above", type=float, metavar="PCT", help="exit 1 on a significant regression above PCT%%")
-    c.add_argument("--alpha", type=float, default=0.05)
-    args = p.parse_args(argv)
+    c.add_argument("--fail-above", type=_percent, metavar="PCT",
+                   help="exit 1 on a significant regression above PCT%%")
+    c.add_argument("--alpha", type=_alpha, default=0.05, help="significance level of the U test (default 0.05)")
+    return p
+
+
+def main(argv=None) -> int:
     try:
+        args = parser().parse_args(argv)
         if args.cmd == "run":
+            if args.check_flags:
+                check_run_flags(args)
+                return 0
             return run_suite(args)
         if args.cmd == "report":
             dirs = [Path(d) for d in args.dirs]
+            for d in dirs:
+                if not d.exists():
+                    raise LabError(f"{d}: no such report folder or results file")
             if args.out:
                 out = Path(args.out)
             elif len(dirs) == 1 and dirs[0].is_dir():
                 out = dirs[0]
             else:
                 raise LabError("several inputs: say where the merged report goes with --out DIR")
-            out.mkdir(parents=True, exist_ok=True)
-            print(render_report(dirs, out))
+            print(publish(dirs, out))
             print(f"\nreport: {out / 'report.html'}")
             return 0
         return compare(args)

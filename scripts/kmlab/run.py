@@ -1,6 +1,9 @@
 """run: the suite, scenario by scenario, with progress and time left on the
 terminal and in run.log, instruction counts under callgrind, then the report
-in a fresh folder (an earlier report is never overwritten)."""
+in a fresh folder (an earlier report is never overwritten). Results gather
+in a hidden folder beside it; the report is published from there in one
+rename, and if rendering fails the results are still kept under the final
+name with the failed step in failures.txt."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ import time
 from pathlib import Path
 
 from . import ROOT
-from .report import render_report
+from .publish import portable, publish
 from .results import LabError
 from .scenarios import SCENARIO_BY_ID, SCENARIOS, Scenario
 
@@ -27,7 +30,15 @@ PROFILES = {
 }
 
 
-def describe_machine() -> dict:
+def _virtualized() -> str:
+    try:
+        flags = next((l for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("flags")), "")
+    except OSError:
+        return "unknown"
+    return "yes (the CPU reports a hypervisor)" if " hypervisor" in flags else "no"
+
+
+def describe_machine(profile: str = "", repetitions: int | None = None) -> dict:
     info = {
         "host": socket.gethostname(),
         "kernel": f"{platform.system()} {platform.release()}",
@@ -44,6 +55,14 @@ def describe_machine() -> dict:
         pass
     gov = Path("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
     info["governor"] = gov.read_text().strip() if gov.exists() else "unreadable"
+    info["virtualized"] = _virtualized()
+    try:
+        info["load_before_run"] = " ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        pass
+    if profile:
+        info["profile"] = profile
+        info["repetitions"] = repetitions
     for tool, args in (("g++", ["--version"]), ("cmake", ["--version"]), ("gnuplot", ["--version"])):
         if shutil.which(tool):
             out = subprocess.run([tool, *args], capture_output=True, text=True).stdout.splitlines()
@@ -101,21 +120,43 @@ def list_benchmarks(binary: Path, filt: str) -> list[str]:
     return [l for l in r.stdout.splitlines() if l.startswith("BM_")]
 
 
+def check_run_flags(args):
+    """Everything about the flags that can be known before a build."""
+    if args.repetitions is not None and args.repetitions < 1:
+        raise LabError("--repetitions must be at least 1")
+    select_scenarios(args.filter)
+    if args.out:
+        final_report_dir(args.out, {})
+
+
+def sanitize_results(path: Path):
+    """The JSON keeps the binary's path in its context: make it the
+    repository-relative one, so no report carries a machine's absolute path."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return  # a broken file is reported when it is read
+    ctx = data.get("context", {})
+    if isinstance(ctx.get("executable"), str):
+        ctx["executable"] = portable(ctx["executable"])
+        path.write_text(json.dumps(data, indent=2) + "\n")
+
+
 def run_suite(args) -> int:
+    check_run_flags(args)
     if shutil.which("gnuplot") is None:
         raise LabError("gnuplot is not installed: charts cannot be drawn (apt-get install gnuplot-nox, "
                        "or run 'scripts/lab run' as root, which installs it)")
-    profile = PROFILES["quick" if args.quick else "default"]
-    reps = args.repetitions or profile["repetitions"]
-    if reps < 1:
-        raise LabError("--repetitions must be at least 1")
+    profile_name = "quick" if args.quick else "default"
+    profile = PROFILES[profile_name]
+    reps = args.repetitions if args.repetitions is not None else profile["repetitions"]
     selected = select_scenarios(args.filter)
     bin_dir = Path(args.build_dir) / "bin"
     for s in selected:
         if not (bin_dir / s.binary).exists():
-            raise LabError(f"{bin_dir / s.binary}: benchmark binary not found (build first: scripts/lab run)")
+            raise LabError(f"{portable(bin_dir / s.binary)}: benchmark binary not found (build first: scripts/lab run)")
 
-    machine = describe_machine()
+    machine = describe_machine(profile_name, reps)
     out = final_report_dir(args.out, machine)
     tmp = out.parent / (".in-progress-" + out.name)
     if tmp.exists():
@@ -133,9 +174,9 @@ def run_suite(args) -> int:
     total = sum(p[2] for p in plan) + (40 if want_instructions else 0)
     progress = Progress(tmp / "run.log", total)
     progress.line(f"kmlab lab run: {len(plan)} scenarios, profile {'quick' if args.quick else 'default'}, "
-                  f"{reps} repetition(s), about {fmt_secs(total)} estimated; writing {out}")
+                  f"{reps} repetition(s), about {fmt_secs(total)} estimated; writing {portable(out)}")
 
-    env = dict(os.environ, KMLAB_BENCH_DURATION_MS=str(profile["duration_ms"]))
+    env = dict(os.environ, KMLAB_BENCH_DURATION_MS=str(profile["duration_ms"]), KMLAB_BENCH_HISTOGRAMS="1")
     failures = []
     done = 0.0
     for i, (s, count, est) in enumerate(plan, 1):
@@ -148,6 +189,7 @@ def run_suite(args) -> int:
         with (tmp / "raw" / f"{s.id}.stdout.txt").open("w") as so:
             r = subprocess.run(cmd, env=env, stdout=so, stderr=subprocess.STDOUT)
         done += est
+        sanitize_results(tmp / "raw" / f"{s.id}.json")
         if r.returncode != 0:
             failures.append(f"{s.id} ({s.binary}) exited with status {r.returncode}; see raw/{s.id}.stdout.txt")
             progress.line(f"  FAILED: {failures[-1]}")
@@ -162,18 +204,22 @@ def run_suite(args) -> int:
             failures.append(str(e))
             progress.line(f"  FAILED: {e}")
     (tmp / "failures.txt").write_text("".join(f + "\n" for f in failures))
+    progress.line("rendering the report")
+    progress.log.close()
 
     try:
-        summary = render_report([tmp], tmp, failures=failures)
+        summary = publish([tmp], out, failures=failures, sources=[f"`{portable(out)}`"])
+        shutil.rmtree(tmp)
     except LabError as e:
         failures.append(f"rendering the report: {e}")
+        (tmp / "failures.txt").write_text("".join(f + "\n" for f in failures))
+        tmp.rename(out)  # the results are kept: scripts/lab report renders them again
         summary = ""
-    # Never overwrite an earlier report: the finished folder gets a fresh name.
-    tmp.rename(out)
-    progress.log.close()
     if summary:
         print(summary)
-    print(f"\nreport: {out / 'report.html'}\n        {out / 'report.md'}")
+        print(f"\nreport: {out / 'report.html'}\n        {out / 'report.md'}")
+    else:
+        print(f"\nresults: {out} (no report: fix the failure below, then scripts/lab report {portable(out)})")
     if failures:
         print("\nsome steps failed (what ran is kept in the report):", file=sys.stderr)
         for f in failures:
@@ -212,7 +258,7 @@ def count_instructions(binary: Path) -> dict:
     """Instructions per lock+unlock pair for every lock, from callgrind runs at
     two pair counts (the difference cancels the fixed cost)."""
     if not binary.exists():
-        raise LabError(f"{binary}: not found")
+        raise LabError(f"{portable(binary)}: not found")
     names = subprocess.run([str(binary), "--list"], capture_output=True, text=True).stdout.split("\n")
     result = {"unit": "instructions per lock+unlock pair (loop included)", "locks": {}}
     for name in [n for n in names if n]:

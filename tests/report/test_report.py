@@ -105,6 +105,22 @@ class BadInput(unittest.TestCase):
     def test_unknown_scenario(self):
         self.assert_clean_error(["run", "--filter", "S1,S99"], "unknown scenario S99")
 
+    def test_every_flag_is_checked(self):
+        self.assert_clean_error(["run", "--bogus"], "unrecognized arguments: --bogus")
+        self.assert_clean_error(["run", "--repetitions", "0"], "--repetitions", "at least 1")
+        self.assert_clean_error(["run", "--repetitions", "many"], "--repetitions", "not a whole number")
+        self.assert_clean_error(["compare", "a", "b", "--alpha", "2"], "--alpha", "between 0 and 1")
+        self.assert_clean_error(["compare", "a", "b", "--alpha", "0"], "--alpha")
+        self.assert_clean_error(["compare", "a", "b", "--fail-above", "-5"], "--fail-above")
+        self.assert_clean_error(["compare", "a", "b", "--fail-above", "nan"], "--fail-above")
+        self.assert_clean_error(["report"], "dirs")
+
+    def test_check_flags_runs_nothing(self):
+        rc, out, err = run_main(["run", "--quick", "--filter", "S1", "--repetitions", "3", "--check-flags"])
+        self.assertEqual((rc, out, err), (0, "", ""))
+        (self.dir / "taken").mkdir()
+        self.assert_clean_error(["run", "--out", str(self.dir / "taken"), "--check-flags"], "already exists")
+
     def test_missing_gnuplot(self):
         old = os.environ["PATH"]
         os.environ["PATH"] = str(self.dir)  # nothing there

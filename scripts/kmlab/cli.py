@@ -54,6 +54,12 @@ def _percent(text: str) -> float:
     return v
 
 
+def _output(text: str) -> str:
+    if text != "-" and not Path(text).absolute().parent.is_dir():
+        raise argparse.ArgumentTypeError(f"no folder to write {text} into")
+    return text
+
+
 def parser() -> Parser:
     p = Parser(prog="scripts/lab", description="kmlab benchmark lab")
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=Parser)
@@ -68,12 +74,16 @@ def parser() -> Parser:
     rp = sub.add_parser("report", help="re-render a report from stored results (several folders merge)")
     rp.add_argument("dirs", nargs="+")
     rp.add_argument("--out", help="output folder, replaced whole (default: the single input folder)")
-    c = sub.add_parser("compare", help="compare two result files or report folders")
+    c = sub.add_parser("compare", help="compare two report folders or Google Benchmark JSON files")
     c.add_argument("a")
     c.add_argument("b")
     c.add_argument("--fail-above", type=_percent, metavar="PCT",
-                   help="exit 1 on a significant regression above PCT%%")
+                   help="exit 1 on a significant regression above PCT%% (change in cost per operation)")
     c.add_argument("--alpha", type=_alpha, default=0.05, help="significance level of the U test (default 0.05)")
+    c.add_argument("--json", type=_output, metavar="FILE", help="write the comparison as JSON ('-': stdout)")
+    c.add_argument("--csv", type=_output, metavar="FILE", help="write the rows as CSV ('-': stdout)")
+    c.add_argument("--allow-missing", action="store_true",
+                   help="benchmarks present on one side only are listed but do not fail (errored ones still do)")
     return p
 
 
@@ -99,6 +109,8 @@ def main(argv=None) -> int:
             print(publish(dirs, out))
             print(f"\nreport: {out / 'report.html'}")
             return 0
+        if args.json == "-" and args.csv == "-":
+            raise LabError("--json - and --csv - would both write to stdout: give one of them a file")
         return compare(args)
     except LabError as e:
         print(f"lab: error: {e}", file=sys.stderr)

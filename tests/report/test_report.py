@@ -113,6 +113,8 @@ class BadInput(unittest.TestCase):
         self.assert_clean_error(["compare", "a", "b", "--alpha", "0"], "--alpha")
         self.assert_clean_error(["compare", "a", "b", "--fail-above", "-5"], "--fail-above")
         self.assert_clean_error(["compare", "a", "b", "--fail-above", "nan"], "--fail-above")
+        self.assert_clean_error(["compare", "a", "b", "--json", str(self.dir / "no" / "such.json")], "--json")
+        self.assert_clean_error(["compare", "a", "b", "--json", "-", "--csv", "-"], "stdout")
         self.assert_clean_error(["report"], "dirs")
 
     def test_check_flags_runs_nothing(self):

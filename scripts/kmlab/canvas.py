@@ -8,6 +8,7 @@ PNG."""
 
 from __future__ import annotations
 
+import math
 import re
 import string
 import subprocess
@@ -74,6 +75,32 @@ def log_floor(values) -> float | None:
     """Where a zero goes on a log axis: half the smallest positive value."""
     pos = [v for v in values if v is not None and v > 0]
     return min(pos) / 2 if pos else None
+
+
+def time_tics(values, axis: str) -> str:
+    """Decade tics on a log axis of nanoseconds, labelled in ns, us or ms."""
+    pos = [v for v in values if v and v > 0]
+    if not pos:
+        return ""
+    lo, hi = math.floor(math.log10(min(pos))), math.ceil(math.log10(max(pos)))
+    names = {0: "1 ns", 1: "10 ns", 2: "100 ns", 3: "1 us", 4: "10 us", 5: "100 us", 6: "1 ms", 7: "10 ms",
+             8: "100 ms", 9: "1 s", 10: "10 s"}
+    tics = ", ".join(f"'{names.get(e, f'1e{e} ns')}' 1e{e}" for e in range(lo, hi + 1))
+    return f"set {axis}tics ({tics})"
+
+
+def count_format(values, axis: str, log: bool) -> str:
+    """SI prefixes (10k, 1.5M) instead of 1x10^6 on axes of large counts."""
+    pos = [v for v in values if v and v > 0]
+    if not pos:
+        return ""
+    if log and min(pos) >= 1000:
+        return f"set format {axis} '%.0s%c'"
+    if not log and max(pos) >= 10000:
+        return f"set format {axis} '%.1s%c'"
+    if log and min(pos) < 1:
+        return f"set format {axis} '%g'"
+    return ""
 
 
 def write_chart(out_dir: Path, name: str, template: str, subst: dict, data: dict[str, str],
@@ -145,8 +172,7 @@ class Canvas:
             elif "log" not in ylabel:
                 ylabel += " (log scale)"
             axes.append("set logscale y")
-            if min(ys) >= 1000:
-                axes.append("set format y '%.0s%c'")
+        axes.append(count_format(ys, "y", ylog))
         if yrange:
             axes.append(f"set yrange {yrange}")
         if threads_axis and self.cores:
@@ -161,7 +187,8 @@ class Canvas:
                                                       "plots": ", \\\n     ".join(plots)}, data)
         self.drawn.append((title, f"charts/{name}.svg"))
 
-    def dots(self, name, title, xlabel, rows, series, xlog=None, floor=None, floor_label="", colour_rows=False):
+    def dots(self, name, title, xlabel, rows, series, xlog=None, floor=None, floor_label="", colour_rows=False,
+             time_axis=False):
         """rows: row labels, top down. series: (title, {row index: (median,
         low, high)}); with one series and colour_rows, each row takes its
         lock's colour (row labels are lock names)."""
@@ -198,8 +225,7 @@ class Canvas:
         if floor:
             extra += (f"\nset arrow from {floor}, graph 0 to {floor}, graph 1 nohead dt 2 lw 2 lc rgb '#000000' back\n"
                       f"set label '{gp_quote(floor_label)}' at {floor}, graph 0 offset 0.4, 0.8 left noenhanced font ',9'")
-        if xlog and min(xs) >= 1000:
-            extra += "\nset format x '%.0s%c'"
+        extra += "\n" + (time_tics(xs, "x") if time_axis and xlog else count_format(xs, "x", xlog))
         ytics = ", ".join(f"'{gp_quote(r)}' {i}" for i, r in enumerate(rows))
         height = max(360, 150 + 26 * len(rows))
         write_chart(self.out_dir, name, "dots.gp", {"title": title, "subtitle": self.subtitle, "xlabel": xlabel,
@@ -225,12 +251,16 @@ class Canvas:
                 mname = f"{name}-{i}-p.dat"
                 data[mname] = "".join(f"{m:g}\t{y:g}\t{lo:g}\t{hi:g}\n" for y, m, lo, hi in marks.values())
                 plots.append(f"'{mname}' using 1:2:3:4 with xerrorbars {style} notitle")
-        levels = "\n".join(f"set arrow from graph 0, first {y} to graph 1, first {y} nohead dt 3 lc rgb '#999999' back\n"
-                           f"set label '{lab}' at graph 0, first {y} offset 0.5, 0.5 left font ',9'"
-                           for lab, y in (("p50", 0.5), ("p99", 0.01), ("p99.9", 0.001)))
+        levels = "\n".join(f"set arrow from graph 0, first {y} to graph 1, first {y} nohead dt 3 lc rgb '#999999' back"
+                           for y in (0.5, 0.01, 0.001))
+        # The percentile levels are named on the right-hand axis, clear of the curves.
+        bottom = 10 ** math.floor(math.log10(min(y for _, pts, _ in series for _, y in pts)))
+        levels += (f"\nset yrange [{bottom:g}:1.2]\nset logscale y2\nset y2range [{bottom:g}:1.2]\n"
+                   f"set y2tics ('p50' 0.5, 'p99' 0.01, 'p99.9' 0.001) textcolor rgb '#555555'")
+        levels += "\n" + time_tics([x for _, pts, _ in series for x, _ in pts], "x")
         write_chart(self.out_dir, name, "lines.gp", {
             "title": title, "subtitle": self.subtitle, "xlabel": "time to acquire (ns, log scale)",
             "ylabel": "fraction of acquisitions slower (log scale)",
-            "axes": "set logscale x 10\nset logscale y 10\nset format y '%g'\nset key outside right top width 2",
+            "axes": "set logscale x 10\nset logscale y 10\nset format y '%g'",
             "extra": levels, "plots": ", \\\n     ".join(plots)}, data)
         self.drawn.append((title, f"charts/{name}.svg"))

@@ -155,7 +155,7 @@ def _latency(c: Canvas, name, recs):
     series = [(label, {i: spread(r.values[k]) for i, r in enumerate(at) if k in r.values})
               for label, k in (("p50", "p50_ns"), ("p99", "p99_ns"), ("p99.9", "p999_ns"), ("max", "max_ns"))]
     c.dots(name, f"Time to acquire at {tmax} threads (sampled; median, min-max over repetitions)",
-           "nanoseconds", [r.lock for r in at], series)
+           "time to acquire", [r.lock for r in at], series, time_axis=True)
 
 
 @_draws("latency-cdf")
@@ -182,9 +182,10 @@ def _handoff(c: Canvas, name, recs):
     s7 = _rows_by(s7, "ops_per_s", reverse=True)
     rows = [f"{r.lock} ({median(r.values['vcsw_per_op']):.2f} sleeps)" if "vcsw_per_op" in r.values else r.lock
             for r in s7]
-    c.dots(name, "Handoff between two threads through the lock (median, min-max)", "nanoseconds per handoff", rows,
-           [("ns per handoff", {i: spread([1e9 / v for v in r.values["ops_per_s"]]) for i, r in enumerate(s7)})],
-           colour_rows=False)
+    c.dots(name, "Handoff between two threads through the lock (median, min-max; sleeps per handoff in brackets)",
+           "time per handoff", rows,
+           [("time per handoff", {i: spread([1e9 / v for v in r.values["ops_per_s"]]) for i, r in enumerate(s7)})],
+           time_axis=True)
 
 
 @_draws("oversubscription")

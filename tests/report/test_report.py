@@ -171,6 +171,27 @@ class Rendering(unittest.TestCase):
         finally:
             shutil.rmtree(d)
 
+    @unittest.skipUnless(shutil.which("gnuplot"), "gnuplot is not installed")
+    def test_kept_histograms_draw_a_latency_cdf_per_thread_count(self):
+        from test_latency import label_of
+        d = Path(tempfile.mkdtemp())
+        try:
+            rows = [entry(f"BM_Latency<{lock}>/threads:{t}", rep, label=label_of([base * (1 + i % 50) for i in range(500)]),
+                          max_ns=base * 50.0)
+                    for lock, base in (("std::mutex", 100), ("KMutex,dispatcher", 5000)) for t in (2, 16)
+                    for rep in range(4)]
+            write_report_dir(d, {"S6": rows})
+            rc, _, err = run_main(["report", str(d)])
+            self.assertEqual(rc, 0, err)
+            for t in (2, 16):
+                self.assertTrue((d / "charts" / f"latency-cdf-{t}threads.svg").exists(), t)
+            md = (d / "report.md").read_text()
+            self.assertIn("**Tail latency.** At 16 threads the p99 time to acquire is 250 us for KMUTEX through "
+                          "the dispatcher", md)
+            self.assertIn("![Time to acquire at 2 threads: the whole distribution", md)
+        finally:
+            shutil.rmtree(d)
+
 
 if __name__ == "__main__":
     unittest.main()

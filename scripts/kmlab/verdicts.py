@@ -333,12 +333,13 @@ def safety(recs, ctx) -> Verdict:
         return _missing("safety")
     futex = [x for x in rows if x[0].endswith(",futex")] or rows
     worst = max(rows, key=lambda x: x[2].estimate if x[2] else 0)
-    text = "The kernel's rules (IRQL checks, owner tracking, APC accounting, the expected<Guard>) add " + "; ".join(
-        f"{fmt_ns(_med(s11[l], m) - _med(s11[r], m))} per lock+unlock to {plain_name(l)} ({vs(iv, 'its raw lock')}"
-        + (f", {inst[l] - inst[r]:+.0f} instructions" if l in inst and r in inst else "") + ")"
-        for l, r, iv in futex) + "."
+    text = ("The kernel's rules (IRQL checks, owner tracking, APC accounting, the expected<Guard>), per lock+unlock "
+            "against the raw lock beneath: " + "; ".join(
+                f"{plain_name(l)} {_med(s11[l], m) - _med(s11[r], m):+.2g} ns ({vs(iv, 'the raw lock')}"
+                + (f", {inst[l] - inst[r]:+.0f} instructions" if l in inst and r in inst else "") + ")"
+                for l, r, iv in futex) + ".")
     if worst not in futex:
-        text += f" The most: {plain_name(worst[0])}, {vs(worst[2], 'its raw lock')}."
+        text += f" The most: {plain_name(worst[0])}, {vs(worst[2], 'the raw lock')}."
     return Verdict("safety", QUESTIONS["safety"], text)
 
 

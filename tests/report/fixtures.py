@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT / "scripts") not in sys.path:
     sys.path.insert(0, str(ROOT / "scripts"))
-from kmlab import cli  # noqa: E402
+from kmlab import cli, latency  # noqa: E402
 
 
 def gb_json(entries, context=None):
@@ -63,3 +63,13 @@ def contention_rows(reps=3, threads=(1, 2, 4), locks=(("std::mutex", 1000.0), ("
 def tree_bytes(d: Path) -> dict:
     """Every file under d with its bytes: a folder compared byte for byte."""
     return {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+def label_of(values) -> str:
+    """What benchmarks/harness/histogram.hpp's encode() writes for these values."""
+    counts = {}
+    for v in values:
+        i = latency.index(v)
+        counts[i] = counts.get(i, 0) + 1
+    return latency.PREFIX + f" min={min(values)} max={max(values)}" + "".join(
+        f" {latency.lowest(i)}:{c}" for i, c in sorted(counts.items()))

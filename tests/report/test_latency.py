@@ -6,18 +6,8 @@ import json
 import math
 import unittest
 
-from fixtures import entry, gb_json
+from fixtures import entry, gb_json, label_of
 from kmlab import latency, results
-
-
-def label_of(values) -> str:
-    """What benchmarks/harness/histogram.hpp's encode() writes for these values."""
-    counts = {}
-    for v in values:
-        i = latency.index(v)
-        counts[i] = counts.get(i, 0) + 1
-    return latency.PREFIX + f" min={min(values)} max={max(values)}" + "".join(
-        f" {latency.lowest(i)}:{c}" for i, c in sorted(counts.items()))
 
 
 class Buckets(unittest.TestCase):

@@ -9,7 +9,7 @@ import tempfile
 import unittest
 from pathlib import Path
 
-from fixtures import ROOT, contention_rows, entry, gb_json, run_main, write_report_dir
+from fixtures import ROOT, contention_rows, entry, gb_json, label_of, run_main, write_report_dir
 from kmlab import results, run, scenarios, stats, tables  # noqa: E402
 
 
@@ -173,7 +173,6 @@ class Rendering(unittest.TestCase):
 
     @unittest.skipUnless(shutil.which("gnuplot"), "gnuplot is not installed")
     def test_kept_histograms_draw_a_latency_cdf_per_thread_count(self):
-        from test_latency import label_of
         d = Path(tempfile.mkdtemp())
         try:
             rows = [entry(f"BM_Latency<{lock}>/threads:{t}", rep, label=label_of([base * (1 + i % 50) for i in range(500)]),

@@ -133,7 +133,11 @@ def _fit(name: str, width: int) -> str:
 
 
 def _signed(v: float | None) -> str:
-    return "-" if v is None or math.isnan(v) else f"{v:+.1f}%"
+    if v is None or math.isnan(v):
+        return "-"
+    if abs(v) >= 10000:
+        return f"{v:+.1e}%"
+    return f"{v:+.0f}%" if abs(v) >= 1000 else f"{v:+.1f}%"
 
 
 def format_table(res: dict, width: int) -> str:

@@ -99,7 +99,7 @@ def fmt(v: float) -> str:
 
 @dataclass(frozen=True)
 class Interval:
-    estimate: float
+    estimate: float           # shift_interval: Hodges-Lehmann; ratio_interval: the ratio of the medians
     low: float | None         # None: the samples are too small for the confidence asked
     high: float | None
     confidence: float | None  # what the interval achieves (exact), at least the one asked
@@ -147,13 +147,16 @@ def shift_interval(x: list[float], y: list[float], confidence: float = 0.95) -> 
 
 
 def ratio_interval(x: list[float], y: list[float], confidence: float = 0.95) -> Interval | None:
-    """x over y as a ratio (Hodges-Lehmann on logarithms), or None when a
-    value is not positive (no ratio to speak of)."""
+    """x over y as a ratio, or None when a value is not positive (no ratio
+    to speak of). The point is the ratio of the medians, the figure a reader
+    checks against the medians printed beside it; the interval is the
+    Hodges-Lehmann one, on logarithms. (Where the medians and the
+    Hodges-Lehmann shift disagree, noise is bimodal and the interval wide.)"""
     if not x or not y or min(x) <= 0 or min(y) <= 0:
         return None
     iv = shift_interval([math.log(v) for v in x], [math.log(v) for v in y], confidence)
     exp = (lambda v: None if v is None else math.exp(v))
-    return Interval(math.exp(iv.estimate), exp(iv.low), exp(iv.high), iv.confidence)
+    return Interval(median(x) / median(y), exp(iv.low), exp(iv.high), iv.confidence)
 
 
 def smallest_p(n1: int, n2: int) -> float:

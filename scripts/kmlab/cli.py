@@ -64,7 +64,7 @@ def parser() -> Parser:
     p = Parser(prog="scripts/lab", description="kmlab benchmark lab")
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=Parser)
     r = sub.add_parser("run", help="run the benchmark suite and write a report")
-    r.add_argument("--quick", action="store_true", help="short profile for CI smoke runs (1 repetition)")
+    r.add_argument("--quick", action="store_true", help="short profile for CI smoke runs (4 short repetitions)")
     r.add_argument("--filter", help="comma-separated scenario ids, e.g. S1,S3")
     r.add_argument("--repetitions", type=_positive_int, help="repetitions per benchmark (at least 1; 4 or more "
                                                             "for 95%% intervals)")

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Runs one benchmark binary with a tiny time budget and checks that it exits
-0 and writes valid Google Benchmark JSON with kmlab's run context."""
+0 and writes valid Google Benchmark JSON with kmlab's run context, and that
+the latency benchmarks keep their whole histogram."""
 
 import os
 import subprocess
@@ -29,7 +30,7 @@ def main(binary: str) -> int:
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.json"
-        env = dict(os.environ, KMLAB_BENCH_DURATION_MS="3")
+        env = dict(os.environ, KMLAB_BENCH_DURATION_MS="3", KMLAB_BENCH_HISTOGRAMS="1")
         r = subprocess.run([binary, "--benchmark_min_time=0.001", f"--benchmark_out={out}",
                             "--benchmark_out_format=json"], env=env, capture_output=True, text=True, timeout=600)
         if r.returncode != 0:
@@ -47,6 +48,10 @@ def main(binary: str) -> int:
             return 1
         if not records or "kmlab_commit" not in data["context"]:
             print(f"{name}: no results or no kmlab context")
+            return 1
+        latency = [r for r in records if r.family == "BM_Latency"]
+        if latency and not all(r.histograms for r in latency):
+            print(f"{name}: a latency benchmark kept no histogram in the JSON")
             return 1
         print(f"{name}: {len(records)} benchmarks, valid JSON")
     return 0

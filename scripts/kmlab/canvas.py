@@ -198,7 +198,8 @@ class Canvas:
         xs = [v for _, pts in series for p in pts.values() for v in p] + ([floor] if floor else [])
         if xlog is None:
             xlog = spans_decades(xs)
-        axes = ["set xrange [0:*]" if not xlog else ""]
+        # A little room past the extreme markers, so none sits half on the border.
+        axes = [f"set xrange [0:{max(xs) * 1.05:g}]" if not xlog else ""]
         if xlog:
             lo = log_floor(xs)
             if any(v <= 0 for v in xs):
@@ -206,7 +207,8 @@ class Canvas:
                 series = [(t, {k: tuple(max(v, lo) for v in p) for k, p in pts.items()}) for t, pts in series]
             elif "log" not in xlabel:
                 xlabel += " (log scale)"
-            axes.append("set logscale x")
+            pos = [v for v in xs if v > 0] or [lo]
+            axes.append(f"set logscale x\nset xrange [{min(pos) / 1.6:g}:{max(pos) * 1.6:g}]")
         data, plots = {}, []
         offsets = [0.0] if len(series) == 1 else [(-0.3 + 0.6 * i / (len(series) - 1)) for i in range(len(series))]
         for i, (stitle, pts) in enumerate(series):

@@ -158,18 +158,26 @@ def scaling(recs, ctx) -> Verdict:
     over = _oversubscribed(recs, costs)
     if over:
         parts.append(over)
-    worst_locks = {w for w, _, _ in worst_by_t.values()}
-    if len(worst_locks) == 1:
-        worst = worst_locks.pop()
-        figures = " and ".join(f"{vs(iv, REFERENCE_LOCK)} at {t}" for t, (_, iv, _) in worst_by_t.items())
-        sleeps = [s for _, _, s in worst_by_t.values() if s is not None]
-        text = f"The slowest kmlab lock is {plain_name(worst)}: {figures}"
+    # The slowest kmlab lock at each thread count, one sentence per lock.
+    by_lock: dict = {}
+    for t, (w, iv, sleeps) in worst_by_t.items():
+        by_lock.setdefault(w, []).append((t, iv, sleeps))
+    for worst, figs in by_lock.items():
+        text = (f"The slowest kmlab lock{' at ' + str(figs[0][0]) + ' threads' if len(by_lock) > 1 else ''} is "
+                f"{plain_name(worst)}: " + " and ".join(vs(iv, REFERENCE_LOCK) + (f" at {t}" if len(by_lock) == 1 else "")
+                                                        for t, iv, _ in figs))
+        sleeps = [s for _, _, s in figs if s is not None]
         if sleeps:
             text += f", with {' and '.join(f'{s:.2g}' for s in sleeps)} sleeps per acquisition"
-            if max(sleeps) >= CONVOY_SLEEPS and all(iv and iv.estimate >= 2 for _, iv, _ in worst_by_t.values()):
+            if max(sleeps) >= CONVOY_SLEEPS and all(_clearly_slower(iv, 2) for _, iv, _ in figs):
                 text += " - a lock convoy: ownership passes to a thread that must first be woken"
         parts.append(text + ".")
     return Verdict("scaling", QUESTIONS["scaling"], " ".join(parts), costs=costs)
+
+
+def _clearly_slower(iv: Interval | None, factor: float) -> bool:
+    """At least `factor` times the cost, and slower beyond doubt where an interval exists."""
+    return bool(iv) and iv.estimate >= factor and (iv.low is None or iv.low > 1)
 
 
 def _oversubscribed(recs, costs: dict) -> str:

@@ -144,7 +144,8 @@ def scaling(recs, ctx) -> Verdict:
         for l in ours:
             costs[f"{l}@{t}"] = ratio(at[l], ref, m, True).estimate
         where = f"{t} threads" + (f" ({t / ctx['cores']:g}x the cores)" if ctx["cores"] and t > ctx["cores"] else "")
-        text = f"At {where} the fastest kmlab lock, {plain_name(best)}, costs {vs(ratio(at[best], ref, m, True), REFERENCE_LOCK)}"
+        text = (f"At {where} the fastest kmlab lock, {plain_name(best)}, costs "
+                f"{vs(ratio(at[best], ref, m, True), REFERENCE_LOCK)}")
         if peers:
             peer = max(peers, key=lambda l: _med(at[l], m))
             iv = ratio(at[best], at[peer], m, True)
@@ -294,8 +295,9 @@ def dispatcher(recs, ctx) -> Verdict:
     parts = []
     ev = _by_lock(recs, "BM_EventPingPong", "ops_per_s")
     if "dispatcher" in ev and "raw_futex" in ev:
-        parts.append(f"A KEVENT wait satisfied through the emulated dispatcher costs "
-                     f"{vs(ratio(ev['dispatcher'], ev['raw_futex'], 'ops_per_s', True), 'the same handshake on raw futexes')}.")
+        parts.append("A KEVENT wait satisfied through the emulated dispatcher costs "
+                     + vs(ratio(ev["dispatcher"], ev["raw_futex"], "ops_per_s", True),
+                          "the same handshake on raw futexes") + ".")
     s1 = _by_lock(recs, "BM_LockUnlock", "real_time")
     backend = []
     for kind in KMLAB_TYPES:

@@ -42,7 +42,8 @@ class Verdicts(unittest.TestCase):
 
     def test_the_answers_follow_the_figures(self):
         t, use = self.text(dataset(convoy_rows()))
-        self.assertIn("FAST_MUTEX over futex is the cheapest kmlab lock: 6 ns per lock+unlock, 0.50x std::mutex [", t["uncontended"])
+        self.assertIn("FAST_MUTEX over futex is the cheapest kmlab lock: 6 ns per lock+unlock, 0.50x std::mutex [",
+                      t["uncontended"])
         self.assertIn("KMUTEX through the dispatcher, takes 37 ns: 3.08x std::mutex [", t["uncontended"])
         self.assertIn("tbb::mutex beats every kmlab lock", t["scaling"])
         self.assertIn("30.9x std::mutex [", t["scaling"])

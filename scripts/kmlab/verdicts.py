@@ -32,7 +32,7 @@ class Verdict:
     question: str
     text: str
     measured: bool = True
-    # lock -> cost ratio to std::mutex, for "what to use"
+    # "lock@figure" -> Interval of its cost ratio to std::mutex, for "what to use"
     costs: dict = field(default_factory=dict)
 
 
@@ -116,7 +116,7 @@ def uncontended(recs, ctx) -> Verdict:
     floor = _by_lock(recs, "BM_Floor", m).get("fetch_add")
     if floor:
         text += f" A bare fetch_add takes {fmt_ns(_med(floor, m))}."
-    costs = {l: ratio(s1[l], ref, m, False).estimate for l in ours}
+    costs = {l: ratio(s1[l], ref, m, False) for l in ours}
     return Verdict("uncontended", QUESTIONS["uncontended"], text, costs=costs)
 
 
@@ -142,7 +142,7 @@ def scaling(recs, ctx) -> Verdict:
         worst = min(ours, key=lambda l: _med(at[l], m))
         worst_by_t[t] = (worst, ratio(at[worst], ref, m, True), _sleeps(at[worst]))
         for l in ours:
-            costs[f"{l}@{t}"] = ratio(at[l], ref, m, True).estimate
+            costs[f"{l}@{t}"] = ratio(at[l], ref, m, True)
         where = f"{t} threads" + (f" ({t / ctx['cores']:g}x the cores)" if ctx["cores"] and t > ctx["cores"] else "")
         text = (f"At {where} the fastest kmlab lock, {plain_name(best)}, costs "
                 f"{vs(ratio(at[best], ref, m, True), REFERENCE_LOCK)}")
@@ -195,7 +195,7 @@ def _oversubscribed(recs, costs: dict) -> str:
     if not ref or not ours:
         return ""
     for l in ours:
-        costs[f"{l}@oversubscribed"] = ratio(at[l], ref, m, True).estimate
+        costs[f"{l}@oversubscribed"] = ratio(at[l], ref, m, True)
     best = max(ours, key=lambda l: _med(at[l], m))
     worst = min(ours, key=lambda l: _med(at[l], m))
     return (f"Oversubscribed ({t} threads{' and a CPU hog' if hog else ''}), {plain_name(best)} costs "
@@ -263,7 +263,7 @@ def tail_latency(recs, ctx) -> Verdict:
     text += "."
     if not any(r.histograms for r in s6):
         text += " (Percentiles from the harness's counters: these results kept no histogram.)"
-    costs = {f"{l}@p99": ratio(at[l], ref, m, False).estimate for l in ours}
+    costs = {f"{l}@p99": ratio(at[l], ref, m, False) for l in ours}
     return Verdict("latency", QUESTIONS["latency"], text, costs=costs)
 
 
@@ -287,7 +287,7 @@ def handoff(recs, ctx) -> Verdict:
         text += f", with {sleeps:.2f} sleeps per handoff"
         if sleeps >= CONVOY_SLEEPS:
             text += " (each handoff wakes a sleeping thread)"
-    costs = {f"{l}@handoff": ratio(s7[l], ref, m, True).estimate for l in ours}
+    costs = {f"{l}@handoff": ratio(s7[l], ref, m, True) for l in ours}
     return Verdict("handoff", QUESTIONS["handoff"], text + ".", costs=costs)
 
 
@@ -360,12 +360,13 @@ ANSWERS = {"uncontended": uncontended, "scaling": scaling, "fairness": fairness,
 def what_to_use(verdicts: list[Verdict]) -> str:
     """Follows from the cost ratios the verdicts measured: each kmlab lock's
     geometric mean over every figure it has, the best backend of each type,
-    and the locks to avoid."""
+    and the locks to avoid (three times std::mutex's cost or more, beyond
+    the interval where there is one)."""
     per_lock: dict[str, list[float]] = {}
     for v in verdicts:
-        for key, c in v.costs.items():
-            if c and c > 0:
-                per_lock.setdefault(key.split("@")[0], []).append(c)
+        for key, iv in v.costs.items():
+            if iv and iv.estimate > 0:
+                per_lock.setdefault(key.split("@")[0], []).append(iv.estimate)
     if not per_lock:
         return "Not enough was measured to recommend a lock (run the default profile without --filter)."
     gm = {l: geometric_mean(cs) for l, cs in per_lock.items()}
@@ -383,10 +384,10 @@ def what_to_use(verdicts: list[Verdict]) -> str:
         text += " If the type is fixed by the semantics you need, the best backend for each: " + ", ".join(by_type) + "."
     worst_figure = {}
     for v in verdicts:
-        for key, c in v.costs.items():
+        for key, iv in v.costs.items():
             lock = key.split("@")[0]
-            if c and c >= 3 and c > worst_figure.get(lock, (0, ""))[0]:
-                worst_figure[lock] = (c, v.question.lower())
+            if _clearly_slower(iv, 3) and iv.estimate > worst_figure.get(lock, (0, ""))[0]:
+                worst_figure[lock] = (iv.estimate, v.question.lower())
     if worst_figure:
         text += " Avoid " + "; ".join(f"{plain_name(l)} ({fmt_ratio(c)} std::mutex in {q})"
                                       for l, (c, q) in sorted(worst_figure.items(), key=lambda x: -x[1][0])) + "."

@@ -1,5 +1,8 @@
-// The emulated dispatcher: lock, wait blocks, the wait test, waits, alerts,
-// user APCs and thread rundown. See dispatcher_core.hpp for the model.
+// The emulated dispatcher: its lock (global or per object) and the link seam
+// the explorer compiles it through, wait blocks, the wait test, the wait
+// itself and thread rundown. See dispatcher_core.hpp for the model; what a
+// satisfied wait does to each object is satisfy.hpp, the NT wait routines
+// around it waits.cpp.
 #include <algorithm>
 #include <cstdlib>
 #include <string_view>
@@ -11,6 +14,7 @@
 #include <kmlab/platform/futex.hpp>
 #include <kmlab/platform/platform.hpp>
 #include "dispatcher_core.hpp"
+#include "satisfy.hpp"
 
 namespace kmlab::dispatcher {
 
@@ -102,89 +106,6 @@ std::pair<void*, std::size_t> pending_wakes_storage() noexcept {
 
 namespace {
 
-bool is_mutant(const DISPATCHER_HEADER* h) noexcept {
-    return h->Type == MutantObject;
-}
-PKMUTANT as_mutant(DISPATCHER_HEADER* h) noexcept {
-    return reinterpret_cast<PKMUTANT>(h);
-}
-
-bool satisfiable(DISPATCHER_HEADER* h, PKTHREAD t) noexcept {
-    if (is_mutant(h)) return load_state(h) > 0 || as_mutant(h)->OwnerThread == t;
-    return load_state(h) > 0;
-}
-
-void check_mutant_limit(DISPATCHER_HEADER* h, PKTHREAD t) {
-    if (is_mutant(h))
-        kernel::enforce(kernel::check_mutant_limit(t, h, as_mutant(h)->OwnerThread, load_state(h)));
-}
-
-// SEMANTICS.md 1.2: the first acquisition makes the thread owner, enters a
-// critical region for a KMUTEX (ApcDisable = 1) and clears abandonment.
-NTSTATUS satisfy_mutant(PKMUTANT m, PKTHREAD t) noexcept {
-    NTSTATUS status = STATUS_SUCCESS;
-    const LONG state = load_state(&m->Header) - 1;
-    store_state(&m->Header, state);
-    if (state == 0) {
-        store_owner(m, t);
-        t->KernelApcDisable = static_cast<SHORT>(t->KernelApcDisable - m->ApcDisable);
-        if (m->Abandoned) {
-            m->Abandoned = FALSE;
-            status = STATUS_ABANDONED;
-        }
-        InsertTailList(&t->MutantListHead, &m->MutantListEntry);
-    }
-    return status;
-}
-
-// Side effects of satisfying a wait (SEMANTICS.md 4.4 step 3); returns
-// STATUS_ABANDONED for an abandoned mutant, else STATUS_SUCCESS.
-NTSTATUS satisfy(DISPATCHER_HEADER* h, PKTHREAD t) noexcept {
-    switch (h->Type) {
-        case MutantObject:
-            return satisfy_mutant(as_mutant(h), t);
-        case EventSynchronizationObject:
-        case GateObject:
-        case TimerSynchronizationObject:
-            store_state(h, 0);
-            break;
-        case SemaphoreObject:
-            store_state(h, load_state(h) - 1);
-            break;
-        default:
-            break;  // notification events, threads: stay signaled
-    }
-    return STATUS_SUCCESS;
-}
-
-bool all_satisfiable(ULONG count, PVOID const* objects, PKTHREAD t) noexcept {
-    for (ULONG i = 0; i < count; ++i) {
-        if (!satisfiable(header_of(objects[i]), t)) return false;
-    }
-    return true;
-}
-
-NTSTATUS satisfy_all(ULONG count, PVOID const* objects, PKTHREAD t) noexcept {
-    NTSTATUS status = STATUS_SUCCESS;
-    for (ULONG i = 0; i < count; ++i) {
-        if (satisfy(header_of(objects[i]), t) == STATUS_ABANDONED) status = STATUS_ABANDONED_WAIT_0;
-    }
-    return status;
-}
-
-// The objects of the wait in progress, read back from the thread's wait
-// blocks (the wait test only sees the block that named one object).
-std::vector<PVOID> wait_objects_of(PKTHREAD t) {
-    std::vector<PVOID> objects;
-    PKWAIT_BLOCK first = t->WaitBlockList;
-    PKWAIT_BLOCK wb = first;
-    do {
-        objects.push_back(wb->Object);
-        wb = wb->NextWaitBlock;
-    } while (wb != first);
-    return objects;
-}
-
 // Under the lock: unlinks `t`'s wait blocks and records `status`.
 void end_wait(PKTHREAD t, NTSTATUS status) noexcept {
     if (PKWAIT_BLOCK first = t->WaitBlockList) {
@@ -207,6 +128,8 @@ void withdraw(PKTHREAD t) noexcept {
     end_wait(t, STATUS_TIMEOUT);
 }
 
+}  // namespace
+
 // Under the lock: ends `t`'s wait with `status` and wakes it. The wake itself
 // is published by flush_wakes() once the lock is released (see there).
 void unwait(PKTHREAD t, NTSTATUS status) noexcept {
@@ -222,6 +145,8 @@ void unwait(PKTHREAD t, NTSTATUS status) noexcept {
     }
     pending.tail = t;
 }
+
+namespace {
 
 // Publishes the wakes deferred by unwait(); called after unlocking. Not
 // before: the woken thread returns from its wait as soon as it sees its wake
@@ -564,151 +489,4 @@ void rundown_thread(PKTHREAD t) {
     wait_test(&t->Header);  // a thread object wakes every waiter and stays signaled
 }
 
-}  // namespace kmlab::dispatcher
-
-// ---------------------------------------------------------------------------
-// NT routines: waits, alerts, APCs.
-namespace kmlab::nt {
-using dispatcher::Section;
-using kernel::current_thread;
-
-namespace {
-// IRQL rule of every KeWaitXxx [ros-wait] (kernel/rules.hpp): a poll (zero
-// timeout) may wait at DISPATCH_LEVEL. After a Wait = TRUE release the
-// caller's IRQL is the saved WaitIrql, not the raised one. `timeout` is the
-// caller's pointer, only reported (parameter 4).
-void check_wait_irql(PKTHREAD t, const void* object, Deadline deadline,
-                     const LARGE_INTEGER* timeout) {
-    const KIRQL irql = t->WaitNext ? t->WaitIrql : t->Irql;
-    // A bug check gives a WaitNext hold back before unwinding.
-    kernel::enforce(kernel::check_wait_irql(irql, kernel::wait_irql_ceiling(deadline.is_poll()),
-                                            object, timeout));
-}
-
-// STATUS_USER_APC: run the thread's queued user APCs before returning, the
-// emulator's stand-in for delivery on the way back to user mode.
-NTSTATUS finish_wait(PKTHREAD t, NTSTATUS status) {
-    if (status == STATUS_USER_APC) {
-        std::deque<kernel::detail::UserApc> apcs;
-        {
-            Section section(t);
-            apcs.swap(t->Extra->user_apcs);
-        }
-        for (const auto& apc : apcs) apc.routine(apc.context, apc.argument1, apc.argument2);
-    }
-    return status;
-}
-
-// KeWaitForSingleObject once its timeout is a Deadline; `timeout` is only
-// reported by the IRQL bug check.
-NTSTATUS wait_single(PVOID object, KPROCESSOR_MODE mode, bool alertable, Deadline deadline,
-                     const LARGE_INTEGER* timeout) {
-    PKTHREAD t = current_thread();
-    check_wait_irql(t, object, deadline, timeout);
-    NTSTATUS status;
-    {
-        Section section(t, Section::Kind::Wait, object);
-        PVOID objects[1] = {object};
-        status =
-            dispatcher::wait(section, 1, objects, WaitAny, mode, alertable, deadline, t->WaitBlock);
-    }
-    return finish_wait(t, status);
-}
-}  // namespace
-
-NTSTATUS KeWaitForSingleObject(PVOID Object, KWAIT_REASON WaitReason, KPROCESSOR_MODE WaitMode,
-                               BOOLEAN Alertable, PLARGE_INTEGER Timeout) {
-    (void)WaitReason;
-    return wait_single(Object, WaitMode, Alertable != FALSE, kernel::deadline_from(Timeout),
-                       Timeout);
-}
-
-NTSTATUS KeWaitForMutexObject(PVOID Mutex, KWAIT_REASON WaitReason, KPROCESSOR_MODE WaitMode,
-                              BOOLEAN Alertable, PLARGE_INTEGER Timeout) {
-    return KeWaitForSingleObject(Mutex, WaitReason, WaitMode, Alertable, Timeout);
-}
-
-NTSTATUS KeWaitForMultipleObjects(ULONG Count, PVOID Object[], WAIT_TYPE WaitType,
-                                  KWAIT_REASON WaitReason, KPROCESSOR_MODE WaitMode,
-                                  BOOLEAN Alertable, PLARGE_INTEGER Timeout,
-                                  PKWAIT_BLOCK WaitBlockArray) {
-    (void)WaitReason;
-    const Deadline deadline = kernel::deadline_from(Timeout);
-    PKTHREAD t = current_thread();
-    if (Count > MAXIMUM_WAIT_OBJECTS ||
-        (WaitBlockArray == nullptr && Count > THREAD_WAIT_OBJECTS)) {
-        bug_check(bugcheck::MAXIMUM_WAIT_OBJECTS_EXCEEDED);
-    }
-    check_wait_irql(t, Count > 0 ? Object[0] : nullptr, deadline, Timeout);
-    NTSTATUS status;
-    {
-        Section section(t, Section::Kind::Wait, Count == 1 ? Object[0] : nullptr);
-        status =
-            dispatcher::wait(section, Count, Object, WaitType, WaitMode, Alertable != FALSE,
-                             deadline, WaitBlockArray != nullptr ? WaitBlockArray : t->WaitBlock);
-    }
-    return finish_wait(t, status);
-}
-
-NTSTATUS KeDelayExecutionThread(KPROCESSOR_MODE WaitMode, BOOLEAN Alertable,
-                                PLARGE_INTEGER Interval) {
-    const Deadline deadline = kernel::deadline_from(Interval);
-    PKTHREAD t = current_thread();
-    kernel::require_irql_at_most(APC_LEVEL, Interval);
-    NTSTATUS status;
-    {
-        Section section(t, Section::Kind::Wait);
-        status = dispatcher::wait(section, 0, nullptr, WaitAny, WaitMode, Alertable != FALSE,
-                                  deadline, nullptr);
-    }
-    // The delay expiring is success here [ros-wait].
-    return status == STATUS_TIMEOUT ? STATUS_SUCCESS : finish_wait(t, status);
-}
-
-BOOLEAN KeAlertThread(PKTHREAD Thread, KPROCESSOR_MODE AlertMode) {
-    kernel::require_irql_at_most(DISPATCH_LEVEL, Thread);
-    Section section(current_thread());
-    const int mode = static_cast<int>(AlertMode);
-    const BOOLEAN previous = Thread->Alerted[mode];
-    if (!previous) {
-        // As KeAlertThread in ReactOS: a kernel-mode alert ends any alertable
-        // wait, a user-mode alert only a user-mode one.
-        if (Thread->Extra->waiting && Thread->Alertable &&
-            (AlertMode == KernelMode || Thread->WaitMode == AlertMode)) {
-            dispatcher::unwait(Thread, STATUS_ALERTED);
-        } else {
-            Thread->Alerted[mode] = TRUE;
-        }
-    }
-    return previous;
-}
-
-BOOLEAN KeTestAlertThread(KPROCESSOR_MODE AlertMode) {
-    PKTHREAD t = current_thread();
-    Section section(t);
-    const int mode = static_cast<int>(AlertMode);
-    const BOOLEAN previous = t->Alerted[mode];
-    t->Alerted[mode] = FALSE;
-    return previous;
-}
-
-BOOLEAN KeInsertQueueUserApc(PKTHREAD Thread, PKNORMAL_ROUTINE NormalRoutine, PVOID NormalContext,
-                             PVOID SystemArgument1, PVOID SystemArgument2) {
-    kernel::require_irql_at_most(DISPATCH_LEVEL, Thread);
-    Section section(current_thread());
-    if (Thread->Terminated) return FALSE;
-    Thread->Extra->user_apcs.push_back(
-        {NormalRoutine, NormalContext, SystemArgument1, SystemArgument2});
-    if (Thread->Extra->waiting && Thread->Alertable && Thread->WaitMode == UserMode) {
-        dispatcher::unwait(Thread, STATUS_USER_APC);
-    }
-    return TRUE;
-}
-
-}  // namespace kmlab::nt
-
-namespace kmlab::dispatcher {
-NTSTATUS wait_for_mutex(PKMUTEX mutex, Deadline deadline) {
-    return nt::wait_single(mutex, KernelMode, false, deadline, nullptr);
-}
 }  // namespace kmlab::dispatcher

@@ -102,6 +102,10 @@ std::pair<void*, std::size_t> pending_wakes_storage() noexcept;
 // True in the explorer's copy of the dispatcher (KMLAB_DISPATCHER_SEAM).
 bool built_with_model_seam() noexcept;
 
+// Under the lock: ends `t`'s wait with `status` and wakes it (the wake is
+// published once this thread releases the lock). Alerts and user APCs use it.
+void unwait(PKTHREAD t, NTSTATUS status) noexcept;
+
 // Thread rundown: kernel::exit_current_thread() calls it by name.
 void rundown_thread(PKTHREAD t);
 

@@ -1,0 +1,156 @@
+// The NT wait routines (KeWaitForSingleObject, KeWaitForMultipleObjects,
+// KeDelayExecutionThread), alerts and user APCs: argument checks, the IRQL
+// rule and the LARGE_INTEGER -> Deadline conversion, around the dispatcher's
+// wait (dispatcher.cpp). Not part of the explorer's link seam: the model
+// links this file as it is and it calls the model's dispatcher.
+#include <deque>
+
+#include <kmlab/kernel/routines.hpp>
+#include <kmlab/kernel/rules.hpp>
+
+#include "dispatcher_core.hpp"
+
+namespace kmlab::nt {
+using dispatcher::Section;
+using kernel::current_thread;
+
+namespace {
+// IRQL rule of every KeWaitXxx [ros-wait] (kernel/rules.hpp): a poll (zero
+// timeout) may wait at DISPATCH_LEVEL. After a Wait = TRUE release the
+// caller's IRQL is the saved WaitIrql, not the raised one. `timeout` is the
+// caller's pointer, only reported (parameter 4).
+void check_wait_irql(PKTHREAD t, const void* object, Deadline deadline,
+                     const LARGE_INTEGER* timeout) {
+    const KIRQL irql = t->WaitNext ? t->WaitIrql : t->Irql;
+    // A bug check gives a WaitNext hold back before unwinding.
+    kernel::enforce(kernel::check_wait_irql(irql, kernel::wait_irql_ceiling(deadline.is_poll()),
+                                            object, timeout));
+}
+
+// STATUS_USER_APC: run the thread's queued user APCs before returning, the
+// emulator's stand-in for delivery on the way back to user mode.
+NTSTATUS finish_wait(PKTHREAD t, NTSTATUS status) {
+    if (status == STATUS_USER_APC) {
+        std::deque<kernel::detail::UserApc> apcs;
+        {
+            Section section(t);
+            apcs.swap(t->Extra->user_apcs);
+        }
+        for (const auto& apc : apcs) apc.routine(apc.context, apc.argument1, apc.argument2);
+    }
+    return status;
+}
+
+// KeWaitForSingleObject once its timeout is a Deadline; `timeout` is only
+// reported by the IRQL bug check.
+NTSTATUS wait_single(PVOID object, KPROCESSOR_MODE mode, bool alertable, Deadline deadline,
+                     const LARGE_INTEGER* timeout) {
+    PKTHREAD t = current_thread();
+    check_wait_irql(t, object, deadline, timeout);
+    NTSTATUS status;
+    {
+        Section section(t, Section::Kind::Wait, object);
+        PVOID objects[1] = {object};
+        status =
+            dispatcher::wait(section, 1, objects, WaitAny, mode, alertable, deadline, t->WaitBlock);
+    }
+    return finish_wait(t, status);
+}
+}  // namespace
+
+NTSTATUS KeWaitForSingleObject(PVOID Object, KWAIT_REASON WaitReason, KPROCESSOR_MODE WaitMode,
+                               BOOLEAN Alertable, PLARGE_INTEGER Timeout) {
+    (void)WaitReason;
+    return wait_single(Object, WaitMode, Alertable != FALSE, kernel::deadline_from(Timeout),
+                       Timeout);
+}
+
+NTSTATUS KeWaitForMutexObject(PVOID Mutex, KWAIT_REASON WaitReason, KPROCESSOR_MODE WaitMode,
+                              BOOLEAN Alertable, PLARGE_INTEGER Timeout) {
+    return KeWaitForSingleObject(Mutex, WaitReason, WaitMode, Alertable, Timeout);
+}
+
+NTSTATUS KeWaitForMultipleObjects(ULONG Count, PVOID Object[], WAIT_TYPE WaitType,
+                                  KWAIT_REASON WaitReason, KPROCESSOR_MODE WaitMode,
+                                  BOOLEAN Alertable, PLARGE_INTEGER Timeout,
+                                  PKWAIT_BLOCK WaitBlockArray) {
+    (void)WaitReason;
+    const Deadline deadline = kernel::deadline_from(Timeout);
+    PKTHREAD t = current_thread();
+    if (Count > MAXIMUM_WAIT_OBJECTS ||
+        (WaitBlockArray == nullptr && Count > THREAD_WAIT_OBJECTS)) {
+        bug_check(bugcheck::MAXIMUM_WAIT_OBJECTS_EXCEEDED);
+    }
+    check_wait_irql(t, Count > 0 ? Object[0] : nullptr, deadline, Timeout);
+    NTSTATUS status;
+    {
+        Section section(t, Section::Kind::Wait, Count == 1 ? Object[0] : nullptr);
+        status =
+            dispatcher::wait(section, Count, Object, WaitType, WaitMode, Alertable != FALSE,
+                             deadline, WaitBlockArray != nullptr ? WaitBlockArray : t->WaitBlock);
+    }
+    return finish_wait(t, status);
+}
+
+NTSTATUS KeDelayExecutionThread(KPROCESSOR_MODE WaitMode, BOOLEAN Alertable,
+                                PLARGE_INTEGER Interval) {
+    const Deadline deadline = kernel::deadline_from(Interval);
+    PKTHREAD t = current_thread();
+    kernel::require_irql_at_most(APC_LEVEL, Interval);
+    NTSTATUS status;
+    {
+        Section section(t, Section::Kind::Wait);
+        status = dispatcher::wait(section, 0, nullptr, WaitAny, WaitMode, Alertable != FALSE,
+                                  deadline, nullptr);
+    }
+    // The delay expiring is success here [ros-wait].
+    return status == STATUS_TIMEOUT ? STATUS_SUCCESS : finish_wait(t, status);
+}
+
+BOOLEAN KeAlertThread(PKTHREAD Thread, KPROCESSOR_MODE AlertMode) {
+    kernel::require_irql_at_most(DISPATCH_LEVEL, Thread);
+    Section section(current_thread());
+    const int mode = static_cast<int>(AlertMode);
+    const BOOLEAN previous = Thread->Alerted[mode];
+    if (!previous) {
+        // As KeAlertThread in ReactOS: a kernel-mode alert ends any alertable
+        // wait, a user-mode alert only a user-mode one.
+        if (Thread->Extra->waiting && Thread->Alertable &&
+            (AlertMode == KernelMode || Thread->WaitMode == AlertMode)) {
+            dispatcher::unwait(Thread, STATUS_ALERTED);
+        } else {
+            Thread->Alerted[mode] = TRUE;
+        }
+    }
+    return previous;
+}
+
+BOOLEAN KeTestAlertThread(KPROCESSOR_MODE AlertMode) {
+    PKTHREAD t = current_thread();
+    Section section(t);
+    const int mode = static_cast<int>(AlertMode);
+    const BOOLEAN previous = t->Alerted[mode];
+    t->Alerted[mode] = FALSE;
+    return previous;
+}
+
+BOOLEAN KeInsertQueueUserApc(PKTHREAD Thread, PKNORMAL_ROUTINE NormalRoutine, PVOID NormalContext,
+                             PVOID SystemArgument1, PVOID SystemArgument2) {
+    kernel::require_irql_at_most(DISPATCH_LEVEL, Thread);
+    Section section(current_thread());
+    if (Thread->Terminated) return FALSE;
+    Thread->Extra->user_apcs.push_back(
+        {NormalRoutine, NormalContext, SystemArgument1, SystemArgument2});
+    if (Thread->Extra->waiting && Thread->Alertable && Thread->WaitMode == UserMode) {
+        dispatcher::unwait(Thread, STATUS_USER_APC);
+    }
+    return TRUE;
+}
+
+}  // namespace kmlab::nt
+
+namespace kmlab::dispatcher {
+NTSTATUS wait_for_mutex(PKMUTEX mutex, Deadline deadline) {
+    return nt::wait_single(mutex, KernelMode, false, deadline, nullptr);
+}
+}  // namespace kmlab::dispatcher

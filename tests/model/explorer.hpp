@@ -275,7 +275,6 @@ struct Futex {
         return detail::futex_wait(word.raw(), expected, !deadline.is_never());
     }
     static void wake_one(Atomic<std::uint32_t>& word) { detail::futex_wake(word.raw(), 1); }
-    static void wake_all(Atomic<std::uint32_t>& word) { detail::futex_wake(word.raw(), 1 << 30); }
 };
 
 struct Spin {
@@ -290,7 +289,6 @@ struct Spin {
         return spin_until([&] { return word.load() != expected; }, deadline);
     }
     static void wake_one(Atomic<std::uint32_t>&) {}
-    static void wake_all(Atomic<std::uint32_t>&) {}
 };
 
 // A synchronization event with the dispatcher's semantics (KeSetEvent wakes

@@ -15,7 +15,8 @@
 //                                   only if `deadline` passed (never() does not;
 //                                   poll() has: it may not block at all).
 //                                   May return early (spuriously): callers re-check.
-//   wake_one(word) / wake_all(word) wake one / every thread blocked in wait(word, ...)
+//   wake_one(word)                  wake one thread blocked in wait(word, ...) (no lock
+//                                   wakes more than one per release, so there is no wake_all)
 //
 // and, optionally, policy that the lock algorithms read through the traits
 // below:
@@ -60,7 +61,6 @@ concept ParkingBackend = NamedBackend<B> &&
     requires(wait_word<B>& word, std::uint32_t v, Deadline dl) {
     { B::wait(word, v, dl) } -> std::same_as<bool>;
     { B::wake_one(word) } -> std::same_as<void>;
-    { B::wake_all(word) } -> std::same_as<void>;
 };
 
 // True for backends whose locks are the emulated kernel's own objects.

@@ -20,9 +20,6 @@ struct Futex {
     static void wake_one(std::atomic<std::uint32_t>& word) noexcept {
         platform::sys::futex_wake(word, 1);
     }
-    static void wake_all(std::atomic<std::uint32_t>& word) noexcept {
-        platform::sys::futex_wake(word, INT32_MAX);
-    }
 };
 static_assert(WaitBackend<Futex>);
 

@@ -1,7 +1,7 @@
 // The spin backend: busy-wait with bounded exponential backoff, then yield
 // (platform::Native::spin_until says how long and why).
 //
-// Waiters never sleep in the kernel, so wake_one/wake_all have nothing to do:
+// Waiters never sleep in the kernel, so wake_one has nothing to do:
 // a waiter notices the word change by itself.
 #pragma once
 
@@ -20,7 +20,6 @@ struct Spin {
     // Waiters never sleep, so a lock may release with a plain store.
     static constexpr bool kNeverSleeps = true;
     static void wake_one(std::atomic<std::uint32_t>&) noexcept {}
-    static void wake_all(std::atomic<std::uint32_t>&) noexcept {}
 };
 static_assert(WaitBackend<Spin>);
 

@@ -94,6 +94,28 @@ TEST(Deadline, AfterAHugeDurationSaturatesToNever) {
     EXPECT_TRUE(Deadline::after(now, std::chrono::duration<double>(1e300)).is_never());
 }
 
+// A duration with a 32-bit count: the room left on the clock (about 9.2e18
+// ns) does not fit its count, so the comparison must be made in a wide type.
+// In that count's own type the room wrapped around and a 1 s timeout became
+// never() for most uptimes (from about 24 days for int milliseconds, for 36
+// of every 72 minutes for int microseconds): KMutex::lock_for never timed out.
+TEST(Deadline, AfterANarrowDurationNeitherWrapsNorSaturates) {
+    using int_ms = std::chrono::duration<int, std::milli>;
+    using int_us = std::chrono::duration<int, std::micro>;
+    for (const auto uptime : {std::chrono::nanoseconds(0), std::chrono::nanoseconds(30 * 24h),
+                              std::chrono::nanoseconds(40min), std::chrono::nanoseconds(100min),
+                              std::chrono::nanoseconds(200 * 24h)}) {
+        const clock_type::time_point now{uptime};
+        const Deadline a = Deadline::after(now, int_ms(1000));
+        EXPECT_FALSE(a.is_never()) << uptime.count();
+        EXPECT_EQ(a.time_point(), now + 1s) << uptime.count();
+        const Deadline b = Deadline::after(now, int_us(1000));
+        EXPECT_FALSE(b.is_never()) << uptime.count();
+        EXPECT_EQ(b.time_point(), now + 1ms) << uptime.count();
+    }
+    EXPECT_TRUE(Deadline::after(clock_type::time_point::max() - 1ms, int_ms(2)).is_never());
+}
+
 TEST(DeadlineFrom, NullIsNeverAndZeroIsPoll) {
     EXPECT_TRUE(deadline_from(nullptr).is_never());
     const LARGE_INTEGER zero = li(0);

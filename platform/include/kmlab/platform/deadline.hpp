@@ -27,7 +27,9 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <ratio>
+#include <type_traits>
 
 namespace kmlab {
 
@@ -47,12 +49,21 @@ class Deadline {
         // Finer units would overflow in the comparison below, before the sum could.
         static_assert(std::ratio_less_equal_v<clock::period, Period>,
                       "Deadline::after: a duration finer than the clock's tick");
-        using D = std::chrono::duration<Rep, Period>;
-        if (d <= D::zero()) return at(now);
+        // Compare in a count at least as wide as the clock's: the room left
+        // (up to 2^63 ns) wraps around in a narrower count such as int
+        // milliseconds, which once turned a 1 s timeout into never().
+        constexpr bool floating = std::is_floating_point_v<Rep>;
+        using W = std::conditional_t<floating, long double, std::common_type_t<Rep, std::intmax_t>>;
+        using D = std::chrono::duration<W, Period>;
+        const D dw(d);
+        if (dw <= D::zero()) return at(now);
         // The room left, rounded down into d's units, so that a d below it
-        // still fits once rounded up into the clock's.
-        if (d >= std::chrono::duration_cast<D>(clock::time_point::max() - now)) return never();
-        return at(now + std::chrono::ceil<clock::duration>(d));
+        // still fits once rounded up into the clock's; a floating count keeps
+        // a second's margin, since rounding it into nanoseconds may round up.
+        auto room = clock::time_point::max() - now;
+        if constexpr (floating) room -= std::chrono::seconds(1);
+        if (dw >= std::chrono::duration_cast<D>(room)) return never();
+        return at(now + std::chrono::ceil<clock::duration>(dw));
     }
     template <class Rep, class Period>
     static Deadline after(std::chrono::duration<Rep, Period> d) noexcept {

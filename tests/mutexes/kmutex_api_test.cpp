@@ -272,3 +272,21 @@ TEST(KMutexNative, TheDispatcherBackendIsARealKmutex) {
     ASSERT_TRUE(g->unlock());
     EXPECT_EQ(KeReadStateMutex(native), 1);
 }
+
+// A KMutex over the dispatcher is KeWaitForSingleObject, which may follow a
+// Wait = TRUE release (KeSetEvent(..., TRUE)): its IRQL rule reads the saved
+// WaitIrql, not the DISPATCH_LEVEL the hold raised to, and the wait ends the
+// hold. KMutex once checked the raised IRQL, refused with 0xC4/0x3B and left
+// the thread holding the dispatcher lock.
+TEST(KMutexNative, TheDispatcherBackendMayFollowAWaitTrueRelease) {
+    KMutex<int, backends::Dispatcher> m(0);
+    KEVENT e;
+    KeInitializeEvent(&e, NotificationEvent, FALSE);
+    KeSetEvent(&e, IO_NO_INCREMENT, TRUE);
+    ASSERT_TRUE(KeGetCurrentThread()->WaitNext);
+    auto g = m.lock();
+    ASSERT_TRUE(g) << g.error().message();
+    EXPECT_FALSE(KeGetCurrentThread()->WaitNext);
+    EXPECT_EQ(KeGetCurrentIrql(), PASSIVE_LEVEL);
+    EXPECT_TRUE(g->unlock());
+}

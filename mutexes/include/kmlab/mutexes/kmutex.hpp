@@ -75,7 +75,15 @@ class KMutex {
   private:
     std::expected<Guard, Error> acquire(Deadline deadline, nt::KIRQL ceiling) {
         nt::PKTHREAD t = kernel::current_thread();
-        if (auto v = kernel::check_wait_irql(t->Irql, ceiling, this)) [[unlikely]] {
+        // Over kernel objects the acquisition is KeWaitForSingleObject, which
+        // may follow a Wait = TRUE release: its rule reads the IRQL saved in
+        // WaitIrql, and the wait ends the hold. A parking backend's wait is no
+        // KeWait and cannot end a hold: it is held to the IRQL it runs at.
+        nt::KIRQL irql = t->Irql;
+        if constexpr (backends::kernel_objects<Backend>) {
+            if (t->WaitNext) irql = t->WaitIrql;
+        }
+        if (auto v = kernel::check_wait_irql(irql, ceiling, this)) [[unlikely]] {
             return std::unexpected(detail::from_violation(Errc::irql_too_high, *v, t->Irql));
         }
         switch (raw_.acquire(t, deadline)) {

@@ -29,10 +29,11 @@ function(kmlab_add_test name)
     PROPERTIES TIMEOUT ${T_TIMEOUT} LABELS "${T_LABELS}")
 endfunction()
 
-# kmlab_add_layer(name STATIC|INTERFACE [SOURCES ...] [LINK ...]): the layer's
+# kmlab_add_layer(name LIBRARY|INTERFACE [SOURCES ...] [LINK ...]): the layer's
 # target kmlab_<name> (exported as kmlab::<name>), with <name>/include as its
 # only public include root, and a check that every header of the layer
-# compiles with nothing above the layer on the include path.
+# compiles with nothing above the layer on the include path. A LIBRARY is
+# static or shared as BUILD_SHARED_LIBS says (static by default).
 function(kmlab_add_layer name kind)
   cmake_parse_arguments(L "" "" "SOURCES;LINK" ${ARGN})
   set(target kmlab_${name})
@@ -41,7 +42,7 @@ function(kmlab_add_layer name kind)
     add_library(${target} INTERFACE)
     set(scope INTERFACE)
   else()
-    add_library(${target} ${kind} ${L_SOURCES})
+    add_library(${target} ${L_SOURCES})
     set(scope PUBLIC)
     kmlab_set_warnings(${target})
   endif()
@@ -65,7 +66,13 @@ function(kmlab_check_layer name target root)
     string(APPEND text "#include <${h}>\n")
   endforeach()
   file(CONFIGURE OUTPUT ${tu} CONTENT "${text}")
-  add_library(kmlab_layer_check_${name} OBJECT ${tu})
+  # Only kmlab's own build checks its layers; a project that adds kmlab with
+  # add_subdirectory() does not compile the checks.
+  if(PROJECT_IS_TOP_LEVEL)
+    add_library(kmlab_layer_check_${name} OBJECT ${tu})
+  else()
+    add_library(kmlab_layer_check_${name} OBJECT EXCLUDE_FROM_ALL ${tu})
+  endif()
   target_link_libraries(kmlab_layer_check_${name} PRIVATE ${target})
   kmlab_set_warnings(kmlab_layer_check_${name})
 endfunction()

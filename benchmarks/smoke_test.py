@@ -49,7 +49,10 @@ def main(binary: str) -> int:
         if not records or "kmlab_commit" not in data["context"]:
             print(f"{name}: no results or no kmlab context")
             return 1
-        latency = [r for r in records if r.family == "BM_Latency"]
+        # A 3 ms run on a loaded machine may sample no acquisition at all; the
+        # harness keeps a histogram for every run that sampled one.
+        latency = [r for r in records if r.family == "BM_Latency"
+                   and any(v > 0 for v in r.values.get("latency_samples", []))]
         if latency and not all(r.histograms for r in latency):
             print(f"{name}: a latency benchmark kept no histogram in the JSON")
             return 1

@@ -299,10 +299,9 @@ void drop_wait_next_hold(PKTHREAD t) noexcept {
 }
 
 void init_header(DISPATCHER_HEADER* h, UCHAR type, std::size_t size, LONG state) noexcept {
+    // Bytes 1 and 3 keep what the caller's memory held [kmt-KeMutex][kmt-KeEvent].
     h->Type = type;
-    h->Absolute = 0;
     h->Size = static_cast<UCHAR>(size / sizeof(ULONG));
-    h->Inserted = 0;
     h->SignalState = state;
     InitializeListHead(&h->WaitListHead);
 }

@@ -19,7 +19,8 @@ void KeInitializeMutex(PRKMUTEX Mutex, ULONG Level) {
     dispatcher::store_owner(Mutex, nullptr);
     Mutex->Abandoned = FALSE;
     Mutex->ApcDisable = 1;
-    Mutex->MutantListEntry.Flink = Mutex->MutantListEntry.Blink = nullptr;
+    // MutantListEntry is meaningful only while owned and is left as it was
+    // [kmt-KeMutex].
 }
 
 void KeInitializeMutant(PRKMUTANT Mutant, BOOLEAN InitialOwner) {
@@ -34,7 +35,6 @@ void KeInitializeMutant(PRKMUTANT Mutant, BOOLEAN InitialOwner) {
     } else {
         dispatcher::init_header(&Mutant->Header, MutantObject, sizeof(KMUTANT), 1);
         dispatcher::store_owner(Mutant, nullptr);
-        Mutant->MutantListEntry.Flink = Mutant->MutantListEntry.Blink = nullptr;
     }
 }
 
@@ -96,6 +96,9 @@ LONG KeReadStateMutant(PRKMUTANT Mutant) {
 void KeInitializeEvent(PRKEVENT Event, EVENT_TYPE Type, BOOLEAN State) {
     dispatcher::init_header(&Event->Header, static_cast<UCHAR>(Type), sizeof(KEVENT),
                             State ? 1 : 0);
+    // NT 6.1+ clears Signalling and, as for every object, leaves byte 3
+    // [kmt-KeEvent].
+    Event->Header.Signalling = 0;
 }
 
 LONG KeSetEvent(PRKEVENT Event, KPRIORITY Increment, BOOLEAN Wait) {

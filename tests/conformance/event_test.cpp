@@ -24,6 +24,21 @@ TEST_F(Event, InitializeSetsTypeAndState) {
     EXPECT_EQ(KeReadStateEvent(&s), 0);
 }
 
+// kmtest fills the event with 0x55 and checks Hand (the Size) and Lock &
+// 0xFF00FF00: NT 6.1+ zeroes byte 1 (Signalling) and leaves byte 3, so it
+// reads 0x55000000 (NT 5.x left both: 0x55005500) [kmt-KeEvent].
+TEST_F(Event, InitializeZeroesSignallingAndLeavesHeaderByteThree) {
+    KEVENT e;
+    std::memset(&e, 0x55, sizeof e);
+    KeInitializeEvent(&e, SynchronizationEvent, TRUE);
+    EXPECT_EQ(e.Header.Type, SynchronizationEvent);
+    EXPECT_EQ(e.Header.Hand, sizeof(KEVENT) / sizeof(ULONG));
+    EXPECT_EQ(static_cast<ULONG>(e.Header.Lock) & 0xFF00FF00u, 0x55000000u);
+    EXPECT_EQ(e.Header.Signalling, 0);
+    EXPECT_EQ(e.Header.DpcActive, 0x55);
+    EXPECT_EQ(e.Header.SignalState, 1);
+}
+
 TEST_F(Event, SetResetAndClearReturnThePreviousState) {
     KEVENT e;
     KeInitializeEvent(&e, NotificationEvent, FALSE);

@@ -42,6 +42,41 @@ TEST_F(KMutex, InitializeSetsTheDocumentedFields) {
     EXPECT_EQ(KeReadStateMutex(&m), 1);
 }
 
+// Windows writes Type and Size only: kmtest fills the mutex with 0x55 and
+// reads Abandoned and DpcActive (header bytes 1 and 3) and the unowned
+// mutex's MutantListEntry back unchanged [kmt-KeMutex].
+TEST_F(KMutex, InitializeLeavesHeaderBytesOneAndThreeAndTheListEntryAlone) {
+    const auto fill = reinterpret_cast<PLIST_ENTRY>(static_cast<ULONG_PTR>(0x5555555555555555ull));
+    KMUTEX m;
+    std::memset(&m, 0x55, sizeof m);
+    KeInitializeMutex(&m, 0);
+    EXPECT_EQ(m.Header.Abandoned, 0x55);
+    EXPECT_EQ(m.Header.DpcActive, 0x55);
+    EXPECT_EQ(m.Header.Hand, sizeof(KMUTEX) / sizeof(ULONG)) << "Hand is byte 2, the Size";
+    EXPECT_EQ(static_cast<ULONG>(m.Header.Lock) & 0xFF00FF00u, 0x55005500u);
+    EXPECT_EQ(m.MutantListEntry.Flink, fill);
+    EXPECT_EQ(m.MutantListEntry.Blink, fill);
+
+    KMUTANT mutant;
+    std::memset(&mutant, 0x55, sizeof mutant);
+    KeInitializeMutant(&mutant, FALSE);
+    EXPECT_EQ(mutant.Header.Abandoned, 0x55);
+    EXPECT_EQ(mutant.Header.DpcActive, 0x55);
+    EXPECT_EQ(mutant.MutantListEntry.Flink, fill);
+    EXPECT_EQ(mutant.ApcDisable, 0);
+}
+
+TEST_F(KMutex, AnInitiallyOwnedMutantIsLinkedIntoTheOwnersList) {
+    KMUTANT mutant;
+    std::memset(&mutant, 0x55, sizeof mutant);
+    KeInitializeMutant(&mutant, TRUE);
+    EXPECT_EQ(mutant.Header.DpcActive, 0x55);
+    EXPECT_EQ(mutant.OwnerThread, KeGetCurrentThread());
+    EXPECT_EQ(mutant.MutantListEntry.Flink, &KeGetCurrentThread()->MutantListHead);
+    EXPECT_EQ(KeReleaseMutant(&mutant, MUTANT_INCREMENT, FALSE, FALSE), 0);
+    EXPECT_EQ(KeReadStateMutant(&mutant), 1);
+}
+
 TEST_F(KMutex, RecursiveOwnershipDisablesApcsOnce) {
     KMUTEX m;
     KeInitializeMutex(&m, 0);

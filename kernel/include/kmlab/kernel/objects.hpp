@@ -28,11 +28,37 @@ using PRKTHREAD = KTHREAD*;
 using ETHREAD = KTHREAD;  // one object in the emulator: PETHREAD and PKTHREAD coincide
 using PETHREAD = KTHREAD*;
 
+// The first four bytes carry the names the WDK gives them in its unions
+// [ros-xket] (the Vista/Win7 layout the kmtests compile against; the Win10 WDK
+// moved DpcActive to byte 2 of its mutant view). The emulator reads only Type,
+// Size and SignalState: KeInitializeXxx writes Type and Size and leaves bytes
+// 1 and 3 as they were, as Windows does [kmt-KeMutex] (KeInitializeEvent
+// clears byte 1, Signalling, as NT 6.1+ does [kmt-KeEvent]).
 struct DISPATCHER_HEADER {
-    UCHAR Type;  // KOBJECTS
-    UCHAR Absolute;
-    UCHAR Size;  // in ULONGs, as KeInitializeXxx sets it
-    UCHAR Inserted;
+    union {
+        struct {
+            UCHAR Type;  // KOBJECTS
+            union {
+                UCHAR TimerControlFlags;
+                UCHAR Absolute;  // a bit of TimerControlFlags in the WDK; a byte here
+                UCHAR Abandoned;
+                BOOLEAN Signalling;
+            };
+            union {
+                UCHAR Size;  // in ULONGs, as KeInitializeXxx sets it
+                UCHAR Hand;
+                UCHAR ThreadControlFlags;
+            };
+            union {
+                UCHAR TimerMiscFlags;
+                BOOLEAN DebugActive;
+                BOOLEAN DpcActive;
+                UCHAR Inserted;  // the Windows Server 2003 name of byte 3
+            };
+        };
+        volatile LONG Lock;
+        LONG LockNV;
+    };
     LONG SignalState;
     LIST_ENTRY WaitListHead;  // KWAIT_BLOCK.WaitListEntry, FIFO: arrivals at the tail
 };
@@ -149,5 +175,20 @@ struct KTHREAD {
 static_assert(std::is_standard_layout_v<KMUTANT> && offsetof(KMUTANT, Header) == 0);
 static_assert(std::is_standard_layout_v<KEVENT> && std::is_standard_layout_v<KSEMAPHORE>);
 static_assert(std::is_standard_layout_v<KTHREAD> && offsetof(KTHREAD, Header) == 0);
+
+// The WDK's amd64 sizes [ros-xket], so that code which embeds these objects in
+// its own structures, or checks sizeof as the kmtests do, sees Windows' layout.
+// KTHREAD cannot match: the emulator's KTHREAD holds only the fields it uses,
+// plus its own (the virtual IRQL, the emulator state pointer).
+#if defined(__x86_64__)
+static_assert(sizeof(DISPATCHER_HEADER) == 24 && offsetof(DISPATCHER_HEADER, SignalState) == 4);
+static_assert(offsetof(DISPATCHER_HEADER, WaitListHead) == 8);
+static_assert(sizeof(KEVENT) == 24 && sizeof(KSEMAPHORE) == 32 && sizeof(KMUTANT) == 56);
+static_assert(offsetof(KMUTANT, MutantListEntry) == 24 && offsetof(KMUTANT, OwnerThread) == 40);
+static_assert(offsetof(KMUTANT, Abandoned) == 48 && offsetof(KMUTANT, ApcDisable) == 49);
+static_assert(sizeof(FAST_MUTEX) == 56 && offsetof(FAST_MUTEX, Event) == 24);
+static_assert(offsetof(FAST_MUTEX, OldIrql) == 48);
+static_assert(sizeof(KGUARDED_MUTEX) == 56 && offsetof(KGUARDED_MUTEX, Gate) == 24);
+#endif
 
 }  // namespace kmlab::nt

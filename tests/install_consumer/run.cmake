@@ -1,7 +1,8 @@
 # CTest driver of install.consumer (cmake -P): installs the already-built kmlab
 # tree into a prefix under WORK_DIR, configures and builds
 # tests/install_consumer against it with find_package(kmlab), and runs one
-# consumer per backend. Fails if any step fails or any backend's check fails.
+# consumer per backend, and the C face's consumer. Fails if any step fails or
+# any consumer's check fails.
 #
 # Inputs (-D): KMLAB_BINARY_DIR, CONSUMER_SOURCE_DIR, WORK_DIR, CXX_COMPILER,
 # GENERATOR, BUILD_TYPE, EXTRA_FLAGS (the sanitizer flags kmlab was built with).
@@ -27,11 +28,12 @@ step("cmake --install" ${CMAKE_COMMAND} --install ${KMLAB_BINARY_DIR} --prefix $
 step("configuring the consumer" ${CMAKE_COMMAND} -S ${CONSUMER_SOURCE_DIR} -B ${build}
      -G ${GENERATOR} -DCMAKE_CXX_COMPILER=${CXX_COMPILER} -DCMAKE_BUILD_TYPE=${BUILD_TYPE}
      -DCMAKE_PREFIX_PATH=${prefix} "-DCMAKE_CXX_FLAGS=${EXTRA_FLAGS}"
+     "-DCMAKE_C_FLAGS=${EXTRA_FLAGS}"
      "-DCMAKE_EXE_LINKER_FLAGS=${EXTRA_FLAGS}")
 step("building the consumer" ${CMAKE_COMMAND} --build ${build})
 
 set(failed "")
-foreach(backend futex spin dispatcher)
+foreach(backend futex spin dispatcher c)
   execute_process(COMMAND ${build}/consumer_${backend} RESULT_VARIABLE rc
                   OUTPUT_VARIABLE out ERROR_VARIABLE err)
   string(STRIP "${out}" out)
@@ -44,5 +46,5 @@ foreach(backend futex spin dispatcher)
   endif()
 endforeach()
 if(failed)
-  message(FATAL_ERROR "install.consumer: thread-exit check missing for: ${failed}")
+  message(FATAL_ERROR "install.consumer: check failed for: ${failed}")
 endif()

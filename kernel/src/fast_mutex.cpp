@@ -89,7 +89,7 @@ void ExReleaseFastMutex(PFAST_MUTEX FastMutex) {
 
 void ExAcquireFastMutexUnsafe(PFAST_MUTEX FastMutex) {
     PKTHREAD t = current_thread();
-    enforce(kernel::check_unsafe_acquire(t, FastMutex));
+    kernel::enforce_in_flavor(kernel::check_unsafe_acquire(t, FastMutex));
     enforce(kernel::check_not_recursive(t, FastMutex, load_owner(FastMutex->Owner)));
     lock(FastMutex->Count, FastMutex->Contention, &FastMutex->Event);
     store_owner(FastMutex->Owner, t);
@@ -97,7 +97,7 @@ void ExAcquireFastMutexUnsafe(PFAST_MUTEX FastMutex) {
 
 void ExReleaseFastMutexUnsafe(PFAST_MUTEX FastMutex) {
     PKTHREAD t = current_thread();
-    enforce(kernel::check_unsafe_release(t, FastMutex));
+    kernel::enforce_in_flavor(kernel::check_unsafe_release(t, FastMutex));
     enforce(kernel::check_owner(t, FastMutex, load_owner(FastMutex->Owner)));
     store_owner(FastMutex->Owner, nullptr);
     unlock(FastMutex->Count, &FastMutex->Event);
@@ -106,7 +106,9 @@ void ExReleaseFastMutexUnsafe(PFAST_MUTEX FastMutex) {
 // ---- KGUARDED_MUTEX ----
 
 void KeInitializeGuardedMutex(PKGUARDED_MUTEX Mutex) {
-    kernel::require_irql_at_most(APC_LEVEL, Mutex);
+    // Documented for IRQL <= APC_LEVEL [ddi:keinitializeguardedmutex]; Windows
+    // initializes at any IRQL [kmt-KeGuardedMutex]: the free flavour follows it.
+    kernel::require_irql_documented(APC_LEVEL, HIGH_LEVEL, Mutex);
     Mutex->Count = GM_LOCK_BIT;
     Mutex->Owner = nullptr;
     Mutex->Contention = 0;
@@ -147,7 +149,7 @@ void KeReleaseGuardedMutex(PKGUARDED_MUTEX Mutex) {
 
 void KeAcquireGuardedMutexUnsafe(PKGUARDED_MUTEX Mutex) {
     PKTHREAD t = current_thread();
-    enforce(kernel::check_unsafe_acquire(t, Mutex));
+    kernel::enforce_in_flavor(kernel::check_unsafe_acquire(t, Mutex));
     enforce(kernel::check_not_recursive(t, Mutex, load_owner(Mutex->Owner)));
     lock(Mutex->Count, Mutex->Contention, &Mutex->Gate);
     store_owner(Mutex->Owner, t);
@@ -155,7 +157,7 @@ void KeAcquireGuardedMutexUnsafe(PKGUARDED_MUTEX Mutex) {
 
 void KeReleaseGuardedMutexUnsafe(PKGUARDED_MUTEX Mutex) {
     PKTHREAD t = current_thread();
-    enforce(kernel::check_unsafe_release(t, Mutex));
+    kernel::enforce_in_flavor(kernel::check_unsafe_release(t, Mutex));
     enforce(kernel::check_owner(t, Mutex, load_owner(Mutex->Owner)));
     store_owner(Mutex->Owner, nullptr);
     unlock(Mutex->Count, &Mutex->Gate);

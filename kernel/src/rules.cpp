@@ -1,6 +1,45 @@
 #include <kmlab/kernel/rules.hpp>
 
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
+namespace kmlab {
+
+namespace {
+// -1 until first read: then KMLAB_FLAVOR decides, unless set_flavor came
+// first. Constant-initialized, so a static initializer elsewhere may read it.
+std::atomic<int> g_flavor{-1};
+
+Flavor from_environment() noexcept {
+    const char* v = std::getenv("KMLAB_FLAVOR");
+    return v != nullptr && std::strcmp(v, "free") == 0 ? Flavor::free : Flavor::checked;
+}
+}  // namespace
+
+Flavor flavor() noexcept {
+    int f = g_flavor.load(std::memory_order_relaxed);
+    if (f < 0) {
+        int expected = -1;
+        g_flavor.compare_exchange_strong(expected, static_cast<int>(from_environment()),
+                                         std::memory_order_relaxed);
+        f = g_flavor.load(std::memory_order_relaxed);
+    }
+    return static_cast<Flavor>(f);
+}
+
+void set_flavor(Flavor f) noexcept {
+    g_flavor.store(static_cast<int>(f), std::memory_order_relaxed);
+}
+
+}  // namespace kmlab
+
 namespace kmlab::kernel {
+
+void bug_check_or_raise_in_flavor(const Violation& v) {
+    if (v.checked_only && flavor() == Flavor::free) return;
+    bug_check_or_raise(v);
+}
 
 void bug_check_or_raise(const Violation& v) {
     if (!v.is_bug_check()) raise_status(v.status);

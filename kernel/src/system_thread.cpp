@@ -68,7 +68,9 @@ NTSTATUS PsCreateSystemThread(PHANDLE ThreadHandle, ULONG DesiredAccess,
                               PVOID StartContext) {
     (void)ObjectAttributes;
     (void)ProcessHandle;
-    kernel::require_irql_at_most(PASSIVE_LEVEL, ThreadHandle);
+    // Documented for PASSIVE_LEVEL; Windows accepts APC_LEVEL, which the free
+    // flavour follows.
+    kernel::require_irql_documented(PASSIVE_LEVEL, APC_LEVEL, ThreadHandle);
     if (ThreadHandle == nullptr || StartRoutine == nullptr) return STATUS_INVALID_PARAMETER;
     PKTHREAD t = kernel::create_thread_object(true);
     // Started inside a critical region [ddi:pscreatesystemthread].
@@ -108,7 +110,7 @@ NTSTATUS PsTerminateSystemThread(NTSTATUS ExitStatus) {
 NTSTATUS ObReferenceObjectByHandle(HANDLE Handle, ACCESS_MASK DesiredAccess,
                                    POBJECT_TYPE ObjectType, KPROCESSOR_MODE AccessMode,
                                    PVOID* Object, POBJECT_HANDLE_INFORMATION HandleInformation) {
-    kernel::require_irql_at_most(PASSIVE_LEVEL, Handle);
+    kernel::require_irql_documented(PASSIVE_LEVEL, APC_LEVEL, Handle);  // as PsCreateSystemThread
     auto& table = handles();
     std::lock_guard g(table.lock);
     auto it = table.entries.find(reinterpret_cast<ULONG_PTR>(Handle));
@@ -146,7 +148,7 @@ void ObfDereferenceObject(PVOID Object) {
 }
 
 NTSTATUS ZwClose(HANDLE Handle) {
-    kernel::require_irql_at_most(PASSIVE_LEVEL, Handle);
+    kernel::require_irql_documented(PASSIVE_LEVEL, APC_LEVEL, Handle);  // as PsCreateSystemThread
     PKTHREAD object;
     {
         auto& table = handles();

@@ -104,6 +104,10 @@ void require_irql_at_most(nt::KIRQL max, const void* object) {
     enforce(check_irql_at_most(max, current_thread()->Irql, object));
 }
 
+void require_irql_documented(nt::KIRQL documented, nt::KIRQL windows, const void* object) {
+    enforce_in_flavor(check_irql_documented(documented, windows, current_thread()->Irql, object));
+}
+
 }  // namespace kmlab::kernel
 
 namespace kmlab::nt {
@@ -126,7 +130,7 @@ KIRQL KeGetCurrentIrql() {
 KIRQL KfRaiseIrql(KIRQL NewIrql) {
     PKTHREAD t = current_thread();
     const KIRQL old = t->Irql;
-    if (NewIrql < old) bug_check(bugcheck::IRQL_NOT_GREATER_OR_EQUAL, old, NewIrql, 0, 9);
+    kmlab::kernel::enforce_in_flavor(kmlab::kernel::check_raise_irql(old, NewIrql));
     t->Irql = NewIrql;
     return old;
 }
@@ -137,7 +141,7 @@ void KeRaiseIrql(KIRQL NewIrql, PKIRQL OldIrql) {
 
 void KfLowerIrql(KIRQL NewIrql) {
     PKTHREAD t = current_thread();
-    if (NewIrql > t->Irql) bug_check(bugcheck::IRQL_NOT_LESS_OR_EQUAL, t->Irql, NewIrql, 0, 9);
+    kmlab::kernel::enforce_in_flavor(kmlab::kernel::check_lower_irql(t->Irql, NewIrql));
     t->Irql = NewIrql;
 }
 

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <array>
+#include <cstdint>
 #include <exception>
 #include <string>
 
@@ -75,6 +76,22 @@ class NtException : public std::exception {
     nt::NTSTATUS status_;
     std::string message_;
 };
+
+// Build flavours: which rules a broken call answers with a bug check.
+//  * checked (the default): every rule, as the documentation states it and a
+//    checked build with Driver Verifier reports it;
+//  * free: the rules marked `checked_only` in rules.hpp are not enforced, because a
+//    free (retail) Windows build does not check them (kmtest runs the same
+//    calls on both and expects them to return normally on a free build
+//    [kmt-KeIrql][kmt-ExFastMutex]), or because Windows accepts the call at
+//    an IRQL its documentation forbids [kmt-KeGuardedMutex].
+// Chosen at run time and process-wide; separate from any verifier switch.
+// The environment variable KMLAB_FLAVOR=free (or checked) sets the initial
+// flavour, so a test binary can run either way unchanged. Only the NT routines
+// consult it, and only after a rule has already failed: no fast path reads it.
+enum class Flavor : std::uint8_t { checked, free };
+Flavor flavor() noexcept;
+void set_flavor(Flavor f) noexcept;
 
 // Raise a status (throws NtException), as ExRaiseStatus does.
 [[noreturn]] void raise_status(nt::NTSTATUS status);

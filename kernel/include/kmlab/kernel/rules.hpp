@@ -33,14 +33,22 @@ struct Violation {
     std::array<nt::ULONG_PTR, 4> parameters = {};  // bug_check: parameters 1 to 4
     nt::NTSTATUS status = nt::STATUS_SUCCESS;      // raised_status: the status
     const void* object = nullptr;                  // the object whose rule it is
+    // Only the checked flavour enforces it (through enforce_in_flavor); a free
+    // build lets the call proceed.
+    bool checked_only = false;
 
     static Violation bug_check(nt::ULONG code, const void* object, nt::ULONG_PTR p1,
                                nt::ULONG_PTR p2 = 0, nt::ULONG_PTR p3 = 0,
                                nt::ULONG_PTR p4 = 0) noexcept {
-        return {Kind::bug_check, code, {p1, p2, p3, p4}, nt::STATUS_SUCCESS, object};
+        return {Kind::bug_check, code, {p1, p2, p3, p4}, nt::STATUS_SUCCESS, object, false};
     }
     static Violation raised(nt::NTSTATUS status, const void* object) noexcept {
-        return {Kind::raised_status, 0, {}, status, object};
+        return {Kind::raised_status, 0, {}, status, object, false};
+    }
+    Violation checked_build_only(bool only = true) const noexcept {
+        Violation v = *this;
+        v.checked_only = only;
+        return v;
     }
     bool is_bug_check() const noexcept { return kind == Kind::bug_check; }
     friend bool operator==(const Violation&, const Violation&) = default;
@@ -49,12 +57,23 @@ struct Violation {
 // Bug checks or raises as `v` says, on the caller's stack (a BugCheck or an
 // NtException, see bugcheck.hpp).
 [[noreturn, gnu::cold]] void bug_check_or_raise(const Violation& v);
+// The same, unless `v` is checked_only and the flavour is free: then it
+// returns and the routine goes on as a free build would.
+[[gnu::cold]] void bug_check_or_raise_in_flavor(const Violation& v);
 
 // What an NT routine does with a check's answer: `enforce(check_...(...));`.
 // A routine with several rules applies them in the order it lists them.
+// For rules every flavour enforces: the failure path does not return, which
+// keeps the lock routines' fast paths as short as before flavours existed
+// (a returning call there cost ExAcquireFastMutex 6 instructions a pair).
 inline void enforce(const std::optional<Violation>& v) {
     if (v) [[unlikely]]
         bug_check_or_raise(*v);
+}
+// For rules that may be checked_only: the call returns in the free flavour.
+inline void enforce_in_flavor(const std::optional<Violation>& v) {
+    if (v) [[unlikely]]
+        bug_check_or_raise_in_flavor(*v);
 }
 
 namespace detail {
@@ -77,6 +96,37 @@ inline std::optional<Violation> check_irql_at_most(nt::KIRQL ceiling, nt::KIRQL 
     if (irql > ceiling) [[unlikely]]
         return Violation::bug_check(bugcheck::IRQL_NOT_LESS_OR_EQUAL, object,
                                     detail::parameter(object), irql);
+    return std::nullopt;
+}
+
+// A routine whose documentation forbids an IRQL that Windows accepts: above
+// `windows` both flavours bug check as check_irql_at_most; between the two
+// ceilings only the checked flavour does (it follows the documentation, the
+// free flavour follows Windows).
+inline std::optional<Violation> check_irql_documented(nt::KIRQL documented, nt::KIRQL windows,
+                                                      nt::KIRQL irql, const void* object) noexcept {
+    if (irql > documented) [[unlikely]]
+        return check_irql_at_most(documented, irql, object)->checked_build_only(irql <= windows);
+    return std::nullopt;
+}
+
+// KfRaiseIrql to a lower IRQL: IRQL_NOT_GREATER_OR_EQUAL (current, new, 0, 9)
+// as the checked HAL reports it [ros-apic]. Flavour: checked only; a free HAL
+// does not check [kmt-KeIrql].
+inline std::optional<Violation> check_raise_irql(nt::KIRQL current, nt::KIRQL irql) noexcept {
+    if (irql < current) [[unlikely]]
+        return Violation::bug_check(bugcheck::IRQL_NOT_GREATER_OR_EQUAL, nullptr, current, irql, 0,
+                                    9)
+            .checked_build_only();
+    return std::nullopt;
+}
+
+// KfLowerIrql to a higher IRQL: IRQL_NOT_LESS_OR_EQUAL (current, new, 0, 9)
+// [ros-apic]. Flavour: checked only [kmt-KeIrql].
+inline std::optional<Violation> check_lower_irql(nt::KIRQL current, nt::KIRQL irql) noexcept {
+    if (irql > current) [[unlikely]]
+        return Violation::bug_check(bugcheck::IRQL_NOT_LESS_OR_EQUAL, nullptr, current, irql, 0, 9)
+            .checked_build_only();
     return std::nullopt;
 }
 
@@ -107,16 +157,23 @@ inline bool unsafe_irql_allowed(nt::PKTHREAD t) noexcept {
 }  // namespace detail
 
 // ExAcquireFastMutexUnsafe, KeAcquireGuardedMutexUnsafe: else 0xC4/0x39.
+// Flavour: checked only. A free build has only ASSERTs here [ros-exh], and
+// kmtest's free-build run acquires and releases Unsafe below APC_LEVEL
+// outside a region and at DISPATCH_LEVEL and HIGH_LEVEL [kmt-ExFastMutex]
+// (contended above APC_LEVEL, the wait that follows still bug checks).
 inline std::optional<Violation> check_unsafe_acquire(nt::PKTHREAD t, const void* mutex) noexcept {
     if (!detail::unsafe_irql_allowed(t)) [[unlikely]]
-        return detail::mutex_verifier(bugcheck::VERIFIER_UNSAFE_ACQUIRE_IRQL, t->Irql, mutex);
+        return detail::mutex_verifier(bugcheck::VERIFIER_UNSAFE_ACQUIRE_IRQL, t->Irql, mutex)
+            .checked_build_only();
     return std::nullopt;
 }
 
 // ExReleaseFastMutexUnsafe, KeReleaseGuardedMutexUnsafe: else 0xC4/0x3A.
+// Flavour: as check_unsafe_acquire.
 inline std::optional<Violation> check_unsafe_release(nt::PKTHREAD t, const void* mutex) noexcept {
     if (!detail::unsafe_irql_allowed(t)) [[unlikely]]
-        return detail::mutex_verifier(bugcheck::VERIFIER_UNSAFE_RELEASE_IRQL, t->Irql, mutex);
+        return detail::mutex_verifier(bugcheck::VERIFIER_UNSAFE_RELEASE_IRQL, t->Irql, mutex)
+            .checked_build_only();
     return std::nullopt;
 }
 

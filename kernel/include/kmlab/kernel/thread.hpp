@@ -99,6 +99,10 @@ void before_unwind() noexcept;
 // caller's IRQL is above `max` (kernel/rules.hpp, check_irql_at_most). NT
 // routines whose ceiling is no rule of their own call this.
 void require_irql_at_most(nt::KIRQL max, const void* object = nullptr);
+// The same for a routine whose documented ceiling is below the IRQL Windows
+// accepts (rules.hpp check_irql_documented: the free flavour accepts up to
+// `windows`).
+void require_irql_documented(nt::KIRQL documented, nt::KIRQL windows, const void* object = nullptr);
 
 // Internal IRQL change without the ordering checks (used by routines that
 // raise and restore on the caller's behalf, such as ExAcquireFastMutex).
@@ -118,7 +122,8 @@ KIRQL KeGetCurrentIrql();
 // Raising to a lower IRQL bug checks IRQL_NOT_GREATER_OR_EQUAL (0x9) and
 // lowering to a higher one IRQL_NOT_LESS_OR_EQUAL (0xA), parameters
 // (current, new, 0, 9) as the checked HAL reports them [ros-apic]. Free builds
-// do not check [kmt-KeIrql]; kmlab is strict.
+// do not check [kmt-KeIrql]: in kmlab's free flavour (kmlab::set_flavor) both
+// succeed and set the IRQL asked for.
 KIRQL KfRaiseIrql(KIRQL NewIrql);
 void KeRaiseIrql(KIRQL NewIrql, PKIRQL OldIrql);
 void KfLowerIrql(KIRQL NewIrql);

@@ -1,0 +1,201 @@
+// Build flavours (kernel/rules.hpp): what the checked flavour bug checks and
+// the free flavour lets through, each rule tried in both.
+#include <cstdlib>
+#include <cstring>
+
+#include "support.hpp"
+
+using namespace kmlab::nt;
+using kmlab::Flavor;
+namespace bugcheck = kmlab::bugcheck;
+
+namespace {
+// Runs each test in the flavour it names and restores the process's flavour.
+class FlavorTest : public kmlab::test::Nt {
+  protected:
+    void SetUp() override { saved_ = kmlab::flavor(); }
+    void TearDown() override {
+        kmlab::set_flavor(saved_);
+        Nt::TearDown();
+    }
+
+  private:
+    Flavor saved_ = Flavor::checked;
+};
+using Checked = FlavorTest;
+using Free = FlavorTest;
+
+void worker(PVOID context) {
+    static_cast<std::atomic<int>*>(context)->fetch_add(1);
+}
+}  // namespace
+
+// ---- IRQL changes the wrong way [kmt-KeIrql] ----
+
+TEST_F(Checked, RaisingToALowerLevelBugChecks) {
+    kmlab::set_flavor(Flavor::checked);
+    KIRQL old;
+    KeRaiseIrql(DISPATCH_LEVEL, &old);
+    EXPECT_BUG_CHECK(KeRaiseIrql(APC_LEVEL, &old), bugcheck::IRQL_NOT_GREATER_OR_EQUAL);
+    EXPECT_EQ(KeGetCurrentIrql(), DISPATCH_LEVEL);
+    EXPECT_BUG_CHECK(KeLowerIrql(HIGH_LEVEL), bugcheck::IRQL_NOT_LESS_OR_EQUAL);
+    EXPECT_EQ(KeGetCurrentIrql(), DISPATCH_LEVEL);
+    KeLowerIrql(PASSIVE_LEVEL);
+}
+
+TEST_F(Free, RaisingToALowerLevelAndLoweringToAHigherOneReturnNormally) {
+    kmlab::set_flavor(Flavor::free);
+    KIRQL old = HIGH_LEVEL;
+    KeRaiseIrql(DISPATCH_LEVEL, &old);
+    EXPECT_EQ(old, PASSIVE_LEVEL);
+    KeRaiseIrql(APC_LEVEL, &old);  // lower: a free HAL just sets it
+    EXPECT_EQ(old, DISPATCH_LEVEL);
+    EXPECT_EQ(KeGetCurrentIrql(), APC_LEVEL);
+    KeLowerIrql(DISPATCH_LEVEL);  // higher
+    EXPECT_EQ(KeGetCurrentIrql(), DISPATCH_LEVEL);
+    EXPECT_EQ(KfRaiseIrql(PASSIVE_LEVEL), DISPATCH_LEVEL);
+    EXPECT_EQ(KeGetCurrentIrql(), PASSIVE_LEVEL);
+}
+
+// ---- ExAcquireFastMutexUnsafe outside a critical region [kmt-ExFastMutex] ----
+
+TEST_F(Checked, UnsafeAcquireOutsideACriticalRegionBugChecks) {
+    kmlab::set_flavor(Flavor::checked);
+    FAST_MUTEX m;
+    ExInitializeFastMutex(&m);
+    auto bc = EXPECT_BUG_CHECK(ExAcquireFastMutexUnsafe(&m),
+                               bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION);
+    EXPECT_EQ(bc.parameter(1), bugcheck::VERIFIER_UNSAFE_ACQUIRE_IRQL);
+    EXPECT_EQ(m.Count, FM_LOCK_BIT) << "nothing acquired";
+}
+
+TEST_F(Free, UnsafeAcquireAndReleaseOutsideACriticalRegionReturnNormally) {
+    kmlab::set_flavor(Flavor::free);
+    FAST_MUTEX m;
+    ExInitializeFastMutex(&m);
+    ExAcquireFastMutexUnsafe(&m);
+    EXPECT_EQ(m.Owner, KeGetCurrentThread());
+    EXPECT_EQ(m.Count, 0) << "held";
+    EXPECT_EQ(KeGetCurrentIrql(), PASSIVE_LEVEL) << "Unsafe leaves the IRQL alone";
+    ExReleaseFastMutexUnsafe(&m);
+    EXPECT_EQ(m.Owner, nullptr);
+    EXPECT_EQ(m.Count, FM_LOCK_BIT);
+}
+
+// A free build acquires Unsafe at DISPATCH_LEVEL too [kmt-ExFastMutex].
+TEST_F(Free, UncontendedUnsafeAcquireAtDispatchLevelReturnsNormally) {
+    kmlab::set_flavor(Flavor::free);
+    FAST_MUTEX m;
+    ExInitializeFastMutex(&m);
+    KIRQL old;
+    KeRaiseIrql(DISPATCH_LEVEL, &old);
+    ExAcquireFastMutexUnsafe(&m);
+    EXPECT_EQ(m.Owner, KeGetCurrentThread());
+    ExReleaseFastMutexUnsafe(&m);
+    EXPECT_EQ(KeGetCurrentIrql(), DISPATCH_LEVEL);
+    KeLowerIrql(old);
+    EXPECT_EQ(m.Count, FM_LOCK_BIT);
+}
+
+TEST_F(Checked, UnsafeAcquireAtDispatchLevelBugChecks) {
+    kmlab::set_flavor(Flavor::checked);
+    FAST_MUTEX m;
+    ExInitializeFastMutex(&m);
+    KIRQL old;
+    KeRaiseIrql(DISPATCH_LEVEL, &old);
+    auto bc = EXPECT_BUG_CHECK(ExAcquireFastMutexUnsafe(&m),
+                               bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION);
+    EXPECT_EQ(bc.parameter(2), DISPATCH_LEVEL);
+    KeLowerIrql(old);
+}
+
+// ---- Routines Windows accepts above their documented IRQL ----
+
+TEST_F(Checked, KeInitializeGuardedMutexAboveApcLevelBugChecks) {
+    kmlab::set_flavor(Flavor::checked);
+    KGUARDED_MUTEX m;
+    KIRQL old;
+    KeRaiseIrql(DISPATCH_LEVEL, &old);
+    EXPECT_BUG_CHECK(KeInitializeGuardedMutex(&m), bugcheck::IRQL_NOT_LESS_OR_EQUAL);
+    KeLowerIrql(old);
+}
+
+TEST_F(Free, KeInitializeGuardedMutexAboveApcLevelInitializes) {
+    kmlab::set_flavor(Flavor::free);
+    KGUARDED_MUTEX m;
+    std::memset(&m, 0x55, sizeof m);
+    KIRQL old;
+    KeRaiseIrql(DISPATCH_LEVEL, &old);
+    KeInitializeGuardedMutex(&m);
+    KeLowerIrql(old);
+    EXPECT_EQ(m.Count, GM_LOCK_BIT);
+    EXPECT_EQ(m.Owner, nullptr);
+    KeAcquireGuardedMutex(&m);
+    KeReleaseGuardedMutex(&m);
+}
+
+TEST_F(Checked, SystemThreadRoutinesAtApcLevelBugCheck) {
+    kmlab::set_flavor(Flavor::checked);
+    std::atomic<int> ran{0};
+    HANDLE h = nullptr;
+    KIRQL old;
+    KeRaiseIrql(APC_LEVEL, &old);
+    EXPECT_BUG_CHECK(
+        PsCreateSystemThread(&h, THREAD_ALL_ACCESS, nullptr, nullptr, nullptr, worker, &ran),
+        bugcheck::IRQL_NOT_LESS_OR_EQUAL);
+    EXPECT_BUG_CHECK(ZwClose(h), bugcheck::IRQL_NOT_LESS_OR_EQUAL);
+    KeLowerIrql(old);
+    EXPECT_EQ(h, nullptr);
+}
+
+TEST_F(Free, SystemThreadRoutinesAtApcLevelSucceed) {
+    kmlab::set_flavor(Flavor::free);
+    std::atomic<int> ran{0};
+    HANDLE h = nullptr;
+    PVOID thread = nullptr;
+    KIRQL old;
+    KeRaiseIrql(APC_LEVEL, &old);
+    ASSERT_EQ(PsCreateSystemThread(&h, THREAD_ALL_ACCESS, nullptr, nullptr, nullptr, worker, &ran),
+              STATUS_SUCCESS);
+    EXPECT_EQ(ObReferenceObjectByHandle(h, THREAD_ALL_ACCESS, *PsThreadType, KernelMode, &thread,
+                                        nullptr),
+              STATUS_SUCCESS);
+    EXPECT_EQ(ZwClose(h), STATUS_SUCCESS);
+    KeLowerIrql(old);
+    ASSERT_NE(thread, nullptr);
+    EXPECT_EQ(KeWaitForSingleObject(thread, Executive, KernelMode, FALSE, nullptr), STATUS_SUCCESS);
+    ObDereferenceObject(thread);
+    EXPECT_EQ(ran.load(), 1);
+}
+
+TEST_F(Free, SystemThreadRoutinesAtDispatchLevelStillBugCheck) {
+    kmlab::set_flavor(Flavor::free);
+    std::atomic<int> ran{0};
+    HANDLE h = nullptr;
+    KIRQL old;
+    KeRaiseIrql(DISPATCH_LEVEL, &old);
+    EXPECT_BUG_CHECK(
+        PsCreateSystemThread(&h, THREAD_ALL_ACCESS, nullptr, nullptr, nullptr, worker, &ran),
+        bugcheck::IRQL_NOT_LESS_OR_EQUAL);
+    KeLowerIrql(old);
+}
+
+// ---- Rules every flavour enforces ----
+
+TEST_F(Free, ReleasingAFastMutexNotOwnedStillBugChecks) {
+    kmlab::set_flavor(Flavor::free);
+    FAST_MUTEX m;
+    ExInitializeFastMutex(&m);
+    KeEnterCriticalRegion();
+    EXPECT_BUG_CHECK(ExReleaseFastMutexUnsafe(&m), bugcheck::THREAD_NOT_MUTEX_OWNER);
+    KeLeaveCriticalRegion();
+}
+
+// KMLAB_FLAVOR sets the flavour a test binary starts in (CTest runs this
+// test once more with KMLAB_FLAVOR=free).
+TEST(FlavorFromEnvironment, MatchesKmlabFlavor) {
+    const char* v = std::getenv("KMLAB_FLAVOR");
+    const Flavor expected =
+        v != nullptr && std::strcmp(v, "free") == 0 ? Flavor::free : Flavor::checked;
+    EXPECT_EQ(kmlab::flavor(), expected);
+}

@@ -15,6 +15,7 @@
 
 #define WORKERS 3
 #define ITERATIONS 1000
+#define POOL_TAG 0x76724443u /* 'vrDC': "CDrv" in memory */
 
 typedef struct _DEVICE_EXTENSION {
     KEVENT StartEvent;
@@ -25,6 +26,8 @@ typedef struct _DEVICE_EXTENSION {
     ULONG FastMutexCounter;
     ULONG GuardedMutexCounter;
 } DEVICE_EXTENSION, *PDEVICE_EXTENSION;
+
+C_ASSERT(sizeof(KMUTEX) == 56 && sizeof(FAST_MUTEX) == 56 && sizeof(KEVENT) == 24);
 
 static int failures;
 
@@ -115,6 +118,36 @@ static void CheckIrqlAndRegions(PDEVICE_EXTENSION ext) {
     KeReleaseGuardedMutex(&ext->GuardedMutex);
 }
 
+/* ---- Pool, the WDK's macros, the fast-mutex shortcuts ---- */
+typedef struct _WORK_ITEM {
+    ULONG Cookie;
+    LIST_ENTRY Link;
+} WORK_ITEM, *PWORK_ITEM;
+
+static NTSTATUS NTAPI CheckPoolAndMacros(_In_ PDEVICE_EXTENSION ext, _In_opt_ PVOID unused) {
+    PWORK_ITEM item;
+    UCHAR bytes[8];
+    UNREFERENCED_PARAMETER(unused);
+    item = (PWORK_ITEM)ExAllocatePoolWithTag(NonPagedPoolNx, sizeof *item, POOL_TAG);
+    if (item == NULL) return STATUS_INSUFFICIENT_RESOURCES;
+    RtlZeroMemory(item, sizeof *item);
+    item->Cookie = 0xC0FFEE;
+    Check(CONTAINING_RECORD(&item->Link, WORK_ITEM, Link)->Cookie == 0xC0FFEE,
+          "CONTAINING_RECORD finds the record");
+    ExFreePoolWithTag(item, POOL_TAG);
+
+    RtlFillMemory(bytes, sizeof bytes, 0x55);
+    Check(RTL_NUMBER_OF(bytes) == 8 && bytes[7] == 0x55, "RTL_NUMBER_OF and RtlFillMemory");
+    Check(ExGetPreviousMode() == KernelMode, "ExGetPreviousMode");
+    Check(PsGetCurrentThreadId() != NULL, "PsGetCurrentThreadId");
+
+    ExEnterCriticalRegionAndAcquireFastMutexUnsafe(&ext->FastMutex);
+    Check(KeAreApcsDisabled() == TRUE, "the shortcut enters a critical region");
+    ExReleaseFastMutexUnsafeAndLeaveCriticalRegion(&ext->FastMutex);
+    Check(KeAreApcsDisabled() == FALSE, "and leaves it");
+    return STATUS_SUCCESS;
+}
+
 /* ---- A raised status in C: the bug-check handler ---- */
 static jmp_buf g_stop;
 static ULONG g_code;
@@ -158,6 +191,8 @@ static NTSTATUS DriverEntry(void) {
     CheckInitialization();
     CheckIrqlAndRegions(ext);
     CheckRaisedStatus(ext);
+    status = CheckPoolAndMacros(ext, NULL);
+    if (!NT_SUCCESS(status)) return status;
 
     for (i = 0; i < WORKERS; ++i) {
         OBJECT_ATTRIBUTES oa;

@@ -103,6 +103,16 @@ void ExReleaseFastMutexUnsafe(PFAST_MUTEX FastMutex) {
     unlock(FastMutex->Count, &FastMutex->Event);
 }
 
+void ExEnterCriticalRegionAndAcquireFastMutexUnsafe(PFAST_MUTEX FastMutex) {
+    KeEnterCriticalRegion();
+    ExAcquireFastMutexUnsafe(FastMutex);
+}
+
+void ExReleaseFastMutexUnsafeAndLeaveCriticalRegion(PFAST_MUTEX FastMutex) {
+    ExReleaseFastMutexUnsafe(FastMutex);
+    KeLeaveCriticalRegion();
+}
+
 // ---- KGUARDED_MUTEX ----
 
 void KeInitializeGuardedMutex(PKGUARDED_MUTEX Mutex) {

@@ -6,13 +6,15 @@
 // frames, as wdm.h promises: a BugCheck or NtException is caught here, the
 // C++ frames have unwound, and the bug check is reported from a frame that
 // holds nothing, so a handler may longjmp out of it.
-#include <kmlab/kmlab_nt.hpp>
-// After the C++ face: wdm.h's global names then never shadow kmlab::nt's.
-#include <kmlab/wdm.h>
-
 #include <atomic>
 #include <cstddef>
 #include <cstdlib>
+
+#include <kmlab/kmlab_nt.hpp>
+// Last: after the C++ face, so that wdm.h's global names never shadow
+// kmlab::nt's, and after the standard headers, which its SAL macros
+// (_In_, _Out_, ...) must not reach.
+#include <kmlab/wdm.h>
 
 namespace {
 
@@ -71,6 +73,8 @@ static_assert(::STATUS_SEMAPHORE_LIMIT_EXCEEDED == nt::STATUS_SEMAPHORE_LIMIT_EX
 static_assert(::WrGuardedMutex == static_cast<int>(nt::WrGuardedMutex));
 static_assert(::MaximumWaitReason == static_cast<int>(nt::MaximumWaitReason));
 static_assert(::HIGH_LEVEL == nt::HIGH_LEVEL && ::SYNCH_LEVEL == nt::SYNCH_LEVEL);
+static_assert(::PagedPool == static_cast<int>(nt::PagedPool) &&
+              ::NonPagedPoolNx == static_cast<int>(nt::NonPagedPoolNx));
 static_assert(::THREAD_ALL_ACCESS == static_cast<int>(nt::THREAD_ALL_ACCESS));
 
 // Same bytes, another name: the C struct and kmlab::nt's are layout-identical.
@@ -232,6 +236,15 @@ VOID ExReleaseFastMutexUnsafe(PFAST_MUTEX FastMutex) {
     call([&] { nt::ExReleaseFastMutexUnsafe(as<nt::FAST_MUTEX>(FastMutex)); });
 }
 
+VOID ExEnterCriticalRegionAndAcquireFastMutexUnsafe(PFAST_MUTEX FastMutex) {
+    call(
+        [&] { nt::ExEnterCriticalRegionAndAcquireFastMutexUnsafe(as<nt::FAST_MUTEX>(FastMutex)); });
+}
+VOID ExReleaseFastMutexUnsafeAndLeaveCriticalRegion(PFAST_MUTEX FastMutex) {
+    call(
+        [&] { nt::ExReleaseFastMutexUnsafeAndLeaveCriticalRegion(as<nt::FAST_MUTEX>(FastMutex)); });
+}
+
 // ---- KGUARDED_MUTEX ----
 VOID KeInitializeGuardedMutex(PKGUARDED_MUTEX Mutex) {
     call([&] { nt::KeInitializeGuardedMutex(as<nt::KGUARDED_MUTEX>(Mutex)); });
@@ -342,6 +355,22 @@ VOID ObfDereferenceObject(PVOID Object) {
 }
 NTSTATUS ZwClose(HANDLE Handle) {
     return call([&] { return nt::ZwClose(Handle); });
+}
+
+// ---- Pool and previous mode ----
+PVOID ExAllocatePoolWithTag(POOL_TYPE PoolType, size_t NumberOfBytes, ULONG Tag) {
+    return call([&] {
+        return nt::ExAllocatePoolWithTag(static_cast<nt::POOL_TYPE>(PoolType), NumberOfBytes, Tag);
+    });
+}
+VOID ExFreePoolWithTag(PVOID P, ULONG Tag) {
+    call([&] { nt::ExFreePoolWithTag(P, Tag); });
+}
+KPROCESSOR_MODE ExGetPreviousMode(VOID) {
+    return call([] { return nt::ExGetPreviousMode(); });
+}
+HANDLE PsGetCurrentThreadId(VOID) {
+    return call([] { return nt::PsGetCurrentThreadId(); });
 }
 
 }  // extern "C"

@@ -31,6 +31,10 @@
  * elsewhere) and run no cleanup, which is what C expects of a routine that
  * does not return.
  *
+ * The SAL annotations (_In_, _Out_, ...) are defined away as macros, as the
+ * WDK does without /analyze; in C++ include this header after the standard
+ * library's.
+ *
  * In C++, include this header or <kmlab/kmlab_nt.hpp>; both in one
  * translation unit work (the C names are global, the C++ ones in kmlab::nt),
  * but not under `using namespace kmlab::nt;`. The constants are enumerators,
@@ -41,6 +45,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -48,6 +53,47 @@ extern "C" {
 #else
 #define KMLAB_WDM_STATUS(v) ((NTSTATUS)(v##u))
 #endif
+
+/* ---- The WDK's annotations and helper macros [ros-ntdef] ---- */
+#ifndef NTAPI
+#define NTAPI /* the one amd64 calling convention */
+#endif
+#ifndef FASTCALL
+#define FASTCALL
+#endif
+/* SAL annotations compile to nothing, as without /analyze. */
+#define _In_
+#define _In_opt_
+#define _Out_
+#define _Out_opt_
+#define _Inout_
+#define _Inout_opt_
+#define _In_reads_(n)
+#define _Out_writes_(n)
+#define _Outptr_
+#define _Must_inspect_result_
+#define _Use_decl_annotations_
+#define _IRQL_requires_max_(irql)
+#define _IRQL_requires_(irql)
+#define _IRQL_raises_(irql)
+#define _IRQL_saves_
+#define _IRQL_restores_
+#define _Function_class_(name)
+#ifdef __cplusplus
+#define C_ASSERT(e) static_assert(e, #e)
+#else
+#define C_ASSERT(e) _Static_assert(e, #e)
+#endif
+#define UNREFERENCED_PARAMETER(P) ((void)(P))
+#define RTL_NUMBER_OF(A) (sizeof(A) / sizeof((A)[0]))
+#define ARRAYSIZE(A) RTL_NUMBER_OF(A)
+#define FIELD_OFFSET(type, field) offsetof(type, field)
+#define CONTAINING_RECORD(address, type, field) ((type*)((char*)(address)-offsetof(type, field)))
+#define RtlZeroMemory(Destination, Length) memset((Destination), 0, (Length))
+#define RtlFillMemory(Destination, Length, Fill) memset((Destination), (Fill), (Length))
+#define RtlCopyMemory(Destination, Source, Length) memcpy((Destination), (Source), (Length))
+#define RtlMoveMemory(Destination, Source, Length) memmove((Destination), (Source), (Length))
+#define RtlEqualMemory(Destination, Source, Length) (!memcmp((Destination), (Source), (Length)))
 
 /* ---- Basic types [ros-ntdef] ---- */
 typedef void VOID;
@@ -385,6 +431,8 @@ BOOLEAN ExTryToAcquireFastMutex(PFAST_MUTEX FastMutex);
 VOID ExReleaseFastMutex(PFAST_MUTEX FastMutex);
 VOID ExAcquireFastMutexUnsafe(PFAST_MUTEX FastMutex);
 VOID ExReleaseFastMutexUnsafe(PFAST_MUTEX FastMutex);
+VOID ExEnterCriticalRegionAndAcquireFastMutexUnsafe(PFAST_MUTEX FastMutex);
+VOID ExReleaseFastMutexUnsafeAndLeaveCriticalRegion(PFAST_MUTEX FastMutex);
 
 /* KGUARDED_MUTEX */
 VOID KeInitializeGuardedMutex(PKGUARDED_MUTEX Mutex);
@@ -426,6 +474,13 @@ VOID ObDereferenceObject(PVOID Object);
 VOID ObfReferenceObject(PVOID Object);
 VOID ObfDereferenceObject(PVOID Object);
 NTSTATUS ZwClose(HANDLE Handle);
+
+/* Pool and previous mode */
+typedef enum _POOL_TYPE { NonPagedPool = 0, PagedPool = 1, NonPagedPoolNx = 512 } POOL_TYPE;
+PVOID ExAllocatePoolWithTag(POOL_TYPE PoolType, size_t NumberOfBytes, ULONG Tag);
+VOID ExFreePoolWithTag(PVOID P, ULONG Tag);
+KPROCESSOR_MODE ExGetPreviousMode(VOID);
+HANDLE PsGetCurrentThreadId(VOID);
 
 /* ---- kmlab: where bug checks go (see the top of this file) ---- */
 typedef VOID (*KMLAB_BUGCHECK_HANDLER)(ULONG BugCheckCode, ULONG_PTR Parameter1,

@@ -9,6 +9,8 @@
 // parameters (object, IRQL, 0, 0) unless a more specific check is named.
 #pragma once
 
+#include <cstddef>
+
 #include <kmlab/kernel/objects.hpp>
 #include <kmlab/kernel/thread.hpp>
 #include <kmlab/kernel/time.hpp>
@@ -90,6 +92,10 @@ BOOLEAN ExTryToAcquireFastMutex(PFAST_MUTEX FastMutex);
 void ExReleaseFastMutex(PFAST_MUTEX FastMutex);
 void ExAcquireFastMutexUnsafe(PFAST_MUTEX FastMutex);
 void ExReleaseFastMutexUnsafe(PFAST_MUTEX FastMutex);
+// KeEnterCriticalRegion + ExAcquireFastMutexUnsafe, and the reverse, as one
+// call [ddi:exentercriticalregionandacquirefastmutexunsafe][kmt-ExFastMutex].
+void ExEnterCriticalRegionAndAcquireFastMutexUnsafe(PFAST_MUTEX FastMutex);
+void ExReleaseFastMutexUnsafeAndLeaveCriticalRegion(PFAST_MUTEX FastMutex);
 
 // ---- KGUARDED_MUTEX (SEMANTICS.md 3): guarded region, IRQL unchanged ----
 void KeInitializeGuardedMutex(PKGUARDED_MUTEX Mutex);
@@ -168,5 +174,21 @@ void ObDereferenceObject(PVOID Object);
 void ObfReferenceObject(PVOID Object);
 void ObfDereferenceObject(PVOID Object);
 NTSTATUS ZwClose(HANDLE Handle);
+
+// ---- Pool and previous mode ----
+enum POOL_TYPE { NonPagedPool = 0, PagedPool = 1, NonPagedPoolNx = 512 };
+// The heap behind both pools: there is no paging to emulate. Aligned to 16
+// bytes as amd64 pool blocks are; NULL when out of memory. Callable at IRQL
+// <= DISPATCH_LEVEL (<= APC_LEVEL for PagedPool) [ddi:exallocatepoolwithtag];
+// the tag is not kept.
+PVOID ExAllocatePoolWithTag(POOL_TYPE PoolType, std::size_t NumberOfBytes, ULONG Tag);
+// <= DISPATCH_LEVEL [ddi:exfreepoolwithtag]; NULL is ignored.
+void ExFreePoolWithTag(PVOID P, ULONG Tag);
+// Every emulated thread runs kernel code called from kernel code
+// [ddi:exgetpreviousmode].
+KPROCESSOR_MODE ExGetPreviousMode();
+// The id PsCreateSystemThread reports in CLIENT_ID.UniqueThread
+// [ddi:psgetcurrentthreadid].
+HANDLE PsGetCurrentThreadId();
 
 }  // namespace kmlab::nt

@@ -1,0 +1,85 @@
+// The smaller routines driver code calls beside its locks: the fast-mutex
+// shortcuts, pool allocation, previous mode, the current thread id.
+#include <atomic>
+#include <cstdint>
+
+#include "support.hpp"
+
+using namespace kmlab::nt;
+using kmlab::test::Nt;
+using Routines = Nt;
+namespace bugcheck = kmlab::bugcheck;
+
+// kmtest acquires with the shortcut and checks KeAreApcsDisabled
+// [kmt-ExFastMutex][ddi:exentercriticalregionandacquirefastmutexunsafe].
+TEST_F(Routines, EnterCriticalRegionAndAcquireFastMutexUnsafeIsBothInOne) {
+    FAST_MUTEX m;
+    ExInitializeFastMutex(&m);
+    ExEnterCriticalRegionAndAcquireFastMutexUnsafe(&m);
+    EXPECT_TRUE(KeAreApcsDisabled());
+    EXPECT_EQ(KeGetCurrentThread()->KernelApcDisable, -1);
+    EXPECT_EQ(m.Owner, KeGetCurrentThread());
+    EXPECT_EQ(KeGetCurrentIrql(), PASSIVE_LEVEL) << "the IRQL is not raised";
+    ExReleaseFastMutexUnsafeAndLeaveCriticalRegion(&m);
+    EXPECT_FALSE(KeAreApcsDisabled());
+    EXPECT_EQ(m.Owner, nullptr);
+    EXPECT_EQ(m.Count, FM_LOCK_BIT);
+}
+
+// [ddi:exallocatepoolwithtag]: nonpaged pool up to DISPATCH_LEVEL, paged
+// pool up to APC_LEVEL; blocks are 16-byte aligned on amd64.
+TEST_F(Routines, PoolBlocksAreAlignedAndUsable) {
+    auto* p = static_cast<unsigned char*>(
+        ExAllocatePoolWithTag(NonPagedPool, 40, 0x74736554u /* 'tseT' */));
+    ASSERT_NE(p, nullptr);
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(p) % 16, 0u);
+    std::memset(p, 0xAB, 40);
+    EXPECT_EQ(p[39], 0xAB);
+    ExFreePoolWithTag(p, 0x74736554u /* 'tseT' */);
+    ExFreePoolWithTag(nullptr, 0);
+}
+
+TEST_F(Routines, PagedPoolAtDispatchLevelBugChecksAndNonPagedPoolDoesNot) {
+    KIRQL old;
+    KeRaiseIrql(DISPATCH_LEVEL, &old);
+    EXPECT_BUG_CHECK(ExAllocatePoolWithTag(PagedPool, 8, 0), bugcheck::IRQL_NOT_LESS_OR_EQUAL);
+    PVOID p = ExAllocatePoolWithTag(NonPagedPoolNx, 8, 0);
+    EXPECT_NE(p, nullptr);
+    ExFreePoolWithTag(p, 0);
+    KeLowerIrql(old);
+}
+
+// [ddi:exgetpreviousmode]: the emulator's threads are kernel threads called
+// from kernel mode.
+TEST_F(Routines, PreviousModeIsKernelMode) {
+    EXPECT_EQ(ExGetPreviousMode(), KernelMode);
+}
+
+namespace {
+struct IdProbe {
+    HANDLE seen = nullptr;
+};
+void record_id(PVOID context) {
+    static_cast<IdProbe*>(context)->seen = PsGetCurrentThreadId();
+}
+}  // namespace
+
+// [ddi:psgetcurrentthreadid]: the id PsCreateSystemThread reported in
+// CLIENT_ID.UniqueThread, distinct per thread.
+TEST_F(Routines, PsGetCurrentThreadIdIsTheClientIdsThread) {
+    IdProbe probe;
+    HANDLE h = nullptr;
+    CLIENT_ID cid{};
+    ASSERT_EQ(
+        PsCreateSystemThread(&h, THREAD_ALL_ACCESS, nullptr, nullptr, &cid, record_id, &probe),
+        STATUS_SUCCESS);
+    PVOID thread = nullptr;
+    ASSERT_EQ(ObReferenceObjectByHandle(h, THREAD_ALL_ACCESS, *PsThreadType, KernelMode, &thread,
+                                        nullptr),
+              STATUS_SUCCESS);
+    ZwClose(h);
+    EXPECT_EQ(KeWaitForSingleObject(thread, Executive, KernelMode, FALSE, nullptr), STATUS_SUCCESS);
+    ObDereferenceObject(thread);
+    EXPECT_EQ(probe.seen, cid.UniqueThread);
+    EXPECT_NE(probe.seen, PsGetCurrentThreadId());
+}

@@ -37,6 +37,8 @@ std::string_view GrtError::message() const noexcept {
             return "no mutex is registered under this key";
         case GrtErrc::wrong_type:
             return "the mutex under this key has another kind, value type or backend";
+        case GrtErrc::empty:
+            return "no mutex is registered at all";
     }
     return "unknown Grt error";
 }
@@ -79,6 +81,7 @@ std::expected<void, GrtError> Grt::unregister(std::string_view key) {
     std::shared_ptr<void> doomed;
     std::unique_lock g(r.lock);
     if (!r.map) return fail(GrtErrc::not_initialized, key);
+    if (r.map->empty()) return fail(GrtErrc::empty, key);
     auto it = r.map->find(key);
     if (it == r.map->end()) return fail(GrtErrc::unknown_key, key);
     doomed = std::move(it->second.object);
@@ -88,12 +91,19 @@ std::expected<void, GrtError> Grt::unregister(std::string_view key) {
 }
 
 std::expected<void, GrtError> Grt::insert(std::string key, std::type_index type,
-                                          std::shared_ptr<void> object) {
+                                          std::shared_ptr<void> object, Existing existing) {
     auto& r = registry();
+    // Declared before the lock, so destroyed after it is released: a replaced
+    // mutex whose last reference was the registry's ends outside the lock.
+    Entry entry{type, std::move(object)};
     std::unique_lock g(r.lock);
     if (!r.map) return fail(GrtErrc::not_initialized, key);
-    if (r.map->contains(key)) return fail(GrtErrc::duplicate_key, key);
-    r.map->emplace(std::move(key), Entry{type, std::move(object)});
+    // try_emplace moves neither the key nor the entry when the key is in use.
+    auto [it, inserted] = r.map->try_emplace(std::move(key), std::move(entry));
+    if (!inserted) {
+        if (existing == Existing::refuse) return fail(GrtErrc::duplicate_key, it->first);
+        std::swap(it->second, entry);
+    }
     return {};
 }
 
@@ -102,6 +112,7 @@ std::expected<std::shared_ptr<void>, GrtError> Grt::lookup(std::string_view key,
     auto& r = registry();
     std::shared_lock g(r.lock);
     if (!r.map) return fail(GrtErrc::not_initialized, key);
+    if (r.map->empty()) return fail(GrtErrc::empty, key);
     auto it = r.map->find(key);
     if (it == r.map->end()) return fail(GrtErrc::unknown_key, key);
     if (it->second.type != type) return fail(GrtErrc::wrong_type, key);

@@ -157,3 +157,89 @@ TEST_F(GrtTest, AGuardTakenThroughATemporaryHandleOutlivesUnregisterAndDestroy) 
         EXPECT_EQ(g->size(), 100u);
     }  // released after destroy()
 }
+
+// wdk-mutex's register_kmutex / register_fast_mutex overwrite a key in use;
+// kmlab's overwriting form says so in its name. The replaced mutex lives on
+// for the handles and guards taken from it before.
+TEST_F(GrtTest, RegisterOrReplaceOverwritesAKeyAndEarlierHandlesStayValid) {
+    auto first = Grt::register_kmutex<int>("k", 1).value();
+    {
+        auto held = first->lock().value();
+        auto second = Grt::register_or_replace_kmutex<int>("k", 2);
+        ASSERT_TRUE(second);
+        EXPECT_NE(second->get(), first.get());
+        EXPECT_EQ(*Grt::get_kmutex<int>("k").value()->lock().value(), 2);
+        EXPECT_EQ(*held, 1) << "the replaced mutex and its guard are untouched";
+        ASSERT_TRUE(held.unlock());
+    }
+    EXPECT_EQ(first.use_count(), 1) << "the registry dropped its reference to the replaced mutex";
+    EXPECT_EQ(*first->lock().value(), 1);
+
+    // Any kind, value type or backend may take the key over.
+    ASSERT_TRUE((Grt::register_or_replace_fast_mutex<std::string, backends::Spin>("k", "irp")));
+    EXPECT_EQ(Grt::get_kmutex<int>("k").error().code, GrtErrc::wrong_type);
+    EXPECT_EQ((*(*Grt::get_fast_mutex<std::string, backends::Spin>("k"))->lock().value()), "irp");
+    ASSERT_TRUE((Grt::register_or_replace_mutex<KMutex<int, backends::Dispatcher>>("k", 3)));
+    EXPECT_EQ((*(*Grt::get_kmutex<int, backends::Dispatcher>("k"))->lock().value()), 3);
+    // A key not in use is simply registered.
+    ASSERT_TRUE(Grt::register_or_replace_guarded_mutex<int>("new", 7));
+    EXPECT_EQ(*(*Grt::get_guarded_mutex<int>("new"))->lock().value(), 7);
+    EXPECT_EQ(Grt::size().value(), 2u);
+    // The refusing form still refuses, whichever form registered the key.
+    EXPECT_EQ(Grt::register_guarded_mutex<int>("new", 8).error().code, GrtErrc::duplicate_key);
+
+    ASSERT_TRUE(Grt::destroy());
+    EXPECT_EQ(Grt::register_or_replace_kmutex<int>("k", 4).error().code, GrtErrc::not_initialized);
+}
+
+// Replacing swaps the entry under the registry's lock: a lookup racing with
+// replacements finds the key every time. (Unregistering and registering again
+// would leave a window in which it is missing.)
+TEST_F(GrtTest, ALookupRacingWithReplacementsAlwaysFindsTheKey) {
+    ASSERT_TRUE(Grt::register_kmutex<int>("hot", 0));
+    constexpr int kRounds = 300;
+    std::atomic<int> misses{0}, locked{0};
+    std::vector<std::thread> pool;
+    pool.emplace_back([&] {
+        for (int i = 1; i <= kRounds; ++i)
+            ASSERT_TRUE(Grt::register_or_replace_kmutex<int>("hot", i));
+    });
+    for (int t = 0; t < 2; ++t) {
+        pool.emplace_back([&] {
+            for (int i = 0; i < kRounds; ++i) {
+                auto m = Grt::get_kmutex<int>("hot");
+                if (!m) {
+                    misses.fetch_add(1);
+                    continue;
+                }
+                auto g = (*m)->lock();
+                ASSERT_TRUE(g);
+                EXPECT_GE(**g, 0);
+                locked.fetch_add(1);
+            }
+        });
+    }
+    for (auto& t : pool) t.join();
+    EXPECT_EQ(misses.load(), 0);
+    EXPECT_EQ(locked.load(), 2 * kRounds);
+    EXPECT_EQ(*(*Grt::get_kmutex<int>("hot"))->lock().value(), kRounds);
+    EXPECT_EQ(Grt::size().value(), 1u);
+}
+
+// wdk-mutex's GrtIsEmpty: a lookup in a registry that holds nothing is told
+// so, apart from a key that is merely missing.
+TEST_F(GrtTest, AnEmptyRegistryIsItsOwnError) {
+    EXPECT_EQ(Grt::get_kmutex<int>("k").error().code, GrtErrc::empty);
+    EXPECT_EQ(Grt::get_fast_mutex<int>("k").error().key, "k");
+    EXPECT_EQ(Grt::unregister("k").error().code, GrtErrc::empty);
+    ASSERT_TRUE(Grt::register_fast_mutex<int>("f", 0));
+    EXPECT_EQ(Grt::get_kmutex<int>("k").error().code, GrtErrc::unknown_key);
+    EXPECT_EQ(Grt::unregister("k").error().code, GrtErrc::unknown_key);
+    ASSERT_TRUE(Grt::unregister("f"));
+    EXPECT_EQ(Grt::get_fast_mutex<int>("f").error().code, GrtErrc::empty) << "empty again";
+    EXPECT_NE((GrtError{GrtErrc::empty, "k"}.message()),
+              (GrtError{GrtErrc::unknown_key, "k"}.message()));
+    ASSERT_TRUE(Grt::destroy());
+    EXPECT_EQ(Grt::get_kmutex<int>("k").error().code, GrtErrc::not_initialized)
+        << "not initialized comes before empty";
+}

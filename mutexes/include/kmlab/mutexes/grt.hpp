@@ -9,8 +9,13 @@
 //    it. A guard taken through the handle (ref->lock(), even on a temporary
 //    handle) holds a share of that ownership too. Nothing can dangle.
 //  * Every failure is an std::expected error naming the key.
+//  * register_kmutex, register_fast_mutex, ... refuse a key already in use
+//    (wdk-mutex's register_*_checked); wdk-mutex's register_* overwrite it,
+//    which here is register_or_replace_kmutex, ..., named so that nobody
+//    replaces a mutex by accident. Handles to the replaced mutex stay valid.
 //  * Besides the named calls of the seeds (register_kmutex, get_fast_mutex,
-//    ...), register_mutex<M> and get<M> take any kmlab mutex type.
+//    ...), register_mutex<M>, register_or_replace_mutex<M> and get<M> take
+//    any kmlab mutex type.
 #pragma once
 
 #include <chrono>
@@ -83,7 +88,14 @@ class GrtRef : public std::shared_ptr<M> {
     }
 };
 
-enum class GrtErrc { not_initialized, already_initialized, duplicate_key, unknown_key, wrong_type };
+enum class GrtErrc {
+    not_initialized,
+    already_initialized,
+    duplicate_key,
+    unknown_key,  // the registry has entries, none under this key
+    wrong_type,
+    empty,  // nothing is registered at all (wdk-mutex's GrtIsEmpty): a lookup before any register
+};
 
 struct GrtError {
     GrtErrc code;
@@ -129,13 +141,33 @@ class Grt {
         return get<GuardedMutex<T, B>>(key);
     }
 
+    // Registers under `key` whatever it named before (another kind, value
+    // type or backend too): the registry drops its reference to the old
+    // mutex, which lives on for the handles and guards still holding it.
+    template <class T, backends::WaitBackend B = backends::Futex>
+    static std::expected<GrtRef<KMutex<T, B>>, GrtError> register_or_replace_kmutex(std::string key,
+                                                                                    T value) {
+        return register_or_replace_mutex<KMutex<T, B>>(std::move(key), std::move(value));
+    }
+    template <class T, backends::WaitBackend B = backends::Futex>
+    static std::expected<GrtRef<FastMutex<T, B>>, GrtError> register_or_replace_fast_mutex(
+        std::string key, T value) {
+        return register_or_replace_mutex<FastMutex<T, B>>(std::move(key), std::move(value));
+    }
+    template <class T, backends::WaitBackend B = backends::Futex>
+    static std::expected<GrtRef<GuardedMutex<T, B>>, GrtError> register_or_replace_guarded_mutex(
+        std::string key, T value) {
+        return register_or_replace_mutex<GuardedMutex<T, B>>(std::move(key), std::move(value));
+    }
+
     // The same for any kmlab mutex type M (KMutex<T, B>, FastMutex<T, B>, ...).
     template <class M, class T>
     static std::expected<GrtRef<M>, GrtError> register_mutex(std::string key, T value) {
-        auto object = std::make_shared<M>(std::move(value));
-        if (auto r = insert(std::move(key), typeid(M), object); !r)
-            return std::unexpected(r.error());
-        return GrtRef<M>(std::move(object));
+        return add<M>(std::move(key), std::move(value), Existing::refuse);
+    }
+    template <class M, class T>
+    static std::expected<GrtRef<M>, GrtError> register_or_replace_mutex(std::string key, T value) {
+        return add<M>(std::move(key), std::move(value), Existing::replace);
     }
     template <class M>
     static std::expected<GrtRef<M>, GrtError> get(std::string_view key) {
@@ -145,8 +177,16 @@ class Grt {
     }
 
   private:
+    enum class Existing { refuse, replace };  // what registering does to a key in use
+    template <class M, class T>
+    static std::expected<GrtRef<M>, GrtError> add(std::string key, T value, Existing existing) {
+        auto object = std::make_shared<M>(std::move(value));
+        if (auto r = insert(std::move(key), typeid(M), object, existing); !r)
+            return std::unexpected(r.error());
+        return GrtRef<M>(std::move(object));
+    }
     static std::expected<void, GrtError> insert(std::string key, std::type_index type,
-                                                std::shared_ptr<void> object);
+                                                std::shared_ptr<void> object, Existing existing);
     static std::expected<std::shared_ptr<void>, GrtError> lookup(std::string_view key,
                                                                  std::type_index type);
 };

@@ -1,5 +1,7 @@
 #include <kmlab/mutexes/error.hpp>
 
+#include <kmlab/kernel/thread.hpp>
+
 namespace kmlab {
 
 BugCheck Error::to_bug_check() const {
@@ -27,6 +29,8 @@ std::string_view Error::message() const noexcept {
             return "guard unlocked while a later guard of the same KMutex is alive";
         case Errc::already_released:
             return "guard already released";
+        case Errc::guard_alive:
+            return "into_inner() on a mutex that a guard still holds";
     }
     return "unknown error";
 }
@@ -40,6 +44,13 @@ Error from_violation(Errc code, const kernel::Violation& v, nt::KIRQL irql) noex
 
 Error make_error(Errc code, nt::KIRQL irql, const void* mutex, nt::NTSTATUS status) noexcept {
     return Error{code, irql, mutex, status};
+}
+
+Error into_inner_error(const Error* try_lock_error, const void* mutex) noexcept {
+    if (try_lock_error != nullptr && try_lock_error->code != Errc::busy) return *try_lock_error;
+    const nt::KIRQL irql =
+        try_lock_error != nullptr ? try_lock_error->irql : kernel::current_thread()->Irql;
+    return Error{Errc::guard_alive, irql, mutex};
 }
 
 void report_from_destructor(const Error& e) noexcept {

@@ -23,6 +23,7 @@ enum class Errc {
     recursion_limit,     // KMutex acquired MINLONG times (SEMANTICS.md 1.4)
     nested_guard_alive,  // a KMutex guard unlocked while a later guard is still alive
     already_released,    // unlock() on a guard that no longer holds the mutex
+    guard_alive,         // into_inner() while a guard, this thread's or another's, holds the mutex
 };
 
 struct Error {
@@ -49,8 +50,11 @@ namespace detail {
 // The error for a broken kernel rule: the kernel's answer `v`, named `code`.
 Error from_violation(Errc code, const kernel::Violation& v, nt::KIRQL irql) noexcept;
 // An error of the idiomatic API's own, which no kernel rule answers (busy,
-// nested_guard_alive, already_released).
+// nested_guard_alive, already_released, guard_alive).
 Error make_error(Errc code, nt::KIRQL irql, const void* mutex, nt::NTSTATUS status) noexcept;
+// into_inner()'s answer when its try_lock() did not give it the mutex's only
+// hold: the try_lock's own error if it broke a kernel rule, else guard_alive.
+Error into_inner_error(const Error* try_lock_error, const void* mutex) noexcept;
 // A guard's destructor cannot return an error; it reports what the kernel
 // would have done (a bug check, or an unhandled raised status) to the fatal
 // bug-check handler.

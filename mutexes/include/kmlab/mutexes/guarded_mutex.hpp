@@ -10,6 +10,7 @@
 //   lock() by the owner         Errc::recursive_acquire (bug check 0xBF; Windows deadlocks)
 //   try_lock() by the owner     Errc::busy (KeTryToAcquireGuardedMutex returns FALSE)
 //   release by another thread   Errc::not_owner (bug check 0x11)
+//   into_inner() while held     Errc::guard_alive (the owner's guard too)
 #pragma once
 
 #include <kmlab/mutexes/lock_bit_mutex.hpp>

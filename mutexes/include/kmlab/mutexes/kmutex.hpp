@@ -14,6 +14,7 @@
 //   a release by a thread that does not own it     Errc::not_owner (STATUS_MUTANT_NOT_OWNED)
 //   more than MINLONG nested acquisitions          Errc::recursion_limit
 //                                                  (STATUS_MUTANT_LIMIT_EXCEEDED)
+//   into_inner() while a guard holds it            Errc::guard_alive (the nesting owner's too)
 //   a thread that exits while owning it            THREAD_TERMINATE_HELD_MUTEX (0x4000008A:
 //                                                  thread, mutex) to the fatal handler
 // If that handler returns, the mutex is abandoned over every backend, as a
@@ -63,6 +64,25 @@ class KMutex {
     std::expected<Guard, Error> lock_for(std::chrono::duration<Rep, Period> d) {
         if (d <= d.zero()) return try_lock();
         return acquire(Deadline::after(d), nt::APC_LEVEL);
+    }
+
+    // The value, moved out as Rust's Mutex::into_inner consumes the mutex:
+    // `std::move(m).into_inner()`. Checked as try_lock() is (IRQL <=
+    // DISPATCH_LEVEL) and refused with Errc::guard_alive while any guard
+    // holds the mutex, the caller's included, since that guard still gives
+    // access to the value. It takes the mutex for the move, which orders it
+    // after the last holder's writes. The mutex is left free, holding a
+    // moved-from T.
+    std::expected<T, Error> into_inner() && requires std::move_constructible<T> {
+        auto g = try_lock();
+        if (g && signal_state() == 0) return std::move(**g);  // the only hold is this one
+        return std::unexpected(detail::into_inner_error(g ? nullptr : &g.error(), this));
+    }
+    // A copy of the value, taken under the lock: lock()'s rules and errors.
+    std::expected<T, Error> to_owned() requires std::copy_constructible<T> {
+        auto g = lock();
+        if (!g) return std::unexpected(g.error());
+        return **g;
     }
 
     // SignalState as KeReadStateMutex reports it: 1 free, 1-n owned n times.

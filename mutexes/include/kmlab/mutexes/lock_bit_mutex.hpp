@@ -67,6 +67,24 @@ class LockBitMutex {
         return Guard(this, token);
     }
 
+    // The value, moved out as Rust's Mutex::into_inner consumes the mutex:
+    // `std::move(m).into_inner()`. Checked as try_lock() is (its IRQL rule)
+    // and refused with Errc::guard_alive while a guard holds the mutex, the
+    // caller's included. It takes the mutex for the move, which orders it
+    // after the last holder's writes. The mutex is left free, holding a
+    // moved-from T.
+    std::expected<T, Error> into_inner() && requires std::move_constructible<T> {
+        auto g = try_lock();
+        if (g) return std::move(**g);
+        return std::unexpected(detail::into_inner_error(&g.error(), this));
+    }
+    // A copy of the value, taken under the lock: lock()'s rules and errors.
+    std::expected<T, Error> to_owned() requires std::copy_constructible<T> {
+        auto g = lock();
+        if (!g) return std::unexpected(g.error());
+        return **g;
+    }
+
     nt::PKTHREAD owner() const noexcept { return raw_.owner(); }
     nt::LONG count() const noexcept { return raw_.count(); }
     nt::ULONG contention() const noexcept { return raw_.contention(); }

@@ -1,5 +1,10 @@
 // Grt: the registry of named mutexes, under concurrency and across destroy().
 #include <atomic>
+#include <sstream>
+#include <version>
+#if defined(__cpp_lib_format)
+#include <format>
+#endif
 
 #include <kmlab/kmlab.hpp>
 #include "support.hpp"
@@ -242,4 +247,21 @@ TEST_F(GrtTest, AnEmptyRegistryIsItsOwnError) {
     ASSERT_TRUE(Grt::destroy());
     EXPECT_EQ(Grt::get_kmutex<int>("k").error().code, GrtErrc::not_initialized)
         << "not initialized comes before empty";
+}
+
+// A guard taken through a Grt handle prints (and formats) its value too.
+TEST_F(GrtTest, AGuardTakenThroughAHandlePrintsItsValue) {
+    ASSERT_TRUE(Grt::register_fast_mutex<int>("my_test_mutex", 0));
+    auto g = (*Grt::get_fast_mutex<int>("my_test_mutex"))->lock().value();
+    *g += 1;
+    std::ostringstream os;
+    os << "The value is: " << g;
+    EXPECT_EQ(os.str(), "The value is: 1");
+#if defined(__cpp_lib_format)
+    EXPECT_EQ(std::format("{:>3}", g), "  1");
+#endif
+    ASSERT_TRUE(g.unlock());
+    std::ostringstream released;
+    released << g;
+    EXPECT_EQ(released.str(), "(released)");
 }

@@ -1,8 +1,15 @@
 // The value itself, over every mutex type x backend: moved out with
 // into_inner(), copied out with to_owned() (wdk-mutex's to_owned and
-// to_owned_box), both checked as a lock is.
+// to_owned_box), both checked as a lock is; printed through the guard
+// (wdk-mutex's Display on its guards).
+#include <iomanip>
 #include <memory>
+#include <sstream>
 #include <string>
+#include <version>
+#if defined(__cpp_lib_format)
+#include <format>
+#endif
 
 #include <kmlab/kmlab.hpp>
 #include "mutex_types.hpp"
@@ -26,6 +33,19 @@ struct Rebind<detail::LockBitMutex<T, B, R>, V> {
 };
 template <class M, class V>
 using rebind = typename Rebind<M, V>::type;
+
+struct Point {
+    int x, y;
+};
+std::ostream& operator<<(std::ostream& os, const Point& p) {
+    return os << '(' << p.x << ", " << p.y << ')';
+}
+struct Opaque {};  // neither streamable nor formattable
+
+template <class G>
+concept Streamable = requires(std::ostream& os, const G& g) {
+    os << g;
+};
 
 template <class M>
 concept CanIntoInnerAnLvalue = requires(M& m) {
@@ -185,4 +205,58 @@ TYPED_TEST(MutexValue, ToOwnedAnswersAsLockDoes) {
     EXPECT_EQ(high.error().bug_check, locked.error().bug_check);
     EXPECT_EQ(high.error().bug_check_parameter1, locked.error().bug_check_parameter1);
     EXPECT_TRUE(m.is_initial_state());
+}
+
+// The seed's "if T implements display, you do not need to dereference the
+// lock to print": the guard prints as its value would, stream flags included.
+TYPED_TEST(MutexValue, AGuardPrintsItsValue) {
+    static_assert(Streamable<typename TypeParam::Guard>);
+    static_assert(!Streamable<typename rebind<TypeParam, Opaque>::Guard>,
+                  "printable only where the value is");
+    TypeParam m(42L);
+    auto g = m.lock().value();
+    std::ostringstream os;
+    os << "The value is: " << g << ';' << std::setw(5) << g;
+    EXPECT_EQ(os.str(), "The value is: 42;   42");
+    std::wostringstream wide;
+    wide << g;
+    EXPECT_EQ(wide.str(), L"42");
+
+    rebind<TypeParam, Point> point(Point{1, 2});
+    std::ostringstream ps;
+    ps << point.lock().value();
+    EXPECT_EQ(ps.str(), "(1, 2)");
+
+    if constexpr (TypeParam::recursive) {
+        auto inner = m.lock().value();
+        std::ostringstream nested;
+        EXPECT_THROW(nested << g, std::logic_error) << "an outer guard gives no access";
+        nested << inner;
+        EXPECT_EQ(nested.str(), "42");
+    }
+    ASSERT_TRUE(g.unlock());
+    std::ostringstream released;
+    released << g;
+    EXPECT_EQ(released.str(), "(released)");
+    EXPECT_TRUE(m.is_initial_state());
+}
+
+TYPED_TEST(MutexValue, AGuardFormatsItsValue) {
+#if !defined(__cpp_lib_format)
+    GTEST_SKIP() << "this standard library has no <format> (__cpp_lib_format)";
+#else
+    using G = typename TypeParam::Guard;
+    static_assert(std::is_default_constructible_v<std::formatter<G, char>>);
+    static_assert(!std::is_default_constructible_v<
+                      std::formatter<typename rebind<TypeParam, Opaque>::Guard, char>>,
+                  "formattable only where the value is");
+    TypeParam m(42L);
+    auto g = m.lock().value();
+    EXPECT_EQ(std::format("{}", g), "42");
+    EXPECT_EQ(std::format("[{:>5}] [{:#x}]", g, g), "[   42] [0x2a]") << "the value's format spec";
+    EXPECT_EQ(std::format(L"{}", g), L"42");
+    ASSERT_TRUE(g.unlock());
+    EXPECT_EQ(std::format("{}", g), "(released)");
+    EXPECT_EQ(std::format(L"{}", g), L"(released)");
+#endif
 }

@@ -55,6 +55,16 @@ class GrtGuard {
     bool owns_lock() const noexcept { return guard_.owns_lock(); }
     std::expected<void, Error> unlock() { return guard_.unlock(); }
 
+    // Prints the value as the mutex's own guard does (guard.hpp).
+    template <class CharT, class Traits>
+    requires requires(std::basic_ostream<CharT, Traits>& os, const typename M::Guard& g) {
+        os << g;
+    }
+    friend std::basic_ostream<CharT, Traits>& operator<<(std::basic_ostream<CharT, Traits>& os,
+                                                         const GrtGuard& g) {
+        return os << g.guard_;
+    }
+
   private:
     std::shared_ptr<M> owner_;  // declared first: outlives guard_
     typename M::Guard guard_;
@@ -192,3 +202,15 @@ class Grt {
 };
 
 }  // namespace kmlab
+
+#if defined(__cpp_lib_format)
+// Formats the guarded value as the mutex's own guard does (guard.hpp).
+template <class M, class CharT>
+struct std::formatter<kmlab::GrtGuard<M>, CharT> : std::formatter<typename M::value_type, CharT> {
+    template <class FormatContext>
+    typename FormatContext::iterator format(const kmlab::GrtGuard<M>& g, FormatContext& ctx) const {
+        if (!g.owns_lock()) return std::ranges::copy(kmlab::detail::kReleased, ctx.out()).out;
+        return std::formatter<typename M::value_type, CharT>::format(*g, ctx);
+    }
+};
+#endif

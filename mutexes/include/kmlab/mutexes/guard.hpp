@@ -9,14 +9,32 @@
 //       checks that the release is legal and then releases, or returns the
 //       Error and releases nothing; `strict` is true for unlock() and false
 //       for the destructor (KMutex refuses an out-of-order unlock() only).
+//
+// A guard prints its value, as wdk-mutex's guards Display theirs:
+// `std::cout << guard` where `os << value` compiles, and std::format("{}",
+// guard) with the value's format spec where the standard library has
+// <format> (__cpp_lib_format). Printing reads the value as `*guard` does (an
+// outer KMutex guard throws while a nested one lives); a released guard
+// prints "(released)" instead.
 #pragma once
 
 #include <expected>
+#include <iosfwd>
+#include <string_view>
 #include <utility>
+#include <version>
 
 #include <kmlab/mutexes/error.hpp>
 
+#if defined(__cpp_lib_format)
+#include <algorithm>
+#include <format>
+#endif
+
 namespace kmlab::detail {
+
+// What printing a guard that no longer holds its mutex shows.
+inline constexpr std::string_view kReleased = "(released)";
 
 template <class Mutex>
 class Guard {
@@ -40,6 +58,14 @@ class Guard {
     value_type& operator*() const { return m_->value_for(token_); }
     value_type* operator->() const { return &m_->value_for(token_); }
     bool owns_lock() const noexcept { return m_ != nullptr; }
+
+    template <class CharT, class Traits>
+    requires requires(std::basic_ostream<CharT, Traits>& os, const value_type& v) { os << v; }
+    friend std::basic_ostream<CharT, Traits>& operator<<(std::basic_ostream<CharT, Traits>& os,
+                                                         const Guard& g) {
+        if (!g.owns_lock()) return os << kReleased.data();
+        return os << *g;
+    }
 
     // Releases now, after checking that the release is legal; on error nothing
     // is released and the guard still holds the mutex.
@@ -68,3 +94,17 @@ class Guard {
 };
 
 }  // namespace kmlab::detail
+
+#if defined(__cpp_lib_format)
+// Formats the guarded value with the value's own formatter (and format spec).
+template <class Mutex, class CharT>
+struct std::formatter<kmlab::detail::Guard<Mutex>, CharT>
+    : std::formatter<typename Mutex::value_type, CharT> {
+    template <class FormatContext>
+    typename FormatContext::iterator format(const kmlab::detail::Guard<Mutex>& g,
+                                            FormatContext& ctx) const {
+        if (!g.owns_lock()) return std::ranges::copy(kmlab::detail::kReleased, ctx.out()).out;
+        return std::formatter<typename Mutex::value_type, CharT>::format(*g, ctx);
+    }
+};
+#endif

@@ -153,4 +153,7 @@ namespace kmlab::dispatcher {
 NTSTATUS wait_for_mutex(PKMUTEX mutex, Deadline deadline) {
     return nt::wait_single(mutex, KernelMode, false, deadline, nullptr);
 }
+NTSTATUS wait_for_mutex_alertable(PKMUTEX mutex, Deadline deadline, KPROCESSOR_MODE mode) {
+    return nt::wait_single(mutex, mode, true, deadline, nullptr);
+}
 }  // namespace kmlab::dispatcher

@@ -31,6 +31,10 @@ std::string_view Error::message() const noexcept {
             return "guard already released";
         case Errc::guard_alive:
             return "into_inner() on a mutex that a guard still holds";
+        case Errc::alerted:
+            return "alertable wait ended by an alert before the mutex was acquired";
+        case Errc::user_apc:
+            return "alertable wait ended by a user APC (which ran) before the mutex was acquired";
     }
     return "unknown error";
 }

@@ -71,6 +71,12 @@ ULONG waiter_count(PVOID object);
 // Deadline::poll() is the zero timeout. No timeout pointer exists here, so
 // the 0xC4/0x3B bug check reports 0 as its parameter 4, as for a NULL one.
 NTSTATUS wait_for_mutex(PKMUTEX mutex, Deadline deadline);
+// The same wait, alertable in `mode` (Alertable = TRUE, WaitMode = mode): it
+// may also end with STATUS_ALERTED or, in UserMode, STATUS_USER_APC, after
+// the thread's queued user APCs have run, as KeWaitForSingleObject does. A
+// function of its own, so that the non-alertable wait's callers pass nothing
+// more.
+NTSTATUS wait_for_mutex_alertable(PKMUTEX mutex, Deadline deadline, KPROCESSOR_MODE mode);
 
 // A lock_bit gate (<kmlab/kernel/lock_bit.hpp>) over a dispatcher object that
 // behaves as a synchronization event (a FAST_MUTEX's KEVENT, a

@@ -24,6 +24,8 @@ enum class Errc {
     nested_guard_alive,  // a KMutex guard unlocked while a later guard is still alive
     already_released,    // unlock() on a guard that no longer holds the mutex
     guard_alive,         // into_inner() while a guard, this thread's or another's, holds the mutex
+    alerted,             // an alertable KMutex wait ended by an alert (STATUS_ALERTED)
+    user_apc,            // an alertable UserMode KMutex wait ended by a user APC (STATUS_USER_APC)
 };
 
 struct Error {
@@ -50,7 +52,7 @@ namespace detail {
 // The error for a broken kernel rule: the kernel's answer `v`, named `code`.
 Error from_violation(Errc code, const kernel::Violation& v, nt::KIRQL irql) noexcept;
 // An error of the idiomatic API's own, which no kernel rule answers (busy,
-// nested_guard_alive, already_released, guard_alive).
+// nested_guard_alive, already_released, guard_alive, alerted, user_apc).
 Error make_error(Errc code, nt::KIRQL irql, const void* mutex, nt::NTSTATUS status) noexcept;
 // into_inner()'s answer when its try_lock() did not give it the mutex's only
 // hold: the try_lock's own error if it broke a kernel rule, else guard_alive.

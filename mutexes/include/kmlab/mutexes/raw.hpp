@@ -137,6 +137,15 @@ class RawKMutex<Backend> {
         const nt::NTSTATUS s = dispatcher::wait_for_mutex(&mutex_, deadline);
         return s == nt::STATUS_TIMEOUT ? Acquire::timeout : Acquire::acquired;
     }
+    // An alertable wait in `mode`, as KeWaitForSingleObject(.., mode, TRUE, ..):
+    // its status (STATUS_ALERTED and STATUS_USER_APC besides the others), or
+    // STATUS_MUTANT_LIMIT_EXCEEDED where acquire() says Acquire::limit. Not
+    // an Acquire: two more outcomes there lengthen every backend's
+    // non-alertable lock() (KMutex::acquire_alertable says by how much).
+    nt::NTSTATUS acquire_alertable(PKTHREAD t, Deadline deadline, nt::KPROCESSOR_MODE mode) {
+        if (owner() == t && signal_state() == nt::MINLONG) return nt::STATUS_MUTANT_LIMIT_EXCEEDED;
+        return dispatcher::wait_for_mutex_alertable(&mutex_, deadline, mode);
+    }
     void release(PKTHREAD) { nt::KeReleaseMutex(&mutex_, nt::FALSE); }
 
     nt::PKMUTEX native_handle() noexcept { return &mutex_; }

@@ -1,5 +1,6 @@
 // Grt: the registry of named mutexes, under concurrency and across destroy().
 #include <atomic>
+#include <memory>
 #include <sstream>
 #include <version>
 #if defined(__cpp_lib_format)
@@ -10,6 +11,24 @@
 #include "support.hpp"
 
 using namespace kmlab;
+using namespace std::chrono_literals;
+
+namespace {
+template <class R>
+concept HandleLocksAlertably = requires(const R& r) {
+    r.lock(alertable);
+    r.lock_for(1ms, alertable);
+};
+template <class R>
+concept HandleCopiesOut = requires(const R& r) {
+    r.to_owned();
+};
+static_assert(HandleLocksAlertably<GrtRef<KMutex<int, backends::Dispatcher>>>);
+static_assert(!HandleLocksAlertably<GrtRef<KMutex<int>>>);
+static_assert(!HandleLocksAlertably<GrtRef<FastMutex<int, backends::Dispatcher>>>);
+static_assert(HandleCopiesOut<GrtRef<GuardedMutex<int>>>);
+static_assert(!HandleCopiesOut<GrtRef<KMutex<std::unique_ptr<int>>>>);
+}  // namespace
 
 class GrtTest : public kmlab::test::Nt {
   protected:
@@ -264,4 +283,31 @@ TEST_F(GrtTest, AGuardTakenThroughAHandlePrintsItsValue) {
     std::ostringstream released;
     released << g;
     EXPECT_EQ(released.str(), "(released)");
+}
+
+// A handle offers what its mutex offers: the alertable waits of a KMutex over
+// the dispatcher (alertable_test.cpp has the waits themselves) and to_owned().
+TEST_F(GrtTest, AHandleWaitsAlertablyAndCopiesTheValueOutAsItsMutexDoes) {
+    auto ref = Grt::register_kmutex<int, backends::Dispatcher>("k", 1).value();
+    auto held = ref->lock();
+    ASSERT_TRUE(held);
+    kmlab::test::on_new_thread([&] {
+        nt::KeAlertThread(nt::KeGetCurrentThread(), nt::KernelMode);
+        auto r = (*Grt::get_kmutex<int, backends::Dispatcher>("k"))->lock(alertable);
+        ASSERT_FALSE(r);
+        EXPECT_EQ(r.error().code, Errc::alerted);
+        auto timed = ref->lock_for(10ms, alertable_user);
+        ASSERT_FALSE(timed);
+        EXPECT_EQ(timed.error().code, Errc::busy);
+    });
+    **held = 2;
+    ASSERT_TRUE(held->unlock());
+    {
+        auto g = (*Grt::get_kmutex<int, backends::Dispatcher>("k"))->lock_for(10ms, alertable);
+        ASSERT_TRUE(g);
+        EXPECT_EQ(**g, 2);
+    }
+    EXPECT_EQ((*Grt::get_kmutex<int, backends::Dispatcher>("k"))->to_owned().value(), 2);
+    ASSERT_TRUE(Grt::register_fast_mutex<std::string>("s", std::string("irp")));
+    EXPECT_EQ((*Grt::get_fast_mutex<std::string>("s"))->to_owned().value(), "irp");
 }

@@ -70,10 +70,23 @@ class GrtGuard {
     typename M::Guard guard_;
 };
 
+namespace detail {
+template <class M>
+concept locks_alertably = requires(M& m, Alertable a) {
+    m.lock(a);
+    m.lock_for(std::chrono::milliseconds(1), a);
+};
+template <class M>
+concept copies_out = requires(M& m) {
+    m.to_owned();
+};
+}  // namespace detail
+
 // What Grt hands out: a std::shared_ptr to the mutex whose -> locks with a
-// GrtGuard. `ref->lock()`, `ref->try_lock()` and `ref->lock_for(d)` are safe
-// even on a temporary handle; the mutex itself (`*ref`, `ref.get()`) gives
-// the plain guard, which must not outlive the handle.
+// GrtGuard. `ref->lock()`, `ref->try_lock()` and `ref->lock_for(d)` (and the
+// alertable waits and to_owned() where the mutex has them) are safe even on a
+// temporary handle; the mutex itself (`*ref`, `ref.get()`) gives the plain
+// guard, which must not outlive the handle.
 template <class M>
 class GrtRef : public std::shared_ptr<M> {
   public:
@@ -87,6 +100,19 @@ class GrtRef : public std::shared_ptr<M> {
     template <class Rep, class Period>
     std::expected<Guard, Error> lock_for(std::chrono::duration<Rep, Period> d) const {
         return share(this->get()->lock_for(d));
+    }
+    // Alertable waits, where the mutex offers them (KMutex over the dispatcher).
+    std::expected<Guard, Error> lock(Alertable a) const requires detail::locks_alertably<M> {
+        return share(this->get()->lock(a));
+    }
+    template <class Rep, class Period>
+    std::expected<Guard, Error> lock_for(std::chrono::duration<Rep, Period> d,
+                                         Alertable a) const requires detail::locks_alertably<M> {
+        return share(this->get()->lock_for(d, a));
+    }
+    // A copy of the value, taken under the lock, where the value copies.
+    std::expected<typename M::value_type, Error> to_owned() const requires detail::copies_out<M> {
+        return this->get()->to_owned();
     }
     // The handle's own lock(), try_lock() and lock_for(), not the mutex's.
     const GrtRef* operator->() const noexcept { return this; }

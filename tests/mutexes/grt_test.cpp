@@ -311,3 +311,19 @@ TEST_F(GrtTest, AHandleWaitsAlertablyAndCopiesTheValueOutAsItsMutexDoes) {
     ASSERT_TRUE(Grt::register_fast_mutex<std::string>("s", std::string("irp")));
     EXPECT_EQ((*Grt::get_fast_mutex<std::string>("s"))->to_owned().value(), "irp");
 }
+
+// wdk-mutex's DriverMutexError::PagedPoolAllocFailed, which its Grt wraps in
+// GrtError::DriverMutexError: here an allocation that fails throws
+// std::bad_alloc out of the registration, and the registry is unchanged.
+TEST_F(GrtTest, ARegistrationWhoseAllocationFailsRegistersNothing) {
+    struct FailsToMove {
+        FailsToMove() = default;
+        FailsToMove(FailsToMove&&) { throw std::bad_alloc(); }
+    };
+    EXPECT_THROW((void)Grt::register_kmutex<FailsToMove>("k", FailsToMove{}), std::bad_alloc);
+    EXPECT_EQ(Grt::get_kmutex<FailsToMove>("k").error().code, GrtErrc::empty);
+    ASSERT_TRUE(Grt::register_fast_mutex<int>("k", 1));
+    EXPECT_THROW((void)Grt::register_or_replace_kmutex<FailsToMove>("k", FailsToMove{}),
+                 std::bad_alloc);
+    EXPECT_EQ(*(*Grt::get_fast_mutex<int>("k"))->lock().value(), 1) << "not replaced";
+}

@@ -213,3 +213,47 @@ TEST_F(KMutexAlertable, TheIrqlRulesAreTheWaitsRules) {
     EXPECT_TRUE(polled_ok);
     EXPECT_TRUE(m.is_initial_state());
 }
+
+// As lock() (KMutexNative.TheDispatcherBackendMayFollowAWaitTrueRelease): the
+// alertable wait is KeWaitForSingleObject too, so after KeSetEvent(..., TRUE)
+// its rule reads WaitIrql and the wait ends the hold. It once read the raised
+// DISPATCH_LEVEL, refused, and left the thread holding the dispatcher lock.
+TEST_F(KMutexAlertable, MayFollowAWaitTrueRelease) {
+    M m(0);
+    KEVENT e;
+    KeInitializeEvent(&e, NotificationEvent, FALSE);
+    KeSetEvent(&e, IO_NO_INCREMENT, TRUE);
+    ASSERT_TRUE(KeGetCurrentThread()->WaitNext);
+    auto g = m.lock(alertable);
+    ASSERT_TRUE(g) << g.error().message();
+    EXPECT_FALSE(KeGetCurrentThread()->WaitNext);
+    EXPECT_EQ(KeGetCurrentIrql(), PASSIVE_LEVEL);
+    EXPECT_TRUE(g->unlock());
+}
+
+// A wait refused inside a Wait = TRUE hold (here KeReleaseMutex(..., TRUE)
+// at DISPATCH_LEVEL, where a wait with a timeout is illegal) gives the hold
+// back, as KeWait's bug check does before it unwinds: the thread is left at
+// its WaitIrql without the dispatcher lock, whichever lock form refused.
+TEST_F(KMutexAlertable, ARefusedWaitInsideAWaitTrueHoldGivesTheHoldBack) {
+    M m(0);
+    KMUTEX x;
+    KeInitializeMutex(&x, 0);
+    for (int form = 0; form < 2; ++form) {
+        ASSERT_EQ(KeWaitForSingleObject(&x, Executive, KernelMode, FALSE, nullptr), STATUS_SUCCESS);
+        const KIRQL old = KeRaiseIrqlToDpcLevel();
+        KeReleaseMutex(&x, TRUE);
+        ASSERT_TRUE(KeGetCurrentThread()->WaitNext);
+        auto g = form == 0 ? m.lock() : m.lock(alertable);
+        EXPECT_FALSE(g);
+        if (!g) {
+            EXPECT_EQ(g.error().code, Errc::irql_too_high);
+        }
+        EXPECT_FALSE(KeGetCurrentThread()->WaitNext) << form;
+        EXPECT_EQ(KeGetCurrentIrql(), DISPATCH_LEVEL) << form;
+        KeLowerIrql(old);
+        // Takes the dispatcher lock: would wait forever had the hold been kept.
+        EXPECT_EQ(KeReadStateMutex(&x), 1);
+    }
+    EXPECT_TRUE(m.is_initial_state());
+}

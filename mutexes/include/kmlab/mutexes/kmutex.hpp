@@ -129,19 +129,33 @@ class KMutex {
     detail::RawKMutex<Backend>& raw() noexcept { return raw_; }
 
   private:
+    // The IRQL a wait's rule reads. Over kernel objects the acquisition is
+    // KeWaitForSingleObject, which may follow a Wait = TRUE release: its rule
+    // reads the IRQL saved in WaitIrql, and the wait ends the hold. A parking
+    // backend's wait is no KeWait and cannot end a hold: it is held to the
+    // IRQL it runs at.
+    static nt::KIRQL wait_rule_irql(nt::PKTHREAD t) noexcept {
+        if constexpr (backends::kernel_objects<Backend>) {
+            if (t->WaitNext) return t->WaitIrql;
+        }
+        return t->Irql;
+    }
+    // A refused wait: the kernel's answer as an Error. Inside a Wait = TRUE
+    // hold the hold is given back first, as KeWait's bug check gives it back
+    // before unwinding (kernel::before_unwind), or every other thread's
+    // dispatcher call would wait for this one's next KeWait.
+    [[gnu::noinline, gnu::cold]] Error refuse_wait(nt::PKTHREAD t, const kernel::Violation& v) {
+        const nt::KIRQL irql = t->Irql;
+        if constexpr (backends::kernel_objects<Backend>) {
+            if (t->WaitNext) kernel::before_unwind();
+        }
+        return detail::from_violation(Errc::irql_too_high, v, irql);
+    }
+
     std::expected<Guard, Error> acquire(Deadline deadline, nt::KIRQL ceiling) {
         nt::PKTHREAD t = kernel::current_thread();
-        // Over kernel objects the acquisition is KeWaitForSingleObject, which
-        // may follow a Wait = TRUE release: its rule reads the IRQL saved in
-        // WaitIrql, and the wait ends the hold. A parking backend's wait is no
-        // KeWait and cannot end a hold: it is held to the IRQL it runs at.
-        nt::KIRQL irql = t->Irql;
-        if constexpr (backends::kernel_objects<Backend>) {
-            if (t->WaitNext) irql = t->WaitIrql;
-        }
-        if (auto v = kernel::check_wait_irql(irql, ceiling, this)) [[unlikely]] {
-            return std::unexpected(detail::from_violation(Errc::irql_too_high, *v, t->Irql));
-        }
+        if (auto v = kernel::check_wait_irql(wait_rule_irql(t), ceiling, this)) [[unlikely]]
+            return std::unexpected(refuse_wait(t, *v));
         switch (raw_.acquire(t, deadline)) {
             case detail::Acquire::acquired:
                 return Guard(this, 1 - raw_.signal_state());
@@ -162,9 +176,8 @@ class KMutex {
     std::expected<Guard, Error> acquire_alertable(Deadline deadline, nt::KIRQL ceiling,
                                                   Alertable a) {
         nt::PKTHREAD t = kernel::current_thread();
-        if (auto v = kernel::check_wait_irql(t->Irql, ceiling, this)) [[unlikely]] {
-            return std::unexpected(detail::from_violation(Errc::irql_too_high, *v, t->Irql));
-        }
+        if (auto v = kernel::check_wait_irql(wait_rule_irql(t), ceiling, this)) [[unlikely]]
+            return std::unexpected(refuse_wait(t, *v));
         switch (const nt::NTSTATUS s = raw_.acquire_alertable(t, deadline, a.mode)) {
             case nt::STATUS_TIMEOUT:
                 return std::unexpected(detail::make_error(Errc::busy, t->Irql, this, s));

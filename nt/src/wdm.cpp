@@ -10,6 +10,9 @@
 #include <cstddef>
 #include <cstdlib>
 
+#include <exception>
+#include <new>
+
 #include <kmlab/kmlab_nt.hpp>
 // Last: after the C++ face, so that wdm.h's global names never shadow
 // kmlab::nt's, and after the standard headers, which its SAL macros
@@ -111,6 +114,16 @@ auto call(F f) {
         // What Windows does with an exception no __except handles [bc:0x1E].
         code = kmlab::bugcheck::KMODE_EXCEPTION_NOT_HANDLED;
         p[0] = static_cast<kmlab::nt::ULONG_PTR>(static_cast<kmlab::nt::ULONG>(e.status()));
+    } catch (const std::exception& e) {
+        // The emulator's own failures (std::bad_alloc creating a system
+        // thread, std::system_error from a lock) must not cross a C frame
+        // either: reported as an unhandled exception with the nearest status.
+        // PsTerminateSystemThread's unwind is no std::exception and passes.
+        code = kmlab::bugcheck::KMODE_EXCEPTION_NOT_HANDLED;
+        const kmlab::nt::NTSTATUS s = dynamic_cast<const std::bad_alloc*>(&e) != nullptr
+                                          ? kmlab::nt::STATUS_INSUFFICIENT_RESOURCES
+                                          : kmlab::nt::STATUS_UNSUCCESSFUL;
+        p[0] = static_cast<kmlab::nt::ULONG_PTR>(static_cast<kmlab::nt::ULONG>(s));
     }
     report(kmlab::BugCheck(code, p[0], p[1], p[2], p[3]));
 }

@@ -159,8 +159,10 @@ inline bool unsafe_irql_allowed(nt::PKTHREAD t) noexcept {
 // ExAcquireFastMutexUnsafe, KeAcquireGuardedMutexUnsafe: else 0xC4/0x39.
 // Flavour: checked only. A free build has only ASSERTs here [ros-exh], and
 // kmtest's free-build run acquires and releases Unsafe below APC_LEVEL
-// outside a region and at DISPATCH_LEVEL and HIGH_LEVEL [kmt-ExFastMutex]
-// (contended above APC_LEVEL, the wait that follows still bug checks).
+// outside a region and at DISPATCH_LEVEL and HIGH_LEVEL [kmt-ExFastMutex].
+// Contended above APC_LEVEL, the free flavour then blocks at that IRQL with
+// no report (the mutexes' internal wait has no IRQL check), where Windows
+// would hang or crash the processor.
 inline std::optional<Violation> check_unsafe_acquire(nt::PKTHREAD t, const void* mutex) noexcept {
     if (!detail::unsafe_irql_allowed(t)) [[unlikely]]
         return detail::mutex_verifier(bugcheck::VERIFIER_UNSAFE_ACQUIRE_IRQL, t->Irql, mutex)

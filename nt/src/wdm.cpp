@@ -9,7 +9,6 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdlib>
-
 #include <exception>
 #include <new>
 

@@ -32,6 +32,18 @@ void lock(LONG& count, ULONG& contention, PVOID gate) {
     dispatcher::ObjectGate g{gate};
     lock_bit::acquire(count, contention, g);
 }
+// The Unsafe acquires check no IRQL in the free flavour (rules.hpp,
+// check_unsafe_acquire), so they may arrive here above APC_LEVEL. Uncontended
+// that is what a free build does; contended, the thread would have to block
+// at that IRQL, which no flavour lets a wait do: bug check as
+// KeWaitForSingleObject there (0xC4/0x3B, timeout pointer 0 for an infinite
+// wait), before the mutex is changed.
+void lock_unsafe(PKTHREAD t, LONG& count, ULONG& contention, PVOID gate) {
+    if (lock_bit::try_acquire(count)) return;
+    enforce(kernel::check_wait_irql(t->Irql, APC_LEVEL, gate));
+    dispatcher::ObjectGate g{gate};
+    lock_bit::acquire_slow(count, contention, g);
+}
 void unlock(LONG& count, PVOID gate) {
     dispatcher::ObjectGate g{gate};
     lock_bit::release(count, g);
@@ -91,7 +103,7 @@ void ExAcquireFastMutexUnsafe(PFAST_MUTEX FastMutex) {
     PKTHREAD t = current_thread();
     kernel::enforce_in_flavor(kernel::check_unsafe_acquire(t, FastMutex));
     enforce(kernel::check_not_recursive(t, FastMutex, load_owner(FastMutex->Owner)));
-    lock(FastMutex->Count, FastMutex->Contention, &FastMutex->Event);
+    lock_unsafe(t, FastMutex->Count, FastMutex->Contention, &FastMutex->Event);
     store_owner(FastMutex->Owner, t);
 }
 
@@ -161,7 +173,7 @@ void KeAcquireGuardedMutexUnsafe(PKGUARDED_MUTEX Mutex) {
     PKTHREAD t = current_thread();
     kernel::enforce_in_flavor(kernel::check_unsafe_acquire(t, Mutex));
     enforce(kernel::check_not_recursive(t, Mutex, load_owner(Mutex->Owner)));
-    lock(Mutex->Count, Mutex->Contention, &Mutex->Gate);
+    lock_unsafe(t, Mutex->Count, Mutex->Contention, &Mutex->Gate);
     store_owner(Mutex->Owner, t);
 }
 

@@ -1,7 +1,9 @@
 // Build flavours (kernel/rules.hpp): what the checked flavour bug checks and
 // the free flavour lets through, each rule tried in both.
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 
 #include "support.hpp"
 
@@ -95,6 +97,41 @@ TEST_F(Free, UncontendedUnsafeAcquireAtDispatchLevelReturnsNormally) {
     EXPECT_EQ(KeGetCurrentIrql(), DISPATCH_LEVEL);
     KeLowerIrql(old);
     EXPECT_EQ(m.Count, FM_LOCK_BIT);
+}
+
+// Contended, the same acquire would have to block at DISPATCH_LEVEL, which
+// no flavour lets a wait do: it bug checks as KeWaitForSingleObject there
+// (0xC4/0x3B), before it changes the mutex, instead of blocking unseen.
+TEST_F(Free, ContendedUnsafeAcquireAtDispatchLevelBugChecksInsteadOfBlocking) {
+    kmlab::set_flavor(Flavor::free);
+    FAST_MUTEX m;
+    ExInitializeFastMutex(&m);
+    ExAcquireFastMutex(&m);
+    std::atomic<int> outcome{0};  // 1: bug check 0xC4/0x3B, 2: acquired
+    std::thread contender([&] {
+        KIRQL old;
+        KeRaiseIrql(DISPATCH_LEVEL, &old);
+        try {
+            ExAcquireFastMutexUnsafe(&m);
+            outcome = 2;
+            ExReleaseFastMutexUnsafe(&m);
+        } catch (const kmlab::BugCheck& bc) {
+            outcome = bc.code() == bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION &&
+                              bc.parameter(1) == bugcheck::VERIFIER_WAIT_AT_DISPATCH &&
+                              bc.parameter(2) == DISPATCH_LEVEL
+                          ? 1
+                          : 3;
+        }
+        KeLowerIrql(old);
+    });
+    const bool reported =
+        kmlab::test::eventually([&] { return outcome.load() != 0; }, std::chrono::seconds(2));
+    ExReleaseFastMutex(&m);  // lets a contender that blocked anyway go
+    contender.join();
+    EXPECT_TRUE(reported) << "the contended acquire blocked at DISPATCH_LEVEL";
+    EXPECT_EQ(outcome.load(), 1);
+    EXPECT_EQ(m.Count, FM_LOCK_BIT) << "the refused acquire left the mutex as it was";
+    EXPECT_EQ(m.Contention, 0u);
 }
 
 TEST_F(Checked, UnsafeAcquireAtDispatchLevelBugChecks) {

@@ -160,9 +160,9 @@ inline bool unsafe_irql_allowed(nt::PKTHREAD t) noexcept {
 // Flavour: checked only. A free build has only ASSERTs here [ros-exh], and
 // kmtest's free-build run acquires and releases Unsafe below APC_LEVEL
 // outside a region and at DISPATCH_LEVEL and HIGH_LEVEL [kmt-ExFastMutex].
-// Contended above APC_LEVEL, the free flavour then blocks at that IRQL with
-// no report (the mutexes' internal wait has no IRQL check), where Windows
-// would hang or crash the processor.
+// Contended above APC_LEVEL, the acquire would block at that IRQL: every
+// flavour bug checks it as a wait there (check_wait_irql, 0xC4/0x3B) before
+// the mutex changes, where Windows would hang or crash the processor.
 inline std::optional<Violation> check_unsafe_acquire(nt::PKTHREAD t, const void* mutex) noexcept {
     if (!detail::unsafe_irql_allowed(t)) [[unlikely]]
         return detail::mutex_verifier(bugcheck::VERIFIER_UNSAFE_ACQUIRE_IRQL, t->Irql, mutex)

@@ -132,8 +132,19 @@ void withdraw(PKTHREAD t) noexcept {
 
 // Under the lock: ends `t`'s wait with `status` and wakes it. The wake itself
 // is published by flush_wakes() once the lock is released (see there).
-void unwait(PKTHREAD t, NTSTATUS status) noexcept {
+void boost_priority(PKTHREAD t, KPRIORITY increment) noexcept {
+    std::atomic_ref<SCHAR> priority(t->Priority);
+    const KPRIORITY now = priority.load(std::memory_order_relaxed);
+    if (now >= LOW_REALTIME_PRIORITY) return;
+    const KPRIORITY boosted = static_cast<KPRIORITY>(t->BasePriority) + increment;
+    if (boosted > now)
+        priority.store(static_cast<SCHAR>(std::min(boosted, LOW_REALTIME_PRIORITY - 1)),
+                       std::memory_order_relaxed);
+}
+
+void unwait(PKTHREAD t, NTSTATUS status, KPRIORITY increment) noexcept {
     end_wait(t, status);
+    boost_priority(t, increment);
     // The reference keeps its KTHREAD (and wake word) alive until the flush.
     kernel::reference_thread(t);
     t->Extra->next_pending_wake = nullptr;
@@ -306,7 +317,7 @@ void init_header(DISPATCHER_HEADER* h, UCHAR type, std::size_t size, LONG state)
     InitializeListHead(&h->WaitListHead);
 }
 
-void wait_test(DISPATCHER_HEADER* h) {
+void wait_test_waiters(DISPATCHER_HEADER* h, KPRIORITY increment) {
     PLIST_ENTRY head = &h->WaitListHead;
     PLIST_ENTRY e = head->Flink;
     while (e != head && load_state(h) > 0) {
@@ -314,7 +325,7 @@ void wait_test(DISPATCHER_HEADER* h) {
         PKTHREAD waiter = wb->Thread;
         if (wb->WaitType == WaitAny) {
             const NTSTATUS s = satisfy(h, waiter);
-            unwait(waiter, s | wb->WaitKey);
+            unwait(waiter, s | wb->WaitKey, increment);
             e = head->Flink;  // unwait unlinked every block of that waiter
             continue;
         }
@@ -323,7 +334,7 @@ void wait_test(DISPATCHER_HEADER* h) {
         const auto objects = wait_objects_of(waiter);
         const auto n = static_cast<ULONG>(objects.size());
         if (all_satisfiable(n, objects.data(), waiter)) {
-            unwait(waiter, satisfy_all(n, objects.data(), waiter));
+            unwait(waiter, satisfy_all(n, objects.data(), waiter), increment);
             e = head->Flink;
         } else {
             e = e->Flink;
@@ -441,7 +452,7 @@ void rundown_thread(PKTHREAD t) {
             store_owner(m, nullptr);
             m->Abandoned = TRUE;
             store_state(&m->Header, 1);
-            wait_test(&m->Header);
+            wait_test(&m->Header, MUTANT_INCREMENT);  // as KeRundownThread [ros-thrd]
         }
         t->Extra->user_apcs.clear();
     }

@@ -79,8 +79,13 @@ void drop_wait_next_hold(PKTHREAD t) noexcept;
 
 void init_header(DISPATCHER_HEADER* h, UCHAR type, std::size_t size, LONG state) noexcept;
 
-// Under the lock: wake satisfiable waiters of `h`, FIFO from the head.
-void wait_test(DISPATCHER_HEADER* h);
+// Under the lock: wake satisfiable waiters of `h`, FIFO from the head, each
+// with the priority boost `increment` (see unwait). Inline for the common
+// case, no waiters: every uncontended KeReleaseMutex / KeSetEvent runs it.
+void wait_test_waiters(DISPATCHER_HEADER* h, KPRIORITY increment);
+inline void wait_test(DISPATCHER_HEADER* h, KPRIORITY increment = 0) {
+    if (h->WaitListHead.Flink != &h->WaitListHead) wait_test_waiters(h, increment);
+}
 
 // The body of every KeWaitXxx, entered with the lock held through `section`.
 // It returns with the lock held, except after a wake by another thread, when
@@ -104,7 +109,17 @@ bool built_with_model_seam() noexcept;
 
 // Under the lock: ends `t`'s wait with `status` and wakes it (the wake is
 // published once this thread releases the lock). Alerts and user APCs use it.
-void unwait(PKTHREAD t, NTSTATUS status) noexcept;
+// `increment` is the priority boost the waker gives (KeSetEvent's Increment,
+// ...): see boost_priority.
+void unwait(PKTHREAD t, NTSTATUS status, KPRIORITY increment = 0) noexcept;
+
+// Under the lock: the boost a satisfied wait gives a thread, as the kernel's
+// unwait adjustment computes it [ros-thrdschd]: a thread below the real-time
+// range runs at BasePriority + increment if that is above its priority now,
+// but not above LOW_REALTIME_PRIORITY - 1; a real-time thread is not boosted.
+// Not emulated: the decay by one level at each quantum end back to the base
+// (there are no quanta here), and the foreground and lock-ownership boosts.
+void boost_priority(PKTHREAD t, KPRIORITY increment) noexcept;
 
 // Thread rundown: kernel::exit_current_thread() calls it by name.
 void rundown_thread(PKTHREAD t);

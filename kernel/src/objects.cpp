@@ -41,7 +41,6 @@ void KeInitializeMutant(PRKMUTANT Mutant, BOOLEAN InitialOwner) {
 // KeReleaseMutant as ReactOS implements it [ros-mutex]; Abandon = TRUE is the
 // thread-rundown path and skips the owner check.
 LONG KeReleaseMutant(PRKMUTANT Mutant, KPRIORITY Increment, BOOLEAN Abandon, BOOLEAN Wait) {
-    (void)Increment;
     PKTHREAD t = current_thread();
     kernel::enforce(kernel::check_mutant_release_irql(t, Mutant));
     bool leave_critical_region = false;
@@ -69,7 +68,7 @@ LONG KeReleaseMutant(PRKMUTANT Mutant, KPRIORITY Increment, BOOLEAN Abandon, BOO
                 }
             }
             dispatcher::store_owner(Mutant, nullptr);
-            dispatcher::wait_test(&Mutant->Header);
+            dispatcher::wait_test(&Mutant->Header, Increment);
         }
         if (Wait) section.keep_for_wait();
     }
@@ -102,13 +101,12 @@ void KeInitializeEvent(PRKEVENT Event, EVENT_TYPE Type, BOOLEAN State) {
 }
 
 LONG KeSetEvent(PRKEVENT Event, KPRIORITY Increment, BOOLEAN Wait) {
-    (void)Increment;
     require_irql_at_most(Wait ? APC_LEVEL : DISPATCH_LEVEL, Event);
     Section section(current_thread(), Section::Kind::Routine, Wait ? nullptr : Event);
     // The state is normalized to 1 and the raw previous value returned [kmt-KeEvent].
     const LONG previous = load_state(&Event->Header);
     store_state(&Event->Header, 1);
-    if (previous == 0) dispatcher::wait_test(&Event->Header);
+    if (previous == 0) dispatcher::wait_test(&Event->Header, Increment);
     if (Wait) section.keep_for_wait();
     return previous;
 }
@@ -128,14 +126,13 @@ void KeClearEvent(PRKEVENT Event) {
 }
 
 LONG KePulseEvent(PRKEVENT Event, KPRIORITY Increment, BOOLEAN Wait) {
-    (void)Increment;
     require_irql_at_most(DISPATCH_LEVEL, Event);
     Section section(current_thread(), Section::Kind::Routine, Wait ? nullptr : Event);
     const LONG previous = load_state(&Event->Header);
     // [ros-event]: the wait test runs only from the non-signaled state.
     if (previous == 0 && !IsListEmpty(&Event->Header.WaitListHead)) {
         store_state(&Event->Header, 1);
-        dispatcher::wait_test(&Event->Header);
+        dispatcher::wait_test(&Event->Header, Increment);
     }
     store_state(&Event->Header, 0);
     if (Wait) section.keep_for_wait();
@@ -157,7 +154,6 @@ void KeInitializeSemaphore(PRKSEMAPHORE Semaphore, LONG Count, LONG Limit) {
 
 LONG KeReleaseSemaphore(PRKSEMAPHORE Semaphore, KPRIORITY Increment, LONG Adjustment,
                         BOOLEAN Wait) {
-    (void)Increment;
     require_irql_at_most(Wait ? PASSIVE_LEVEL : DISPATCH_LEVEL, Semaphore);
     Section section(current_thread(), Section::Kind::Routine, Wait ? nullptr : Semaphore);
     const LONG initial = load_state(&Semaphore->Header);
@@ -165,7 +161,7 @@ LONG KeReleaseSemaphore(PRKSEMAPHORE Semaphore, KPRIORITY Increment, LONG Adjust
     // [ros-sem]: over the limit, overflowing, or decreasing all raise.
     if (state > Semaphore->Limit || state < initial) raise_status(STATUS_SEMAPHORE_LIMIT_EXCEEDED);
     store_state(&Semaphore->Header, static_cast<LONG>(state));
-    if (initial == 0) dispatcher::wait_test(&Semaphore->Header);
+    if (initial == 0) dispatcher::wait_test(&Semaphore->Header, Increment);
     if (Wait) section.keep_for_wait();
     return initial;
 }

@@ -1,5 +1,6 @@
-// Pool allocation and the small Ex/Ps queries driver code calls beside its
-// locks.
+// Pool allocation, the small Ex/Ps queries driver code calls beside its
+// locks, and the one process.
+#include <unistd.h>
 #include <cstdlib>
 
 #include <kmlab/kernel/routines.hpp>
@@ -27,7 +28,43 @@ KPROCESSOR_MODE ExGetPreviousMode() {
 }
 
 HANDLE PsGetCurrentThreadId() {
-    return reinterpret_cast<HANDLE>(static_cast<ULONG_PTR>(kernel::current_thread()->Extra->id));
+    return PsGetThreadId(kernel::current_thread());
+}
+
+HANDLE PsGetThreadId(PETHREAD Thread) {
+    return reinterpret_cast<HANDLE>(static_cast<ULONG_PTR>(Thread->Extra->id));
+}
+
+namespace {
+struct SystemProcess {
+    KPROCESS process{};
+    SystemProcess() noexcept {
+        process.Header.Type = ProcessObject;
+        process.Header.Size = static_cast<UCHAR>(sizeof(KPROCESS) / sizeof(ULONG));
+        process.Header.SignalState = 0;  // a process signals when it exits
+        InitializeListHead(&process.Header.WaitListHead);
+    }
+};
+SystemProcess g_system_process;
+}  // namespace
+
+PEPROCESS PsInitialSystemProcess = &g_system_process.process;
+
+PEPROCESS IoGetCurrentProcess() {
+    return PsInitialSystemProcess;
+}
+
+PEPROCESS PsGetCurrentProcess() {
+    return PsInitialSystemProcess;
+}
+
+HANDLE PsGetCurrentProcessId() {
+    return PsGetProcessId(PsInitialSystemProcess);
+}
+
+HANDLE PsGetProcessId(PEPROCESS Process) {
+    (void)Process;
+    return reinterpret_cast<HANDLE>(static_cast<ULONG_PTR>(getpid()));
 }
 
 }  // namespace kmlab::nt

@@ -47,6 +47,10 @@ void run_exit_checks(void*) noexcept {
 }
 }  // namespace
 
+// Every emulated thread, system thread or adopted, starts where a system
+// thread does: priority 8, the System process's base [kmt-KeEvent].
+constexpr nt::SCHAR kInitialPriority = 8;
+
 nt::PKTHREAD create_thread_object(bool system_thread) {
     auto* t = new nt::KTHREAD{};
     t->Header.Type = nt::ThreadObject;
@@ -57,6 +61,8 @@ nt::PKTHREAD create_thread_object(bool system_thread) {
     nt::InitializeListHead(&t->OwnedKMutexListHead);
     t->Irql = nt::PASSIVE_LEVEL;
     t->SystemThread = system_thread;
+    t->Priority = kInitialPriority;
+    t->BasePriority = kInitialPriority;
     t->Extra = new detail::ThreadExtra{};
     t->Extra->id = g_next_thread_id.fetch_add(1, std::memory_order_relaxed);
     return t;

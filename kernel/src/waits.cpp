@@ -107,6 +107,10 @@ NTSTATUS KeDelayExecutionThread(KPROCESSOR_MODE WaitMode, BOOLEAN Alertable,
     return status == STATUS_TIMEOUT ? STATUS_SUCCESS : finish_wait(t, status);
 }
 
+// The boost an alert gives the thread whose wait it ends: the kernel's
+// THREAD_ALERT_INCREMENT [ros-thrd].
+constexpr KPRIORITY kThreadAlertIncrement = 2;
+
 BOOLEAN KeAlertThread(PKTHREAD Thread, KPROCESSOR_MODE AlertMode) {
     kernel::require_irql_at_most(DISPATCH_LEVEL, Thread);
     Section section(current_thread());
@@ -117,7 +121,7 @@ BOOLEAN KeAlertThread(PKTHREAD Thread, KPROCESSOR_MODE AlertMode) {
         // wait, a user-mode alert only a user-mode one.
         if (Thread->Extra->waiting && Thread->Alertable &&
             (AlertMode == KernelMode || Thread->WaitMode == AlertMode)) {
-            dispatcher::unwait(Thread, STATUS_ALERTED);
+            dispatcher::unwait(Thread, STATUS_ALERTED, kThreadAlertIncrement);
         } else {
             Thread->Alerted[mode] = TRUE;
         }
@@ -131,6 +135,33 @@ BOOLEAN KeTestAlertThread(KPROCESSOR_MODE AlertMode) {
     const int mode = static_cast<int>(AlertMode);
     const BOOLEAN previous = t->Alerted[mode];
     t->Alerted[mode] = FALSE;
+    return previous;
+}
+
+// ---- Priorities ----
+
+KPRIORITY KeQueryPriorityThread(PKTHREAD Thread) {
+    kernel::require_irql_at_most(DISPATCH_LEVEL, Thread);
+    return std::atomic_ref<SCHAR>(Thread->Priority).load(std::memory_order_relaxed);
+}
+
+KPRIORITY KeSetPriorityThread(PKTHREAD Thread, KPRIORITY Priority) {
+    kernel::require_irql_at_most(DISPATCH_LEVEL, Thread);
+    // The kernel only ASSERTs the range [ros-thrd]: a checked kernel then
+    // breaks in, which with no debugger attached is KMODE_EXCEPTION_NOT_HANDLED
+    // with STATUS_BREAKPOINT [bc:0x1E]; a free kernel would index its ready
+    // queues out of bounds. Both flavours stop here (decision, kmlab).
+    if (Priority < LOW_PRIORITY || Priority > HIGH_PRIORITY) [[unlikely]]
+        bug_check(bugcheck::KMODE_EXCEPTION_NOT_HANDLED, static_cast<ULONG>(STATUS_BREAKPOINT), 0,
+                  0, 0);
+    // Under the lock, so that a boost given by a concurrent wake is ordered
+    // with the new value. BasePriority is unchanged: a later boost starts
+    // from it, as the kernel's does [ros-thrd].
+    Section section(current_thread());
+    std::atomic_ref<SCHAR> priority(Thread->Priority);
+    const KPRIORITY previous = priority.load(std::memory_order_relaxed);
+    if (Priority == 0 && Thread->BasePriority != 0) Priority = 1;  // [ros-thrd]
+    priority.store(static_cast<SCHAR>(Priority), std::memory_order_relaxed);
     return previous;
 }
 

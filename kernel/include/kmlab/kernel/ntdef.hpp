@@ -11,6 +11,7 @@
 namespace kmlab::nt {
 
 using CHAR = char;
+using SCHAR = std::int8_t;
 using UCHAR = std::uint8_t;
 using SHORT = std::int16_t;
 using USHORT = std::uint16_t;
@@ -126,6 +127,12 @@ inline constexpr KPRIORITY IO_NO_INCREMENT = 0;
 inline constexpr KPRIORITY MUTANT_INCREMENT = 1;
 inline constexpr KPRIORITY SEMAPHORE_INCREMENT = 1;
 inline constexpr KPRIORITY EVENT_INCREMENT = 1;
+// Thread priorities [ros-xket]: 1..15 are the variable (boostable) levels,
+// 16..31 the real-time ones.
+inline constexpr KPRIORITY LOW_PRIORITY = 0;
+inline constexpr KPRIORITY LOW_REALTIME_PRIORITY = 16;
+inline constexpr KPRIORITY HIGH_PRIORITY = 31;
+inline constexpr KPRIORITY MAXIMUM_PRIORITY = 32;
 
 // Fast/guarded mutex Count bits [ntl][ros-xket]: bit 0 is the lock (1 = free),
 // bit 1 says a waiter was woken, bits 2..31 count waiters in steps of 4.

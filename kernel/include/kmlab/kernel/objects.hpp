@@ -24,6 +24,10 @@ namespace kmlab::nt {
 
 struct KTHREAD;
 using PKTHREAD = KTHREAD*;
+struct KPROCESS;
+using EPROCESS = KPROCESS;  // one object in the emulator, as ETHREAD and KTHREAD
+using PKPROCESS = KPROCESS*;
+using PEPROCESS = KPROCESS*;
 using PRKTHREAD = KTHREAD*;
 using ETHREAD = KTHREAD;  // one object in the emulator: PETHREAD and PKTHREAD coincide
 using PETHREAD = KTHREAD*;
@@ -147,6 +151,13 @@ struct KTHREAD {
     BOOLEAN Alerted[MaximumMode];
     BOOLEAN SystemThread;
     BOOLEAN Terminated;
+    // The thread's scheduling priority and the base it is boosted from and
+    // decays to [ros-thrd]: both 8 at creation, the System process's base, as
+    // kmtest sees for system threads and its own [kmt-KeEvent]. Priority is
+    // written under the dispatcher lock (a boost when a wait is satisfied,
+    // KeSetPriorityThread) and read without it (KeQueryPriorityThread).
+    SCHAR Priority;
+    SCHAR BasePriority;
     // Both counters count down from 0: KeEnterCriticalRegion decrements
     // KernelApcDisable, KeEnterGuardedRegion decrements SpecialApcDisable
     // [ros-kex]. CombinedApcDisable = (SpecialApcDisable << 16) | KernelApcDisable
@@ -168,6 +179,13 @@ struct KTHREAD {
     // finds each one still held (emulator field).
     LIST_ENTRY OwnedKMutexListHead;
     kmlab::kernel::detail::ThreadExtra* Extra;  // emulator state: parking word, references, APCs
+};
+
+// The one process every emulated thread belongs to (PsInitialSystemProcess):
+// of type ProcessObject, never signaled while the program runs. Opaque in the
+// WDK; the emulator's holds only its header.
+struct KPROCESS {
+    DISPATCHER_HEADER Header;
 };
 
 // Every dispatcher object begins with its header, so a PVOID naming any of

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cwchar>
 
 #include <kmlab/kernel/objects.hpp>
 #include <kmlab/kernel/thread.hpp>
@@ -78,6 +79,24 @@ using PKNORMAL_ROUTINE = void (*)(PVOID NormalContext, PVOID SystemArgument1,
 BOOLEAN KeInsertQueueUserApc(PKTHREAD Thread, PKNORMAL_ROUTINE NormalRoutine, PVOID NormalContext,
                              PVOID SystemArgument1, PVOID SystemArgument2);
 
+// ---- Priorities ----
+// What the emulator keeps of scheduling: each thread's Priority and
+// BasePriority (8 at creation [kmt-KeEvent]), and the boost a satisfied wait
+// gives it. The increment a KeSetEvent / KePulseEvent / KeReleaseSemaphore /
+// KeReleaseMutant caller passes (KeReleaseMutex: MUTANT_INCREMENT; an alert:
+// 2) raises a woken thread below the real-time range to
+// min(BasePriority + Increment, 15) when that is higher than its priority
+// [ros-thrdschd][kmt-KeEvent]. Linux schedules the threads: a priority is
+// reported, never acted on, and a boost does not decay (no quantum ends).
+// IRQL <= DISPATCH_LEVEL [ddi:kequeryprioritythread].
+KPRIORITY KeQueryPriorityThread(PKTHREAD Thread);
+// Sets Priority (not BasePriority) and returns the previous one; 0 becomes 1
+// for a thread whose base is not 0 [ros-thrd]. Outside LOW_PRIORITY ..
+// HIGH_PRIORITY: KMODE_EXCEPTION_NOT_HANDLED (STATUS_BREAKPOINT, 0, 0, 0), a
+// checked kernel's failed ASSERT. IRQL <= DISPATCH_LEVEL
+// [ddi:kesetprioritythread].
+KPRIORITY KeSetPriorityThread(PKTHREAD Thread, KPRIORITY Priority);
+
 // ---- FAST_MUTEX (SEMANTICS.md 2) ----
 // Acquire above APC_LEVEL: 0xC4/0x33; release at IRQL != APC_LEVEL: 0xC4/0x34;
 // Unsafe acquire/release at IRQL above APC_LEVEL, or below it outside a
@@ -112,6 +131,19 @@ struct UNICODE_STRING {
     wchar_t* Buffer;
 };
 using PUNICODE_STRING = UNICODE_STRING*;
+using PCUNICODE_STRING = const UNICODE_STRING*;
+using PCWSTR = const wchar_t*;
+// Lengths in bytes, without the terminator; a null source gives an empty
+// string [ddi:rtlinitunicodestring]. WCHAR is the platform's wchar_t (4 bytes
+// on Linux, 2 on Windows): code that computes lengths with sizeof(WCHAR)
+// agrees with it.
+inline void RtlInitUnicodeString(PUNICODE_STRING DestinationString, PCWSTR SourceString) {
+    const std::size_t length = SourceString == nullptr ? 0 : std::wcslen(SourceString);
+    DestinationString->Length = static_cast<USHORT>(length * sizeof(wchar_t));
+    DestinationString->MaximumLength =
+        static_cast<USHORT>(SourceString == nullptr ? 0 : (length + 1) * sizeof(wchar_t));
+    DestinationString->Buffer = const_cast<wchar_t*>(SourceString);
+}
 struct OBJECT_ATTRIBUTES {
     ULONG Length;
     HANDLE RootDirectory;
@@ -174,6 +206,32 @@ void ObDereferenceObject(PVOID Object);
 void ObfReferenceObject(PVOID Object);
 void ObfDereferenceObject(PVOID Object);
 NTSTATUS ZwClose(HANDLE Handle);
+// ZwClose for a handle of either mode's table [ddi:obclosehandle]: the
+// emulator keeps one table, of kernel handles.
+NTSTATUS ObCloseHandle(HANDLE Handle, KPROCESSOR_MODE PreviousMode);
+
+// ---- Event objects by handle (the object manager's; SEMANTICS.md 4.2) ----
+inline constexpr ACCESS_MASK EVENT_QUERY_STATE = 0x0001;
+inline constexpr ACCESS_MASK EVENT_MODIFY_STATE = 0x0002;
+inline constexpr ACCESS_MASK EVENT_ALL_ACCESS = STANDARD_RIGHTS_REQUIRED | SYNCHRONIZE | 0x3;
+// Creates an unnamed event object and a kernel handle to it; the object lives
+// until the last handle and reference go. PASSIVE_LEVEL [ddi:zwcreateevent].
+// An ObjectName (a named event) returns STATUS_NOT_SUPPORTED: the emulator
+// has no object namespace. An EventType other than the two returns
+// STATUS_INVALID_PARAMETER.
+NTSTATUS ZwCreateEvent(PHANDLE EventHandle, ACCESS_MASK DesiredAccess,
+                       POBJECT_ATTRIBUTES ObjectAttributes, EVENT_TYPE EventType,
+                       BOOLEAN InitialState);
+// KeSetEvent(EVENT_INCREMENT) / KeResetEvent / KeClearEvent on the event
+// behind a handle; STATUS_INVALID_HANDLE or STATUS_OBJECT_TYPE_MISMATCH
+// otherwise. PASSIVE_LEVEL [ddi:zwsetevent][ddi:zwclearevent].
+NTSTATUS ZwSetEvent(HANDLE EventHandle, PLONG PreviousState);
+NTSTATUS ZwResetEvent(HANDLE EventHandle, PLONG PreviousState);
+NTSTATUS ZwClearEvent(HANDLE EventHandle);
+// KeWaitForSingleObject(UserRequest, KernelMode) on the object behind a
+// thread or event handle, holding a reference through the wait.
+// PASSIVE_LEVEL [ddi:zwwaitforsingleobject].
+NTSTATUS ZwWaitForSingleObject(HANDLE Handle, BOOLEAN Alertable, PLARGE_INTEGER Timeout);
 
 // ---- Pool and previous mode ----
 enum POOL_TYPE { NonPagedPool = 0, PagedPool = 1, NonPagedPoolNx = 512 };
@@ -190,5 +248,16 @@ KPROCESSOR_MODE ExGetPreviousMode();
 // The id PsCreateSystemThread reports in CLIENT_ID.UniqueThread
 // [ddi:psgetcurrentthreadid].
 HANDLE PsGetCurrentThreadId();
+HANDLE PsGetThreadId(PETHREAD Thread);  // [ddi:psgetthreadid]
+
+// ---- The process ----
+// One process: every emulated thread, system thread or adopted, belongs to
+// PsInitialSystemProcess, whose id is the Linux process id (the
+// CLIENT_ID.UniqueProcess that PsCreateSystemThread reports). Any IRQL.
+extern PEPROCESS PsInitialSystemProcess;
+PEPROCESS IoGetCurrentProcess();  // [ddi:iogetcurrentprocess]
+PEPROCESS PsGetCurrentProcess();
+HANDLE PsGetCurrentProcessId();  // [ddi:psgetcurrentprocessid]
+HANDLE PsGetProcessId(PEPROCESS Process);
 
 }  // namespace kmlab::nt

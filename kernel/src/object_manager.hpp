@@ -1,0 +1,14 @@
+// The object manager's interior, private to kernel/src: the handle table the
+// Ps/Ob/Zw routines share (object_manager.cpp).
+#pragma once
+
+#include <kmlab/kernel/routines.hpp>
+
+namespace kmlab::kernel {
+
+// Enters `object` (a thread or an event the object manager allocated) in the
+// handle table with `granted` access; the caller has taken the reference the
+// handle holds. Returns the handle.
+nt::HANDLE insert_handle(nt::PVOID object, nt::ACCESS_MASK granted);
+
+}  // namespace kmlab::kernel

@@ -4,7 +4,9 @@
  * DriverEntry joins them with the usual idiom (reference by handle, close the
  * handle, wait for all, dereference). On the way it checks what Windows
  * leaves in the dispatcher header's spare bytes, the IRQL and region
- * routines, and how a raised status reaches C code (the bug-check handler).
+ * routines, event handles, priorities and their boosts, the process, a routine
+ * looked up by name, the free flavour, and how a raised status reaches C code
+ * (the bug-check handler).
  *
  * Built with -std=c17 -Wall -Wextra -Werror; prints "all totals match". */
 #include <kmlab/wdm.h>
@@ -148,6 +150,77 @@ static NTSTATUS NTAPI CheckPoolAndMacros(_In_ PDEVICE_EXTENSION ext, _In_opt_ PV
     return STATUS_SUCCESS;
 }
 
+/* ---- Event handles, priorities, the process, routines by name, flavours ---- */
+typedef struct _HANDLE_WAITER {
+    HANDLE Event;
+    NTSTATUS Status;
+    KPRIORITY Priority;
+} HANDLE_WAITER, *PHANDLE_WAITER;
+
+static VOID HandleWaiterRoutine(PVOID StartContext) {
+    PHANDLE_WAITER w = (PHANDLE_WAITER)StartContext;
+    w->Status = ZwWaitForSingleObject(w->Event, FALSE, NULL);
+    w->Priority = KeQueryPriorityThread(KeGetCurrentThread());
+}
+
+typedef LONG (*PKE_SET_EVENT)(PRKEVENT, KPRIORITY, BOOLEAN);
+
+static NTSTATUS CheckHandlesAndScheduling(void) {
+    HANDLE_WAITER waiter;
+    OBJECT_ATTRIBUTES oa;
+    HANDLE thread;
+    PVOID event;
+    UNICODE_STRING name;
+    PKE_SET_EVENT setEvent;
+    KIRQL old;
+    NTSTATUS status;
+
+    InitializeObjectAttributes(&oa, NULL, OBJ_KERNEL_HANDLE, NULL, NULL);
+    status = ZwCreateEvent(&waiter.Event, EVENT_ALL_ACCESS, &oa, SynchronizationEvent, FALSE);
+    if (!NT_SUCCESS(status)) return status;
+    status = ObReferenceObjectByHandle(waiter.Event, EVENT_MODIFY_STATE, *ExEventObjectType,
+                                       KernelMode, &event, NULL);
+    if (!NT_SUCCESS(status)) return status;
+    Check(((PKEVENT)event)->Header.Type == SynchronizationEvent, "the handle's KEVENT");
+    status = PsCreateSystemThread(&thread, THREAD_ALL_ACCESS, &oa, NULL, NULL, HandleWaiterRoutine,
+                                  &waiter);
+    if (!NT_SUCCESS(status)) return status;
+    while (((PKEVENT)event)->Header.WaitListHead.Flink == &((PKEVENT)event)->Header.WaitListHead) {
+        LARGE_INTEGER ms;
+        ms.QuadPart = -10000;
+        KeDelayExecutionThread(KernelMode, FALSE, &ms);
+    }
+    Check(ZwSetEvent(waiter.Event, NULL) == STATUS_SUCCESS, "ZwSetEvent");
+    Check(ZwWaitForSingleObject(thread, FALSE, NULL) == STATUS_SUCCESS, "join by handle");
+    Check(waiter.Status == STATUS_SUCCESS, "ZwWaitForSingleObject woken by ZwSetEvent");
+    Check(waiter.Priority == 8 + EVENT_INCREMENT, "ZwSetEvent boosts the woken thread by 1");
+    Check(ObCloseHandle(thread, KernelMode) == STATUS_SUCCESS, "ObCloseHandle");
+    Check(ZwClose(waiter.Event) == STATUS_SUCCESS, "ZwClose on the event handle");
+    ObDereferenceObject(event); /* the last reference: the event goes */
+
+    Check(KeSetPriorityThread(KeGetCurrentThread(), 12) == 8, "KeSetPriorityThread");
+    Check(KeQueryPriorityThread(KeGetCurrentThread()) == 12, "KeQueryPriorityThread");
+    KeSetPriorityThread(KeGetCurrentThread(), 8);
+
+    Check(IoGetCurrentProcess() == PsInitialSystemProcess, "one process");
+    Check(PsGetProcessId(PsGetCurrentProcess()) == PsGetCurrentProcessId(), "its id");
+    Check(PsGetThreadId(PsGetCurrentThread()) == PsGetCurrentThreadId(), "the thread id");
+
+    RtlInitUnicodeString(&name, L"KeSetEvent");
+    setEvent = (PKE_SET_EVENT)MmGetSystemRoutineAddress(&name);
+    Check(setEvent == KeSetEvent, "MmGetSystemRoutineAddress finds KeSetEvent");
+
+    /* The free flavour lets IRQL be raised to a lower level; checked does not. */
+    Check(KmlabSetFlavor(KmlabFlavorFree) == KmlabFlavorChecked, "the default is checked");
+    KeRaiseIrql(DISPATCH_LEVEL, &old);
+    KeRaiseIrql(APC_LEVEL, &old);
+    Check(KeGetCurrentIrql() == APC_LEVEL && old == DISPATCH_LEVEL, "free: raise to lower");
+    KeLowerIrql(PASSIVE_LEVEL);
+    Check(KmlabSetFlavor(KmlabFlavorChecked) == KmlabFlavorFree, "back to checked");
+    Check(KmlabGetFlavor() == KmlabFlavorChecked, "KmlabGetFlavor");
+    return STATUS_SUCCESS;
+}
+
 /* ---- A raised status in C: the bug-check handler ---- */
 static jmp_buf g_stop;
 static ULONG g_code;
@@ -192,6 +265,8 @@ static NTSTATUS DriverEntry(void) {
     CheckIrqlAndRegions(ext);
     CheckRaisedStatus(ext);
     status = CheckPoolAndMacros(ext, NULL);
+    if (!NT_SUCCESS(status)) return status;
+    status = CheckHandlesAndScheduling();
     if (!NT_SUCCESS(status)) return status;
 
     for (i = 0; i < WORKERS; ++i) {

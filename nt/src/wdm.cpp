@@ -11,6 +11,9 @@
 #include <cstdlib>
 #include <exception>
 #include <new>
+#include <string>
+#include <string_view>
+#include <utility>
 
 #include <kmlab/kmlab_nt.hpp>
 // Last: after the C++ face, so that wdm.h's global names never shadow
@@ -25,48 +28,91 @@ namespace nt = kmlab::nt;
 // ---- The C layouts are kmlab::nt's ----
 #define KMLAB_SAME_SIZE(C, Cpp) \
     static_assert(sizeof(C) == sizeof(Cpp) && alignof(C) == alignof(Cpp))
-#define KMLAB_SAME_FIELD(C, Cpp, f) static_assert(offsetof(C, f) == offsetof(Cpp, f))
+// Offset and width: padding can hide a field declared narrower in one face.
+#define KMLAB_SAME_FIELD(C, Cpp, f)                     \
+    static_assert(offsetof(C, f) == offsetof(Cpp, f) && \
+                  sizeof(std::declval<C&>().f) == sizeof(std::declval<Cpp&>().f))
 KMLAB_SAME_SIZE(::LARGE_INTEGER, nt::LARGE_INTEGER);
+KMLAB_SAME_FIELD(::LARGE_INTEGER, nt::LARGE_INTEGER, QuadPart);
+KMLAB_SAME_FIELD(::LARGE_INTEGER, nt::LARGE_INTEGER, u.LowPart);
+KMLAB_SAME_FIELD(::LARGE_INTEGER, nt::LARGE_INTEGER, u.HighPart);
 KMLAB_SAME_SIZE(::LIST_ENTRY, nt::LIST_ENTRY);
+KMLAB_SAME_FIELD(::LIST_ENTRY, nt::LIST_ENTRY, Flink);
+KMLAB_SAME_FIELD(::LIST_ENTRY, nt::LIST_ENTRY, Blink);
 KMLAB_SAME_SIZE(::DISPATCHER_HEADER, nt::DISPATCHER_HEADER);
 KMLAB_SAME_FIELD(::DISPATCHER_HEADER, nt::DISPATCHER_HEADER, Type);
+KMLAB_SAME_FIELD(::DISPATCHER_HEADER, nt::DISPATCHER_HEADER, TimerControlFlags);
+KMLAB_SAME_FIELD(::DISPATCHER_HEADER, nt::DISPATCHER_HEADER, Absolute);
 KMLAB_SAME_FIELD(::DISPATCHER_HEADER, nt::DISPATCHER_HEADER, Abandoned);
+KMLAB_SAME_FIELD(::DISPATCHER_HEADER, nt::DISPATCHER_HEADER, Signalling);
 KMLAB_SAME_FIELD(::DISPATCHER_HEADER, nt::DISPATCHER_HEADER, Size);
 KMLAB_SAME_FIELD(::DISPATCHER_HEADER, nt::DISPATCHER_HEADER, Hand);
+KMLAB_SAME_FIELD(::DISPATCHER_HEADER, nt::DISPATCHER_HEADER, ThreadControlFlags);
+KMLAB_SAME_FIELD(::DISPATCHER_HEADER, nt::DISPATCHER_HEADER, TimerMiscFlags);
+KMLAB_SAME_FIELD(::DISPATCHER_HEADER, nt::DISPATCHER_HEADER, DebugActive);
 KMLAB_SAME_FIELD(::DISPATCHER_HEADER, nt::DISPATCHER_HEADER, DpcActive);
+KMLAB_SAME_FIELD(::DISPATCHER_HEADER, nt::DISPATCHER_HEADER, Inserted);
 KMLAB_SAME_FIELD(::DISPATCHER_HEADER, nt::DISPATCHER_HEADER, Lock);
+KMLAB_SAME_FIELD(::DISPATCHER_HEADER, nt::DISPATCHER_HEADER, LockNV);
 KMLAB_SAME_FIELD(::DISPATCHER_HEADER, nt::DISPATCHER_HEADER, SignalState);
 KMLAB_SAME_FIELD(::DISPATCHER_HEADER, nt::DISPATCHER_HEADER, WaitListHead);
 KMLAB_SAME_SIZE(::KWAIT_BLOCK, nt::KWAIT_BLOCK);
+KMLAB_SAME_FIELD(::KWAIT_BLOCK, nt::KWAIT_BLOCK, WaitListEntry);
 KMLAB_SAME_FIELD(::KWAIT_BLOCK, nt::KWAIT_BLOCK, Thread);
+KMLAB_SAME_FIELD(::KWAIT_BLOCK, nt::KWAIT_BLOCK, Object);
 KMLAB_SAME_FIELD(::KWAIT_BLOCK, nt::KWAIT_BLOCK, NextWaitBlock);
 KMLAB_SAME_FIELD(::KWAIT_BLOCK, nt::KWAIT_BLOCK, WaitKey);
+KMLAB_SAME_FIELD(::KWAIT_BLOCK, nt::KWAIT_BLOCK, WaitType);
 KMLAB_SAME_FIELD(::KWAIT_BLOCK, nt::KWAIT_BLOCK, BlockState);
 KMLAB_SAME_SIZE(::KMUTANT, nt::KMUTANT);
+KMLAB_SAME_FIELD(::KMUTANT, nt::KMUTANT, Header);
 KMLAB_SAME_FIELD(::KMUTANT, nt::KMUTANT, MutantListEntry);
 KMLAB_SAME_FIELD(::KMUTANT, nt::KMUTANT, OwnerThread);
 KMLAB_SAME_FIELD(::KMUTANT, nt::KMUTANT, Abandoned);
 KMLAB_SAME_FIELD(::KMUTANT, nt::KMUTANT, ApcDisable);
 KMLAB_SAME_SIZE(::KEVENT, nt::KEVENT);
+KMLAB_SAME_FIELD(::KEVENT, nt::KEVENT, Header);
 KMLAB_SAME_SIZE(::KSEMAPHORE, nt::KSEMAPHORE);
+KMLAB_SAME_FIELD(::KSEMAPHORE, nt::KSEMAPHORE, Header);
 KMLAB_SAME_FIELD(::KSEMAPHORE, nt::KSEMAPHORE, Limit);
 KMLAB_SAME_SIZE(::KGATE, nt::KGATE);
+KMLAB_SAME_FIELD(::KGATE, nt::KGATE, Header);
 KMLAB_SAME_SIZE(::FAST_MUTEX, nt::FAST_MUTEX);
+KMLAB_SAME_FIELD(::FAST_MUTEX, nt::FAST_MUTEX, Count);
 KMLAB_SAME_FIELD(::FAST_MUTEX, nt::FAST_MUTEX, Owner);
 KMLAB_SAME_FIELD(::FAST_MUTEX, nt::FAST_MUTEX, Contention);
 KMLAB_SAME_FIELD(::FAST_MUTEX, nt::FAST_MUTEX, Event);
 KMLAB_SAME_FIELD(::FAST_MUTEX, nt::FAST_MUTEX, OldIrql);
 KMLAB_SAME_SIZE(::KGUARDED_MUTEX, nt::KGUARDED_MUTEX);
+KMLAB_SAME_FIELD(::KGUARDED_MUTEX, nt::KGUARDED_MUTEX, Count);
 KMLAB_SAME_FIELD(::KGUARDED_MUTEX, nt::KGUARDED_MUTEX, Owner);
 KMLAB_SAME_FIELD(::KGUARDED_MUTEX, nt::KGUARDED_MUTEX, Contention);
 KMLAB_SAME_FIELD(::KGUARDED_MUTEX, nt::KGUARDED_MUTEX, Gate);
+KMLAB_SAME_FIELD(::KGUARDED_MUTEX, nt::KGUARDED_MUTEX, KernelApcDisable);
+KMLAB_SAME_FIELD(::KGUARDED_MUTEX, nt::KGUARDED_MUTEX, SpecialApcDisable);
 KMLAB_SAME_FIELD(::KGUARDED_MUTEX, nt::KGUARDED_MUTEX, CombinedApcDisable);
 KMLAB_SAME_SIZE(::UNICODE_STRING, nt::UNICODE_STRING);
+KMLAB_SAME_FIELD(::UNICODE_STRING, nt::UNICODE_STRING, Length);
+KMLAB_SAME_FIELD(::UNICODE_STRING, nt::UNICODE_STRING, MaximumLength);
+KMLAB_SAME_FIELD(::UNICODE_STRING, nt::UNICODE_STRING, Buffer);
 KMLAB_SAME_SIZE(::OBJECT_ATTRIBUTES, nt::OBJECT_ATTRIBUTES);
+KMLAB_SAME_FIELD(::OBJECT_ATTRIBUTES, nt::OBJECT_ATTRIBUTES, Length);
+KMLAB_SAME_FIELD(::OBJECT_ATTRIBUTES, nt::OBJECT_ATTRIBUTES, RootDirectory);
 KMLAB_SAME_FIELD(::OBJECT_ATTRIBUTES, nt::OBJECT_ATTRIBUTES, ObjectName);
 KMLAB_SAME_FIELD(::OBJECT_ATTRIBUTES, nt::OBJECT_ATTRIBUTES, Attributes);
+KMLAB_SAME_FIELD(::OBJECT_ATTRIBUTES, nt::OBJECT_ATTRIBUTES, SecurityDescriptor);
+KMLAB_SAME_FIELD(::OBJECT_ATTRIBUTES, nt::OBJECT_ATTRIBUTES, SecurityQualityOfService);
 KMLAB_SAME_SIZE(::CLIENT_ID, nt::CLIENT_ID);
+KMLAB_SAME_FIELD(::CLIENT_ID, nt::CLIENT_ID, UniqueProcess);
+KMLAB_SAME_FIELD(::CLIENT_ID, nt::CLIENT_ID, UniqueThread);
 KMLAB_SAME_SIZE(::OBJECT_HANDLE_INFORMATION, nt::OBJECT_HANDLE_INFORMATION);
+KMLAB_SAME_FIELD(::OBJECT_HANDLE_INFORMATION, nt::OBJECT_HANDLE_INFORMATION, HandleAttributes);
+KMLAB_SAME_FIELD(::OBJECT_HANDLE_INFORMATION, nt::OBJECT_HANDLE_INFORMATION, GrantedAccess);
+// The enumerations a C caller passes by value have the C++ ones' width.
+KMLAB_SAME_SIZE(::EVENT_TYPE, nt::EVENT_TYPE);
+KMLAB_SAME_SIZE(::WAIT_TYPE, nt::WAIT_TYPE);
+KMLAB_SAME_SIZE(::KWAIT_REASON, nt::KWAIT_REASON);
+KMLAB_SAME_SIZE(::POOL_TYPE, nt::POOL_TYPE);
 #undef KMLAB_SAME_SIZE
 #undef KMLAB_SAME_FIELD
 static_assert(::STATUS_MUTANT_NOT_OWNED == nt::STATUS_MUTANT_NOT_OWNED);
@@ -78,6 +124,13 @@ static_assert(::HIGH_LEVEL == nt::HIGH_LEVEL && ::SYNCH_LEVEL == nt::SYNCH_LEVEL
 static_assert(::PagedPool == static_cast<int>(nt::PagedPool) &&
               ::NonPagedPoolNx == static_cast<int>(nt::NonPagedPoolNx));
 static_assert(::THREAD_ALL_ACCESS == static_cast<int>(nt::THREAD_ALL_ACCESS));
+static_assert(::EVENT_ALL_ACCESS == static_cast<int>(nt::EVENT_ALL_ACCESS) &&
+              ::EVENT_MODIFY_STATE == static_cast<int>(nt::EVENT_MODIFY_STATE));
+static_assert(::STATUS_NOT_SUPPORTED == nt::STATUS_NOT_SUPPORTED &&
+              ::STATUS_BREAKPOINT == nt::STATUS_BREAKPOINT);
+static_assert(::LOW_REALTIME_PRIORITY == nt::LOW_REALTIME_PRIORITY &&
+              ::HIGH_PRIORITY == nt::HIGH_PRIORITY && ::LOW_PRIORITY == nt::LOW_PRIORITY &&
+              ::MAXIMUM_PRIORITY == nt::MAXIMUM_PRIORITY);
 
 // Same bytes, another name: the C struct and kmlab::nt's are layout-identical.
 template <class To, class From>
@@ -136,9 +189,19 @@ extern "C" {
 
 POBJECT_TYPE* PsThreadType = reinterpret_cast<::POBJECT_TYPE*>(nt::PsThreadType);
 POBJECT_TYPE* ExEventObjectType = reinterpret_cast<::POBJECT_TYPE*>(nt::ExEventObjectType);
+PEPROCESS PsInitialSystemProcess = reinterpret_cast<::PEPROCESS>(nt::PsInitialSystemProcess);
 
 KMLAB_BUGCHECK_HANDLER KmlabSetBugCheckHandler(KMLAB_BUGCHECK_HANDLER Handler) {
     return g_handler.exchange(Handler, std::memory_order_acq_rel);
+}
+
+KMLAB_FLAVOR KmlabGetFlavor(VOID) {
+    return kmlab::flavor() == kmlab::Flavor::free ? KmlabFlavorFree : KmlabFlavorChecked;
+}
+KMLAB_FLAVOR KmlabSetFlavor(KMLAB_FLAVOR Flavor) {
+    const KMLAB_FLAVOR previous = KmlabGetFlavor();
+    kmlab::set_flavor(Flavor == KmlabFlavorFree ? kmlab::Flavor::free : kmlab::Flavor::checked);
+    return previous;
 }
 
 // ---- KMUTEX and mutants ----
@@ -330,6 +393,14 @@ BOOLEAN KeAreAllApcsDisabled(VOID) {
     return call([] { return nt::KeAreAllApcsDisabled(); });
 }
 
+// ---- Priorities ----
+KPRIORITY KeQueryPriorityThread(PKTHREAD Thread) {
+    return call([&] { return nt::KeQueryPriorityThread(as<nt::KTHREAD>(Thread)); });
+}
+KPRIORITY KeSetPriorityThread(PKTHREAD Thread, KPRIORITY Priority) {
+    return call([&] { return nt::KeSetPriorityThread(as<nt::KTHREAD>(Thread), Priority); });
+}
+
 // ---- System threads and the object manager ----
 NTSTATUS PsCreateSystemThread(PHANDLE ThreadHandle, ULONG DesiredAccess,
                               POBJECT_ATTRIBUTES ObjectAttributes, HANDLE ProcessHandle,
@@ -371,6 +442,35 @@ VOID ObfDereferenceObject(PVOID Object) {
 NTSTATUS ZwClose(HANDLE Handle) {
     return call([&] { return nt::ZwClose(Handle); });
 }
+NTSTATUS ObCloseHandle(HANDLE Handle, KPROCESSOR_MODE PreviousMode) {
+    return call([&] { return nt::ObCloseHandle(Handle, PreviousMode); });
+}
+NTSTATUS ZwCreateEvent(PHANDLE EventHandle, ACCESS_MASK DesiredAccess,
+                       POBJECT_ATTRIBUTES ObjectAttributes, EVENT_TYPE EventType,
+                       BOOLEAN InitialState) {
+    return call([&] {
+        // C may pass any int: checked here, where the value is still one.
+        if (EventType != NotificationEvent && EventType != SynchronizationEvent)
+            return nt::STATUS_INVALID_PARAMETER;
+        return nt::ZwCreateEvent(EventHandle, DesiredAccess,
+                                 as<nt::OBJECT_ATTRIBUTES>(ObjectAttributes),
+                                 static_cast<nt::EVENT_TYPE>(EventType), InitialState);
+    });
+}
+NTSTATUS ZwSetEvent(HANDLE EventHandle, PLONG PreviousState) {
+    return call([&] { return nt::ZwSetEvent(EventHandle, PreviousState); });
+}
+NTSTATUS ZwResetEvent(HANDLE EventHandle, PLONG PreviousState) {
+    return call([&] { return nt::ZwResetEvent(EventHandle, PreviousState); });
+}
+NTSTATUS ZwClearEvent(HANDLE EventHandle) {
+    return call([&] { return nt::ZwClearEvent(EventHandle); });
+}
+NTSTATUS ZwWaitForSingleObject(HANDLE Handle, BOOLEAN Alertable, PLARGE_INTEGER Timeout) {
+    return call([&] {
+        return nt::ZwWaitForSingleObject(Handle, Alertable, as<nt::LARGE_INTEGER>(Timeout));
+    });
+}
 
 // ---- Pool and previous mode ----
 PVOID ExAllocatePoolWithTag(POOL_TYPE PoolType, size_t NumberOfBytes, ULONG Tag) {
@@ -387,5 +487,103 @@ KPROCESSOR_MODE ExGetPreviousMode(VOID) {
 HANDLE PsGetCurrentThreadId(VOID) {
     return call([] { return nt::PsGetCurrentThreadId(); });
 }
+HANDLE PsGetThreadId(PETHREAD Thread) {
+    return call([&] { return nt::PsGetThreadId(as<nt::ETHREAD>(Thread)); });
+}
+
+// ---- The process ----
+PEPROCESS IoGetCurrentProcess(VOID) {
+    return call([] { return as<::EPROCESS>(nt::IoGetCurrentProcess()); });
+}
+PEPROCESS PsGetCurrentProcess(VOID) {
+    return call([] { return as<::EPROCESS>(nt::PsGetCurrentProcess()); });
+}
+HANDLE PsGetCurrentProcessId(VOID) {
+    return call([] { return nt::PsGetCurrentProcessId(); });
+}
+HANDLE PsGetProcessId(PEPROCESS Process) {
+    return call([&] { return nt::PsGetProcessId(as<nt::EPROCESS>(Process)); });
+}
+PVOID MmGetSystemRoutineAddress(PUNICODE_STRING SystemRoutineName) {
+    return call(
+        [&] { return nt::MmGetSystemRoutineAddress(as<nt::UNICODE_STRING>(SystemRoutineName)); });
+}
 
 }  // extern "C"
+
+// ---- MmGetSystemRoutineAddress: every routine and variable wdm.h declares ----
+// tests/conformance/system_routines_test.cpp reads wdm.h and checks that each
+// routine it declares is found here.
+namespace {
+#define KMLAB_WDM_EXPORTS(X)                                                                          \
+    X(KeInitializeMutex)                                                                              \
+    X(KeReleaseMutex) X(KeReadStateMutex) X(KeInitializeMutant) X(KeReleaseMutant) X(                 \
+        KeReadStateMutant) X(KeInitializeEvent) X(KeSetEvent) X(KeResetEvent) X(KeClearEvent)         \
+        X(KePulseEvent) X(KeReadStateEvent) X(KeInitializeSemaphore) X(KeReleaseSemaphore) X(         \
+            KeReadStateSemaphore) X(KeWaitForSingleObject) X(KeWaitForMutexObject)                    \
+            X(KeWaitForMultipleObjects) X(KeDelayExecutionThread) X(ExInitializeFastMutex) X(         \
+                ExAcquireFastMutex) X(ExTryToAcquireFastMutex) X(ExReleaseFastMutex)                  \
+                X(ExAcquireFastMutexUnsafe) X(ExReleaseFastMutexUnsafe) X(                            \
+                    ExEnterCriticalRegionAndAcquireFastMutexUnsafe)                                   \
+                    X(ExReleaseFastMutexUnsafeAndLeaveCriticalRegion) X(KeInitializeGuardedMutex) X(  \
+                        KeAcquireGuardedMutex) X(KeTryToAcquireGuardedMutex) X(KeReleaseGuardedMutex) \
+                        X(KeAcquireGuardedMutexUnsafe) X(KeReleaseGuardedMutexUnsafe) X(              \
+                            KeGetCurrentThread) X(PsGetCurrentThread) X(PsIsSystemThread)             \
+                            X(KeGetCurrentIrql) X(KfRaiseIrql) X(KeRaiseIrql) X(KfLowerIrql) X(       \
+                                KeLowerIrql) X(KeRaiseIrqlToDpcLevel) X(KeRaiseIrqlToSynchLevel)      \
+                                X(KeEnterCriticalRegion) X(KeLeaveCriticalRegion) X(                  \
+                                    KeEnterGuardedRegion) X(KeLeaveGuardedRegion)                     \
+                                    X(KeAreApcsDisabled) X(KeAreAllApcsDisabled) X(                   \
+                                        KeQueryPriorityThread) X(KeSetPriorityThread)                 \
+                                        X(PsCreateSystemThread) X(PsTerminateSystemThread) X(         \
+                                            ObReferenceObjectByHandle) X(ObReferenceObject)           \
+                                            X(ObDereferenceObject) X(ObfReferenceObject) X(           \
+                                                ObfDereferenceObject) X(ZwClose) X(ObCloseHandle)     \
+                                                X(ZwCreateEvent) X(ZwSetEvent) X(ZwResetEvent) X(     \
+                                                    ZwClearEvent) X(ZwWaitForSingleObject)            \
+                                                    X(ExAllocatePoolWithTag) X(ExFreePoolWithTag)     \
+                                                        X(ExGetPreviousMode) X(                       \
+                                                            PsGetCurrentThreadId) X(PsGetThreadId)    \
+                                                            X(IoGetCurrentProcess)                    \
+                                                                X(PsGetCurrentProcess) X(             \
+                                                                    PsGetCurrentProcessId)            \
+                                                                    X(PsGetProcessId) X(              \
+                                                                        MmGetSystemRoutineAddress)    \
+                                                                        X(KmlabSetBugCheckHandler)    \
+                                                                            X(KmlabSetFlavor)         \
+                                                                                X(KmlabGetFlavor)
+// Exported variables: the address of the variable, as the export is.
+#define KMLAB_WDM_VARIABLES(X) X(PsThreadType) X(ExEventObjectType) X(PsInitialSystemProcess)
+
+struct Export {
+    std::string_view name;
+    void* address;
+};
+#define KMLAB_ROUTINE_EXPORT(name) Export{#name, reinterpret_cast<void*>(&::name)},
+#define KMLAB_VARIABLE_EXPORT(name) Export{#name, static_cast<void*>(&::name)},
+const Export g_exports[] = {KMLAB_WDM_EXPORTS(KMLAB_ROUTINE_EXPORT)
+                                KMLAB_WDM_VARIABLES(KMLAB_VARIABLE_EXPORT)};
+#undef KMLAB_ROUTINE_EXPORT
+#undef KMLAB_VARIABLE_EXPORT
+}  // namespace
+
+namespace kmlab::nt {
+
+PVOID MmGetSystemRoutineAddress(PUNICODE_STRING SystemRoutineName) {
+    kernel::require_irql_at_most(PASSIVE_LEVEL, SystemRoutineName);
+    if (SystemRoutineName == nullptr || SystemRoutineName->Buffer == nullptr) return nullptr;
+    // Export names are ASCII; anything else names no export.
+    std::string name;
+    const std::size_t length = SystemRoutineName->Length / sizeof(wchar_t);
+    for (std::size_t i = 0; i < length; ++i) {
+        const wchar_t c = SystemRoutineName->Buffer[i];
+        if (c <= 0 || c > 0x7F) return nullptr;
+        name.push_back(static_cast<char>(c));
+    }
+    for (const Export& e : g_exports) {
+        if (e.name == name) return e.address;
+    }
+    return nullptr;
+}
+
+}  // namespace kmlab::nt

@@ -83,3 +83,33 @@ TEST_F(Routines, PsGetCurrentThreadIdIsTheClientIdsThread) {
     EXPECT_EQ(probe.seen, cid.UniqueThread);
     EXPECT_NE(probe.seen, PsGetCurrentThreadId());
 }
+
+// The WDK's helper macros come with the C++ face as with the C one
+// (<kmlab/nt/wdk_macros.h>), so driver code that uses them compiles unchanged.
+namespace {
+struct WorkItem {
+    ULONG Cookie;
+    LIST_ENTRY Link;
+};
+C_ASSERT(FIELD_OFFSET(WorkItem, Link) == 8);
+NTSTATUS NTAPI annotated(_In_ PVOID context, _Out_opt_ PULONG out, _Inout_ PLONG both) {
+    UNREFERENCED_PARAMETER(context);
+    if (out != nullptr) *out = 1;
+    return ++*both;
+}
+}  // namespace
+
+TEST_F(Routines, TheWdkMacrosComeWithTheCppFace) {
+    WorkItem item;
+    RtlZeroMemory(&item, sizeof item);
+    item.Cookie = 0xC0FFEE;
+    EXPECT_EQ(CONTAINING_RECORD(&item.Link, WorkItem, Link)->Cookie, 0xC0FFEEu);
+    UCHAR bytes[6];
+    RtlFillMemory(bytes, sizeof bytes, 0x55);
+    EXPECT_EQ(RTL_NUMBER_OF(bytes), 6u);
+    EXPECT_TRUE(RtlEqualMemory(bytes, "UUUUUU", 6));
+    LONG n = 1;
+    ULONG out = 0;
+    EXPECT_EQ(annotated(nullptr, &out, &n), 2);
+    EXPECT_EQ(out, 1u);
+}

@@ -31,9 +31,10 @@
  * elsewhere) and run no cleanup, which is what C expects of a routine that
  * does not return.
  *
- * The SAL annotations (_In_, _Out_, ...) are defined away as macros, as the
- * WDK does without /analyze; in C++ include this header after the standard
- * library's.
+ * The SAL annotations (_In_, _Out_, ...) and the WDK's helper macros
+ * (CONTAINING_RECORD, RTL_NUMBER_OF, RtlZeroMemory, ...) come from
+ * <kmlab/nt/wdk_macros.h>, which the C++ face includes too; in C++ include
+ * this header after the standard library's.
  *
  * In C++, include this header or <kmlab/kmlab_nt.hpp>; both in one
  * translation unit work (the C names are global, the C++ ones in kmlab::nt),
@@ -46,6 +47,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <wchar.h>
+
+#include <kmlab/nt/wdk_macros.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -53,47 +57,6 @@ extern "C" {
 #else
 #define KMLAB_WDM_STATUS(v) ((NTSTATUS)(v##u))
 #endif
-
-/* ---- The WDK's annotations and helper macros [ros-ntdef] ---- */
-#ifndef NTAPI
-#define NTAPI /* the one amd64 calling convention */
-#endif
-#ifndef FASTCALL
-#define FASTCALL
-#endif
-/* SAL annotations compile to nothing, as without /analyze. */
-#define _In_
-#define _In_opt_
-#define _Out_
-#define _Out_opt_
-#define _Inout_
-#define _Inout_opt_
-#define _In_reads_(n)
-#define _Out_writes_(n)
-#define _Outptr_
-#define _Must_inspect_result_
-#define _Use_decl_annotations_
-#define _IRQL_requires_max_(irql)
-#define _IRQL_requires_(irql)
-#define _IRQL_raises_(irql)
-#define _IRQL_saves_
-#define _IRQL_restores_
-#define _Function_class_(name)
-#ifdef __cplusplus
-#define C_ASSERT(e) static_assert(e, #e)
-#else
-#define C_ASSERT(e) _Static_assert(e, #e)
-#endif
-#define UNREFERENCED_PARAMETER(P) ((void)(P))
-#define RTL_NUMBER_OF(A) (sizeof(A) / sizeof((A)[0]))
-#define ARRAYSIZE(A) RTL_NUMBER_OF(A)
-#define FIELD_OFFSET(type, field) offsetof(type, field)
-#define CONTAINING_RECORD(address, type, field) ((type*)((char*)(address)-offsetof(type, field)))
-#define RtlZeroMemory(Destination, Length) memset((Destination), 0, (Length))
-#define RtlFillMemory(Destination, Length, Fill) memset((Destination), (Fill), (Length))
-#define RtlCopyMemory(Destination, Source, Length) memcpy((Destination), (Source), (Length))
-#define RtlMoveMemory(Destination, Source, Length) memmove((Destination), (Source), (Length))
-#define RtlEqualMemory(Destination, Source, Length) (!memcmp((Destination), (Source), (Length)))
 
 /* ---- Basic types [ros-ntdef] ---- */
 typedef void VOID;
@@ -120,6 +83,8 @@ typedef CHAR KPROCESSOR_MODE;
 typedef ULONG* PULONG;
 typedef LONG* PLONG;
 typedef wchar_t WCHAR;
+typedef const WCHAR* PCWSTR;
+typedef int8_t SCHAR;
 
 enum { FALSE = 0, TRUE = 1 };
 
@@ -147,6 +112,7 @@ enum {
     STATUS_ALERTED = 0x00000101,
     STATUS_TIMEOUT = 0x00000102,
     STATUS_PENDING = 0x00000103,
+    STATUS_BREAKPOINT = KMLAB_WDM_STATUS(0x80000003),
     STATUS_UNSUCCESSFUL = KMLAB_WDM_STATUS(0xC0000001),
     STATUS_NOT_IMPLEMENTED = KMLAB_WDM_STATUS(0xC0000002),
     STATUS_INVALID_HANDLE = KMLAB_WDM_STATUS(0xC0000008),
@@ -156,6 +122,7 @@ enum {
     STATUS_MUTANT_NOT_OWNED = KMLAB_WDM_STATUS(0xC0000046),
     STATUS_SEMAPHORE_LIMIT_EXCEEDED = KMLAB_WDM_STATUS(0xC0000047),
     STATUS_INSUFFICIENT_RESOURCES = KMLAB_WDM_STATUS(0xC000009A),
+    STATUS_NOT_SUPPORTED = KMLAB_WDM_STATUS(0xC00000BB),
     STATUS_MUTANT_LIMIT_EXCEEDED = KMLAB_WDM_STATUS(0xC0000191)
 };
 
@@ -242,10 +209,17 @@ enum {
     EVENT_INCREMENT = 1,
     MUTANT_INCREMENT = 1,
     SEMAPHORE_INCREMENT = 1,
+    LOW_PRIORITY = 0,
+    LOW_REALTIME_PRIORITY = 16,
+    HIGH_PRIORITY = 31,
+    MAXIMUM_PRIORITY = 32,
     SYNCHRONIZE = 0x00100000,
     STANDARD_RIGHTS_REQUIRED = 0x000F0000,
     THREAD_ALL_ACCESS = 0x000F0000 | 0x00100000 | 0xFFFF,
     GENERIC_ALL = 0x10000000,
+    EVENT_QUERY_STATE = 0x0001,
+    EVENT_MODIFY_STATE = 0x0002,
+    EVENT_ALL_ACCESS = 0x000F0000 | 0x00100000 | 0x3,
     OBJ_KERNEL_HANDLE = 0x00000200
 };
 
@@ -258,6 +232,8 @@ typedef struct _LIST_ENTRY {
 /* ---- Dispatcher objects: the WDK's amd64 layouts [ros-xket] ---- */
 typedef struct _KTHREAD KTHREAD, *PKTHREAD, *PRKTHREAD; /* opaque to C */
 typedef struct _KTHREAD ETHREAD, *PETHREAD;
+typedef struct _KPROCESS KPROCESS, *PKPROCESS, *PRKPROCESS; /* opaque to C */
+typedef struct _KPROCESS EPROCESS, *PEPROCESS;
 
 /* Bytes 0..3 with the names of the WDK's unions (Vista/Win7 layout, as the
  * kmtests use them); Lock covers all four. */
@@ -349,6 +325,17 @@ typedef struct _UNICODE_STRING {
     USHORT MaximumLength;
     WCHAR* Buffer;
 } UNICODE_STRING, *PUNICODE_STRING;
+typedef const UNICODE_STRING* PCUNICODE_STRING;
+
+/* Lengths in bytes without the terminator; WCHAR is wchar_t (4 bytes on
+ * Linux). The WDK's is a routine; an inline one compiles the same calls. */
+static inline VOID RtlInitUnicodeString(PUNICODE_STRING DestinationString, PCWSTR SourceString) {
+    size_t length = SourceString == NULL ? 0 : wcslen(SourceString);
+    DestinationString->Length = (USHORT)(length * sizeof(WCHAR));
+    DestinationString->MaximumLength =
+        (USHORT)(SourceString == NULL ? 0 : (length + 1) * sizeof(WCHAR));
+    DestinationString->Buffer = (WCHAR*)SourceString;
+}
 
 typedef struct _OBJECT_ATTRIBUTES {
     ULONG Length;
@@ -384,6 +371,7 @@ typedef struct _OBJECT_HANDLE_INFORMATION {
 
 extern POBJECT_TYPE* PsThreadType;
 extern POBJECT_TYPE* ExEventObjectType;
+extern PEPROCESS PsInitialSystemProcess;
 
 typedef VOID KSTART_ROUTINE(PVOID StartContext);
 typedef KSTART_ROUTINE* PKSTART_ROUTINE;
@@ -460,6 +448,10 @@ VOID KeLeaveGuardedRegion(VOID);
 BOOLEAN KeAreApcsDisabled(VOID);
 BOOLEAN KeAreAllApcsDisabled(VOID);
 
+/* Priorities: reported and boosted, never acted on (Linux schedules) */
+KPRIORITY KeQueryPriorityThread(PKTHREAD Thread);
+KPRIORITY KeSetPriorityThread(PKTHREAD Thread, KPRIORITY Priority);
+
 /* System threads and the object manager */
 NTSTATUS PsCreateSystemThread(PHANDLE ThreadHandle, ULONG DesiredAccess,
                               POBJECT_ATTRIBUTES ObjectAttributes, HANDLE ProcessHandle,
@@ -474,6 +466,14 @@ VOID ObDereferenceObject(PVOID Object);
 VOID ObfReferenceObject(PVOID Object);
 VOID ObfDereferenceObject(PVOID Object);
 NTSTATUS ZwClose(HANDLE Handle);
+NTSTATUS ObCloseHandle(HANDLE Handle, KPROCESSOR_MODE PreviousMode);
+NTSTATUS ZwCreateEvent(PHANDLE EventHandle, ACCESS_MASK DesiredAccess,
+                       POBJECT_ATTRIBUTES ObjectAttributes, EVENT_TYPE EventType,
+                       BOOLEAN InitialState);
+NTSTATUS ZwSetEvent(HANDLE EventHandle, PLONG PreviousState);
+NTSTATUS ZwResetEvent(HANDLE EventHandle, PLONG PreviousState);
+NTSTATUS ZwClearEvent(HANDLE EventHandle);
+NTSTATUS ZwWaitForSingleObject(HANDLE Handle, BOOLEAN Alertable, PLARGE_INTEGER Timeout);
 
 /* Pool and previous mode */
 typedef enum _POOL_TYPE { NonPagedPool = 0, PagedPool = 1, NonPagedPoolNx = 512 } POOL_TYPE;
@@ -481,6 +481,17 @@ PVOID ExAllocatePoolWithTag(POOL_TYPE PoolType, size_t NumberOfBytes, ULONG Tag)
 VOID ExFreePoolWithTag(PVOID P, ULONG Tag);
 KPROCESSOR_MODE ExGetPreviousMode(VOID);
 HANDLE PsGetCurrentThreadId(VOID);
+HANDLE PsGetThreadId(PETHREAD Thread);
+
+/* The process: one, PsInitialSystemProcess, with the Linux process id */
+PEPROCESS IoGetCurrentProcess(VOID);
+PEPROCESS PsGetCurrentProcess(VOID);
+HANDLE PsGetCurrentProcessId(VOID);
+HANDLE PsGetProcessId(PEPROCESS Process);
+
+/* The address of the routine or exported variable of this header named by
+ * SystemRoutineName, or NULL [ddi:mmgetsystemroutineaddress]. PASSIVE_LEVEL. */
+PVOID MmGetSystemRoutineAddress(PUNICODE_STRING SystemRoutineName);
 
 /* ---- kmlab: where bug checks go (see the top of this file) ---- */
 typedef VOID (*KMLAB_BUGCHECK_HANDLER)(ULONG BugCheckCode, ULONG_PTR Parameter1,
@@ -490,6 +501,16 @@ typedef VOID (*KMLAB_BUGCHECK_HANDLER)(ULONG BugCheckCode, ULONG_PTR Parameter1,
  * and aborts) for bug checks that reach C code; returns the previous one.
  * Process-wide. */
 KMLAB_BUGCHECK_HANDLER KmlabSetBugCheckHandler(KMLAB_BUGCHECK_HANDLER Handler);
+
+/* ---- kmlab: the build flavour (kmlab::set_flavor in C++) ----
+ * Checked (the default): every rule bug-checks as a checked build with Driver
+ * Verifier would. Free: the rules a free Windows build does not check (raising
+ * IRQL to a lower level, ExAcquireFastMutexUnsafe outside a critical region,
+ * ...) let the call go on. The environment variable KMLAB_FLAVOR=free or
+ * checked sets the initial flavour. Process-wide; returns the previous one. */
+typedef enum _KMLAB_FLAVOR { KmlabFlavorChecked = 0, KmlabFlavorFree = 1 } KMLAB_FLAVOR;
+KMLAB_FLAVOR KmlabSetFlavor(KMLAB_FLAVOR Flavor);
+KMLAB_FLAVOR KmlabGetFlavor(VOID);
 
 #undef KMLAB_WDM_STATUS
 #ifdef __cplusplus

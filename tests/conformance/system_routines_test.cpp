@@ -1,0 +1,88 @@
+// MmGetSystemRoutineAddress: every routine <kmlab/wdm.h> declares can be
+// looked up by name, and what comes back is that routine
+// [ddi:mmgetsystemroutineaddress].
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+
+#include "support.hpp"
+
+using namespace kmlab::nt;
+using kmlab::test::Nt;
+using SystemRoutines = Nt;
+
+namespace {
+PVOID look_up(const std::wstring& name) {
+    std::wstring copy = name;
+    UNICODE_STRING u;
+    RtlInitUnicodeString(&u, copy.c_str());
+    return MmGetSystemRoutineAddress(&u);
+}
+
+// The routines wdm.h declares: a return type and a name at the start of a
+// line, then '(' (typedefs and static inline definitions start otherwise).
+std::set<std::string> routines_declared_in_wdm_h() {
+    std::ifstream in(KMLAB_WDM_H_PATH);
+    std::stringstream text;
+    text << in.rdbuf();
+    const std::string s = text.str();
+    const std::regex declaration(R"(\n([A-Z][A-Z_]*)\s+(\w+)\()");
+    std::set<std::string> names;
+    for (auto it = std::sregex_iterator(s.begin(), s.end(), declaration);
+         it != std::sregex_iterator(); ++it) {
+        names.insert((*it)[2]);
+    }
+    return names;
+}
+}  // namespace
+
+TEST_F(SystemRoutines, EveryRoutineOfTheCFaceIsFoundByName) {
+    const auto names = routines_declared_in_wdm_h();
+    ASSERT_GT(names.size(), 60u) << "wdm.h was read from " << KMLAB_WDM_H_PATH;
+    ASSERT_TRUE(names.contains("KeSetEvent") && names.contains("ZwWaitForSingleObject"));
+    std::set<PVOID> addresses;
+    for (const std::string& name : names) {
+        const PVOID p = look_up(std::wstring(name.begin(), name.end()));
+        EXPECT_NE(p, nullptr) << name << " is declared in wdm.h but not found";
+        addresses.insert(p);
+    }
+    EXPECT_EQ(addresses.size(), names.size()) << "each name has its own address";
+}
+
+TEST_F(SystemRoutines, TheAddressIsTheRoutineAndTheVariable) {
+    using SetEvent = LONG (*)(PRKEVENT, KPRIORITY, BOOLEAN);
+    auto set_event = reinterpret_cast<SetEvent>(look_up(L"KeSetEvent"));
+    ASSERT_NE(set_event, nullptr);
+    KEVENT e;
+    KeInitializeEvent(&e, NotificationEvent, FALSE);
+    EXPECT_EQ(set_event(&e, IO_NO_INCREMENT, FALSE), 0);
+    EXPECT_EQ(KeReadStateEvent(&e), 1);
+
+    auto* process = static_cast<PEPROCESS*>(look_up(L"PsInitialSystemProcess"));
+    ASSERT_NE(process, nullptr);
+    EXPECT_EQ(*process, PsInitialSystemProcess);
+    auto* thread_type = static_cast<POBJECT_TYPE**>(look_up(L"PsThreadType"));
+    ASSERT_NE(thread_type, nullptr);
+    EXPECT_EQ(static_cast<void*>(**thread_type), static_cast<void*>(*PsThreadType));
+}
+
+TEST_F(SystemRoutines, UnknownOrNonAsciiNamesAreNull) {
+    EXPECT_EQ(look_up(L"KeSetEventX"), nullptr);
+    EXPECT_EQ(look_up(L"KeSetEven"), nullptr);
+    EXPECT_EQ(look_up(L""), nullptr);
+    EXPECT_EQ(look_up(L"KeSetEv\u00e9nt"), nullptr);
+    EXPECT_EQ(MmGetSystemRoutineAddress(nullptr), nullptr);
+    UNICODE_STRING prefix;
+    RtlInitUnicodeString(&prefix, L"KeSetEventsAreNice");
+    prefix.Length = static_cast<USHORT>(10 * sizeof(wchar_t));  // "KeSetEvent"
+    EXPECT_NE(MmGetSystemRoutineAddress(&prefix), nullptr) << "Length, not the terminator, ends it";
+}
+
+TEST_F(SystemRoutines, ThePassiveLevelRuleHolds) {
+    KIRQL old;
+    KeRaiseIrql(APC_LEVEL, &old);
+    EXPECT_BUG_CHECK(look_up(L"KeSetEvent"), kmlab::bugcheck::IRQL_NOT_LESS_OR_EQUAL);
+    KeLowerIrql(old);
+}

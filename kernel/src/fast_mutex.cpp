@@ -49,6 +49,89 @@ void unlock(LONG& count, PVOID gate) {
     lock_bit::release(count, g);
 }
 
+// The safe routines' IRQL rules are checked_only (rules.hpp): in the free
+// flavour a routine called above APC_LEVEL goes on as a free build does. That
+// path leaves the fast path here, through a call it does not come back from
+// (a returning check on the fast path cost ExAcquireFastMutex 6 instructions
+// a pair): `body` is the routine's own, inlined into both.
+template <class Body>
+[[gnu::cold, gnu::noinline]] auto above_ceiling(const kernel::Violation& v, Body body) {
+    kernel::bug_check_or_raise_in_flavor(v);  // returns in the free flavour only
+    return body();
+}
+
+[[gnu::always_inline]] inline void acquire_fast_mutex(PKTHREAD t, PFAST_MUTEX m) {
+    const KIRQL old_irql = t->Irql;
+    enforce(kernel::check_not_recursive(t, m, load_owner(m->Owner)));
+    // KfRaiseIrql(APC_LEVEL): from above APC_LEVEL (the free flavour) this
+    // lowers, as a free HAL lets it [kmt-ExFastMutex].
+    kernel::set_irql(t, APC_LEVEL);
+    lock(m->Count, m->Contention, &m->Event);
+    store_owner(m->Owner, t);
+    m->OldIrql = old_irql;
+}
+
+[[gnu::always_inline]] inline BOOLEAN try_acquire_fast_mutex(PKTHREAD t, PFAST_MUTEX m) {
+    const KIRQL old_irql = t->Irql;
+    kernel::set_irql(t, APC_LEVEL);
+    // [ros-exh]: InterlockedCompareExchange(&Count, 0, 1); the owner gets FALSE.
+    if (!lock_bit::try_acquire_uncontended(m->Count)) {
+        kernel::set_irql(t, old_irql);
+        return FALSE;
+    }
+    store_owner(m->Owner, t);
+    m->OldIrql = old_irql;
+    return TRUE;
+}
+
+[[gnu::always_inline]] inline void release_fast_mutex(PKTHREAD t, PFAST_MUTEX m) {
+    enforce(kernel::check_owner(t, m, load_owner(m->Owner)));
+    // OldIrql belongs to this owner: read it before the next owner may write it.
+    const auto old_irql = static_cast<KIRQL>(m->OldIrql);
+    store_owner(m->Owner, nullptr);
+    unlock(m->Count, &m->Event);
+    kernel::set_irql(t, old_irql);
+}
+
+[[gnu::always_inline]] inline void acquire_guarded_mutex(PKTHREAD t, PKGUARDED_MUTEX m) {
+    enforce(kernel::check_not_recursive(t, m, load_owner(m->Owner)));
+    kernel::enter_guarded_region(t);
+    lock(m->Count, m->Contention, &m->Gate);
+    store_owner(m->Owner, t);
+}
+
+// The free flavour's KeAcquireGuardedMutex above APC_LEVEL: the IRQL stays
+// where it is, so a contended acquire would block there; it bug checks first
+// (lock_unsafe), with the guarded region left as it was.
+void acquire_guarded_mutex_above_apc_level(PKTHREAD t, PKGUARDED_MUTEX m) {
+    enforce(kernel::check_not_recursive(t, m, load_owner(m->Owner)));
+    kernel::enter_guarded_region(t);
+    try {
+        lock_unsafe(t, m->Count, m->Contention, &m->Gate);
+    } catch (...) {
+        kernel::leave_guarded_region(t);
+        throw;
+    }
+    store_owner(m->Owner, t);
+}
+
+[[gnu::always_inline]] inline BOOLEAN try_acquire_guarded_mutex(PKTHREAD t, PKGUARDED_MUTEX m) {
+    kernel::enter_guarded_region(t);
+    if (!lock_bit::try_acquire(m->Count)) {
+        kernel::leave_guarded_region(t);
+        return FALSE;
+    }
+    store_owner(m->Owner, t);
+    return TRUE;
+}
+
+[[gnu::always_inline]] inline void release_guarded_mutex(PKTHREAD t, PKGUARDED_MUTEX m) {
+    enforce(kernel::check_owner(t, m, load_owner(m->Owner)));
+    store_owner(m->Owner, nullptr);
+    unlock(m->Count, &m->Gate);
+    kernel::leave_guarded_region(t);
+}
+
 }  // namespace
 
 // ---- FAST_MUTEX ----
@@ -64,39 +147,23 @@ void ExInitializeFastMutex(PFAST_MUTEX FastMutex) {
 
 void ExAcquireFastMutex(PFAST_MUTEX FastMutex) {
     PKTHREAD t = current_thread();
-    const KIRQL old_irql = t->Irql;
-    enforce(kernel::check_fast_mutex_acquire(t, FastMutex));
-    enforce(kernel::check_not_recursive(t, FastMutex, load_owner(FastMutex->Owner)));
-    kernel::set_irql(t, APC_LEVEL);
-    lock(FastMutex->Count, FastMutex->Contention, &FastMutex->Event);
-    store_owner(FastMutex->Owner, t);
-    FastMutex->OldIrql = old_irql;
+    if (const auto v = kernel::check_fast_mutex_acquire(t, FastMutex)) [[unlikely]]
+        return above_ceiling(*v, [=] { acquire_fast_mutex(t, FastMutex); });
+    acquire_fast_mutex(t, FastMutex);
 }
 
 BOOLEAN ExTryToAcquireFastMutex(PFAST_MUTEX FastMutex) {
     PKTHREAD t = current_thread();
-    const KIRQL old_irql = t->Irql;
-    enforce(kernel::check_fast_mutex_acquire(t, FastMutex));
-    kernel::set_irql(t, APC_LEVEL);
-    // [ros-exh]: InterlockedCompareExchange(&Count, 0, 1); the owner gets FALSE.
-    if (!lock_bit::try_acquire_uncontended(FastMutex->Count)) {
-        kernel::set_irql(t, old_irql);
-        return FALSE;
-    }
-    store_owner(FastMutex->Owner, t);
-    FastMutex->OldIrql = old_irql;
-    return TRUE;
+    if (const auto v = kernel::check_fast_mutex_acquire(t, FastMutex)) [[unlikely]]
+        return above_ceiling(*v, [=] { return try_acquire_fast_mutex(t, FastMutex); });
+    return try_acquire_fast_mutex(t, FastMutex);
 }
 
 void ExReleaseFastMutex(PFAST_MUTEX FastMutex) {
     PKTHREAD t = current_thread();
-    enforce(kernel::check_fast_mutex_release(t, FastMutex));
-    enforce(kernel::check_owner(t, FastMutex, load_owner(FastMutex->Owner)));
-    // OldIrql belongs to this owner: read it before the next owner may write it.
-    const auto old_irql = static_cast<KIRQL>(FastMutex->OldIrql);
-    store_owner(FastMutex->Owner, nullptr);
-    unlock(FastMutex->Count, &FastMutex->Event);
-    kernel::set_irql(t, old_irql);
+    if (const auto v = kernel::check_fast_mutex_release(t, FastMutex)) [[unlikely]]
+        return above_ceiling(*v, [=] { release_fast_mutex(t, FastMutex); });
+    release_fast_mutex(t, FastMutex);
 }
 
 void ExAcquireFastMutexUnsafe(PFAST_MUTEX FastMutex) {
@@ -141,32 +208,23 @@ void KeInitializeGuardedMutex(PKGUARDED_MUTEX Mutex) {
 
 void KeAcquireGuardedMutex(PKGUARDED_MUTEX Mutex) {
     PKTHREAD t = current_thread();
-    enforce(kernel::check_guarded_mutex_irql(t, Mutex));
-    enforce(kernel::check_not_recursive(t, Mutex, load_owner(Mutex->Owner)));
-    KeEnterGuardedRegion();
-    lock(Mutex->Count, Mutex->Contention, &Mutex->Gate);
-    store_owner(Mutex->Owner, t);
+    if (const auto v = kernel::check_guarded_mutex_irql(t, Mutex)) [[unlikely]]
+        return above_ceiling(*v, [=] { acquire_guarded_mutex_above_apc_level(t, Mutex); });
+    acquire_guarded_mutex(t, Mutex);
 }
 
 BOOLEAN KeTryToAcquireGuardedMutex(PKGUARDED_MUTEX Mutex) {
     PKTHREAD t = current_thread();
-    enforce(kernel::check_guarded_mutex_irql(t, Mutex));
-    KeEnterGuardedRegion();
-    if (!lock_bit::try_acquire(Mutex->Count)) {
-        KeLeaveGuardedRegion();
-        return FALSE;
-    }
-    store_owner(Mutex->Owner, t);
-    return TRUE;
+    if (const auto v = kernel::check_guarded_mutex_irql(t, Mutex)) [[unlikely]]
+        return above_ceiling(*v, [=] { return try_acquire_guarded_mutex(t, Mutex); });
+    return try_acquire_guarded_mutex(t, Mutex);
 }
 
 void KeReleaseGuardedMutex(PKGUARDED_MUTEX Mutex) {
     PKTHREAD t = current_thread();
-    enforce(kernel::check_guarded_mutex_irql(t, Mutex));
-    enforce(kernel::check_owner(t, Mutex, load_owner(Mutex->Owner)));
-    store_owner(Mutex->Owner, nullptr);
-    unlock(Mutex->Count, &Mutex->Gate);
-    KeLeaveGuardedRegion();
+    if (const auto v = kernel::check_guarded_mutex_irql(t, Mutex)) [[unlikely]]
+        return above_ceiling(*v, [=] { release_guarded_mutex(t, Mutex); });
+    release_guarded_mutex(t, Mutex);
 }
 
 void KeAcquireGuardedMutexUnsafe(PKGUARDED_MUTEX Mutex) {

@@ -185,16 +185,12 @@ void KeLeaveCriticalRegion() {
 
 void KeEnterGuardedRegion() {
     kmlab::kernel::require_irql_at_most(APC_LEVEL);
-    --current_thread()->SpecialApcDisable;
+    kmlab::kernel::enter_guarded_region(current_thread());
 }
 
 void KeLeaveGuardedRegion() {
     kmlab::kernel::require_irql_at_most(APC_LEVEL);
-    PKTHREAD t = current_thread();
-    if (t->SpecialApcDisable >= 0) {
-        apc_index_mismatch(t->KernelApcDisable, static_cast<SHORT>(t->SpecialApcDisable + 1));
-    }
-    ++t->SpecialApcDisable;
+    kmlab::kernel::leave_guarded_region(current_thread());
 }
 
 BOOLEAN KeAreApcsDisabled() {
@@ -209,3 +205,9 @@ BOOLEAN KeAreAllApcsDisabled() {
 }
 
 }  // namespace kmlab::nt
+
+namespace kmlab::kernel::detail {
+void guarded_region_mismatch(nt::PKTHREAD t) {
+    nt::apc_index_mismatch(t->KernelApcDisable, static_cast<nt::SHORT>(t->SpecialApcDisable + 1));
+}
+}  // namespace kmlab::kernel::detail

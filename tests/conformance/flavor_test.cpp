@@ -148,6 +148,118 @@ TEST_F(Checked, UnsafeAcquireAtDispatchLevelBugChecks) {
 
 // ---- Routines Windows accepts above their documented IRQL ----
 
+// ---- The safe fast and guarded mutex routines above APC_LEVEL ----
+// Their IRQL checks are ASSERTs [ros-exh][ros-gmutex]: kmtest's free-build
+// runs acquire, try and release at DISPATCH_LEVEL and HIGH_LEVEL. A fast mutex
+// "raises" to APC_LEVEL, which from above lowers (a free HAL does not check),
+// keeps the IRQL it found in OldIrql and restores it on release
+// [kmt-ExFastMutex]; a guarded mutex leaves the IRQL alone [kmt-KeGuardedMutex].
+TEST_F(Checked, SafeFastAndGuardedMutexRoutinesAboveApcLevelBugCheck) {
+    FAST_MUTEX f;
+    KGUARDED_MUTEX g;
+    ExInitializeFastMutex(&f);
+    KeInitializeGuardedMutex(&g);
+    KIRQL old;
+    KeRaiseIrql(DISPATCH_LEVEL, &old);
+    EXPECT_BUG_CHECK(ExAcquireFastMutex(&f), bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION);
+    EXPECT_BUG_CHECK(ExTryToAcquireFastMutex(&f), bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION);
+    EXPECT_BUG_CHECK(KeAcquireGuardedMutex(&g), bugcheck::IRQL_NOT_LESS_OR_EQUAL);
+    EXPECT_BUG_CHECK(KeTryToAcquireGuardedMutex(&g), bugcheck::IRQL_NOT_LESS_OR_EQUAL);
+    EXPECT_EQ(KeGetCurrentIrql(), DISPATCH_LEVEL);
+    KeLowerIrql(old);
+    EXPECT_EQ(f.Count, FM_LOCK_BIT);
+    EXPECT_EQ(g.Count, GM_LOCK_BIT);
+}
+
+TEST_F(Free, SafeFastMutexRoutinesAboveApcLevelWorkAsKmtestsFreeBuildExpects) {
+    kmlab::set_flavor(Flavor::free);
+    FAST_MUTEX m;
+    ExInitializeFastMutex(&m);
+    PKTHREAD self = KeGetCurrentThread();
+    for (KIRQL irql : {DISPATCH_LEVEL, HIGH_LEVEL}) {
+        KIRQL old;
+        KeRaiseIrql(irql, &old);
+        ExAcquireFastMutex(&m);
+        EXPECT_EQ(m.Owner, self);
+        EXPECT_EQ(m.OldIrql, irql);
+        EXPECT_EQ(KeGetCurrentIrql(), APC_LEVEL);
+        EXPECT_FALSE(ExTryToAcquireFastMutex(&m));
+        EXPECT_EQ(KeGetCurrentIrql(), APC_LEVEL);
+        ExReleaseFastMutex(&m);
+        EXPECT_EQ(KeGetCurrentIrql(), irql);
+        EXPECT_EQ(m.Count, FM_LOCK_BIT);
+        EXPECT_TRUE(ExTryToAcquireFastMutex(&m));
+        EXPECT_EQ(KeGetCurrentIrql(), APC_LEVEL);
+        ExReleaseFastMutex(&m);
+        EXPECT_EQ(KeGetCurrentIrql(), irql);
+        KeLowerIrql(old);
+    }
+    // Released at the wrong IRQL (0xC4/0x34 when checked): goes on.
+    ExAcquireFastMutex(&m);
+    KIRQL old;
+    KeRaiseIrql(DISPATCH_LEVEL, &old);
+    ExReleaseFastMutex(&m);
+    EXPECT_EQ(KeGetCurrentIrql(), PASSIVE_LEVEL) << "OldIrql is restored";
+    EXPECT_EQ(m.Count, FM_LOCK_BIT);
+}
+
+TEST_F(Free, SafeGuardedMutexRoutinesAboveApcLevelWorkAsKmtestsFreeBuildExpects) {
+    kmlab::set_flavor(Flavor::free);
+    KGUARDED_MUTEX m;
+    KeInitializeGuardedMutex(&m);
+    PKTHREAD self = KeGetCurrentThread();
+    for (KIRQL irql : {DISPATCH_LEVEL, HIGH_LEVEL}) {
+        KIRQL old;
+        KeRaiseIrql(irql, &old);
+        KeAcquireGuardedMutex(&m);
+        EXPECT_EQ(m.Owner, self);
+        EXPECT_EQ(self->SpecialApcDisable, -1);
+        EXPECT_EQ(KeGetCurrentIrql(), irql);
+        EXPECT_FALSE(KeTryToAcquireGuardedMutex(&m));
+        KeReleaseGuardedMutex(&m);
+        EXPECT_EQ(self->SpecialApcDisable, 0);
+        EXPECT_TRUE(KeTryToAcquireGuardedMutex(&m));
+        KeReleaseGuardedMutex(&m);
+        EXPECT_EQ(m.Count, GM_LOCK_BIT);
+        EXPECT_EQ(KeGetCurrentIrql(), irql);
+        KeLowerIrql(old);
+    }
+}
+
+// Contended at DISPATCH_LEVEL a guarded acquire would block there: bug
+// checked as a wait there, before the mutex or the region changes.
+TEST_F(Free, ContendedGuardedAcquireAtDispatchLevelBugChecksInsteadOfBlocking) {
+    kmlab::set_flavor(Flavor::free);
+    KGUARDED_MUTEX m;
+    KeInitializeGuardedMutex(&m);
+    KeAcquireGuardedMutex(&m);
+    std::atomic<int> outcome{0};  // 1: bug check 0xC4/0x3B, 2: acquired
+    std::thread contender([&] {
+        KIRQL old;
+        KeRaiseIrql(DISPATCH_LEVEL, &old);
+        try {
+            KeAcquireGuardedMutex(&m);
+            outcome = 2;
+            KeReleaseGuardedMutex(&m);
+        } catch (const kmlab::BugCheck& bc) {
+            outcome = bc.code() == bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION &&
+                              bc.parameter(1) == bugcheck::VERIFIER_WAIT_AT_DISPATCH
+                          ? 1
+                          : 3;
+        }
+        EXPECT_EQ(KeGetCurrentThread()->SpecialApcDisable, 0) << "the region was left";
+        KeLowerIrql(old);
+    });
+    const bool reported =
+        kmlab::test::eventually([&] { return outcome.load() != 0; }, std::chrono::seconds(2));
+    KeReleaseGuardedMutex(&m);
+    contender.join();
+    EXPECT_TRUE(reported) << "the contended acquire blocked at DISPATCH_LEVEL";
+    EXPECT_EQ(outcome.load(), 1);
+    EXPECT_EQ(m.Count, GM_LOCK_BIT);
+    EXPECT_EQ(m.Contention, 0u);
+}
+
 TEST_F(Checked, KeInitializeGuardedMutexAboveApcLevelBugChecks) {
     kmlab::set_flavor(Flavor::checked);
     KGUARDED_MUTEX m;

@@ -105,6 +105,10 @@ KPRIORITY KeSetPriorityThread(PKTHREAD Thread, KPRIORITY Priority);
 // bug checks MUTEX_ALREADY_OWNED (0xBF: mutex, thread) instead of deadlocking;
 // releasing one the caller does not own bug checks THREAD_NOT_MUTEX_OWNER
 // (0x11: mutex, owner, caller, 0) where a free build would corrupt Count.
+// The free flavour (kmlab::set_flavor) drops the IRQL checks a free build
+// has only as ASSERTs: the safe routines then run above APC_LEVEL (the
+// acquire sets APC_LEVEL and saves the IRQL it found in OldIrql), the Unsafe
+// ones outside a region; the ownership checks stay in both flavours.
 void ExInitializeFastMutex(PFAST_MUTEX FastMutex);
 void ExAcquireFastMutex(PFAST_MUTEX FastMutex);
 BOOLEAN ExTryToAcquireFastMutex(PFAST_MUTEX FastMutex);
@@ -117,6 +121,9 @@ void ExEnterCriticalRegionAndAcquireFastMutexUnsafe(PFAST_MUTEX FastMutex);
 void ExReleaseFastMutexUnsafeAndLeaveCriticalRegion(PFAST_MUTEX FastMutex);
 
 // ---- KGUARDED_MUTEX (SEMANTICS.md 3): guarded region, IRQL unchanged ----
+// Above APC_LEVEL: IRQL_NOT_LESS_OR_EQUAL (0xA), in the checked flavour only
+// (a free build ASSERTs [ros-gmutex]). In either flavour an acquire that
+// would block above APC_LEVEL bug checks 0xC4/0x3B first, as a wait there.
 void KeInitializeGuardedMutex(PKGUARDED_MUTEX Mutex);
 void KeAcquireGuardedMutex(PKGUARDED_MUTEX Mutex);
 BOOLEAN KeTryToAcquireGuardedMutex(PKGUARDED_MUTEX Mutex);

@@ -133,18 +133,24 @@ inline std::optional<Violation> check_lower_irql(nt::KIRQL current, nt::KIRQL ir
 // ---- FAST_MUTEX (SEMANTICS.md 2.2) ----
 
 // ExAcquireFastMutex, ExTryToAcquireFastMutex: IRQL <= APC_LEVEL, else 0xC4/0x33.
+// Flavour: checked only. A free build has only an ASSERT [ros-exh], and
+// kmtest's free-build run acquires, tries and releases at DISPATCH_LEVEL and
+// HIGH_LEVEL [kmt-ExFastMutex].
 inline std::optional<Violation> check_fast_mutex_acquire(nt::PKTHREAD t,
                                                          const void* mutex) noexcept {
     if (t->Irql > nt::APC_LEVEL) [[unlikely]]
-        return detail::mutex_verifier(bugcheck::VERIFIER_FAST_MUTEX_ACQUIRE_IRQL, t->Irql, mutex);
+        return detail::mutex_verifier(bugcheck::VERIFIER_FAST_MUTEX_ACQUIRE_IRQL, t->Irql, mutex)
+            .checked_build_only();
     return std::nullopt;
 }
 
-// ExReleaseFastMutex: exactly APC_LEVEL, else 0xC4/0x34.
+// ExReleaseFastMutex: exactly APC_LEVEL, else 0xC4/0x34. Flavour: checked
+// only, as check_fast_mutex_acquire.
 inline std::optional<Violation> check_fast_mutex_release(nt::PKTHREAD t,
                                                          const void* mutex) noexcept {
     if (t->Irql != nt::APC_LEVEL) [[unlikely]]
-        return detail::mutex_verifier(bugcheck::VERIFIER_FAST_MUTEX_RELEASE_IRQL, t->Irql, mutex);
+        return detail::mutex_verifier(bugcheck::VERIFIER_FAST_MUTEX_RELEASE_IRQL, t->Irql, mutex)
+            .checked_build_only();
     return std::nullopt;
 }
 
@@ -181,10 +187,16 @@ inline std::optional<Violation> check_unsafe_release(nt::PKTHREAD t, const void*
 
 // ---- KGUARDED_MUTEX (SEMANTICS.md 3.1) ----
 
-// Every KeXxxGuardedMutex: IRQL <= APC_LEVEL, else 0xA.
+// Every KeXxxGuardedMutex: IRQL <= APC_LEVEL, else 0xA. Flavour: checked
+// only. A free build has only ASSERTs [ros-gmutex], and kmtest's free-build
+// run acquires, tries and releases at DISPATCH_LEVEL and HIGH_LEVEL
+// [kmt-KeGuardedMutex]. Contended there, the acquire would block at that
+// IRQL: every flavour bug checks it as a wait there (check_wait_irql).
 inline std::optional<Violation> check_guarded_mutex_irql(nt::PKTHREAD t,
                                                          const void* mutex) noexcept {
-    return check_irql_at_most(nt::APC_LEVEL, t->Irql, mutex);
+    if (t->Irql > nt::APC_LEVEL) [[unlikely]]
+        return check_irql_at_most(nt::APC_LEVEL, t->Irql, mutex)->checked_build_only();
+    return std::nullopt;
 }
 
 // ---- Ownership of a FAST_MUTEX or KGUARDED_MUTEX ----

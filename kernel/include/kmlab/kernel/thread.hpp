@@ -104,6 +104,22 @@ void require_irql_at_most(nt::KIRQL max, const void* object = nullptr);
 // `windows`).
 void require_irql_documented(nt::KIRQL documented, nt::KIRQL windows, const void* object = nullptr);
 
+// KeEnterGuardedRegion / KeLeaveGuardedRegion without their IRQL check, for
+// the guarded mutex routines, whose IRQL rule is their own (rules.hpp,
+// check_guarded_mutex_irql). Leaving a region never entered bug checks
+// APC_INDEX_MISMATCH as KeLeaveGuardedRegion does.
+namespace detail {
+[[noreturn, gnu::cold]] void guarded_region_mismatch(nt::PKTHREAD t);
+}
+inline void enter_guarded_region(nt::PKTHREAD t) noexcept {
+    --t->SpecialApcDisable;
+}
+inline void leave_guarded_region(nt::PKTHREAD t) {
+    if (t->SpecialApcDisable >= 0) [[unlikely]]
+        detail::guarded_region_mismatch(t);
+    ++t->SpecialApcDisable;
+}
+
 // Internal IRQL change without the ordering checks (used by routines that
 // raise and restore on the caller's behalf, such as ExAcquireFastMutex).
 inline void set_irql(nt::PKTHREAD t, nt::KIRQL irql) noexcept {

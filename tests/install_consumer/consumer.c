@@ -15,6 +15,25 @@ int main(void) {
     if (KeWaitForSingleObject(&event, Executive, KernelMode, FALSE, NULL) != STATUS_SUCCESS)
         return 1;
     if (KeReadStateEvent(&event) != 0) return 1;
-    printf("C consumer: FAST_MUTEX and KEVENT through <kmlab/wdm.h>\n");
+    {
+        /* The installed tree carries <kmlab/nt/wdk_macros.h> and the newer
+         * routines: an event by handle, a routine by name, the flavour. */
+        HANDLE handle;
+        LONG previous = -1;
+        UNICODE_STRING name;
+        UNREFERENCED_PARAMETER(previous);
+        if (ZwCreateEvent(&handle, EVENT_ALL_ACCESS, NULL, NotificationEvent, FALSE) !=
+            STATUS_SUCCESS)
+            return 1;
+        if (ZwSetEvent(handle, &previous) != STATUS_SUCCESS || previous != 0) return 1;
+        if (ZwWaitForSingleObject(handle, FALSE, NULL) != STATUS_SUCCESS) return 1;
+        if (ObCloseHandle(handle, KernelMode) != STATUS_SUCCESS) return 1;
+        RtlInitUnicodeString(&name, L"KeQueryPriorityThread");
+        if (MmGetSystemRoutineAddress(&name) == NULL) return 1;
+        if (KeQueryPriorityThread(KeGetCurrentThread()) != 8) return 1;
+        if (KmlabGetFlavor() != KmlabFlavorChecked) return 1;
+    }
+    printf("C consumer: FAST_MUTEX, KEVENT, event handles and MmGetSystemRoutineAddress through "
+           "<kmlab/wdm.h>\n");
     return 0;
 }

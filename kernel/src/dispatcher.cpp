@@ -422,6 +422,14 @@ NTSTATUS wait(Section& section, ULONG count, PVOID const* objects, WAIT_TYPE typ
     }
 }
 
+void signal_internal(PVOID object) {
+    Section section(current_thread(), Section::Kind::Routine, object);
+    DISPATCHER_HEADER* h = header_of(object);
+    const LONG previous = load_state(h);
+    store_state(h, 1);
+    if (previous == 0) wait_test(h);
+}
+
 void wait_internal(PVOID object) {
     PKTHREAD t = current_thread();
     Section section(t, Section::Kind::Wait, object);

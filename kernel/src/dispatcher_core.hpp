@@ -99,6 +99,13 @@ NTSTATUS wait(Section& section, ULONG count, PVOID const* objects, WAIT_TYPE typ
 // A kernel-internal wait used by the fast/guarded mutex slow paths: infinite,
 // non-alertable, KernelMode, no IRQL check (they run at or below APC_LEVEL).
 void wait_internal(PVOID object);
+// Its counterpart for their releases: sets the gate (a synchronization event
+// or a KGATE) and wakes one waiter, as KeSetEvent does, but with no IRQL
+// rule: the kernel's KeSetEventBoostPriority / KeSignalGateBoostPriority
+// have only ASSERTs, and a free-flavour release above DISPATCH_LEVEL must
+// still wake its waiter (a report after the lock word has changed would
+// strand it). No boost: the lock-ownership boost is not emulated.
+void signal_internal(PVOID object);
 
 // The calling OS thread's list of wakes to publish (thread_local): the
 // schedule explorer, whose model threads share one OS thread, swaps it per

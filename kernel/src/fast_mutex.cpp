@@ -14,7 +14,7 @@ void ObjectGate::wait() {
     wait_internal(object);
 }
 void ObjectGate::signal() {
-    nt::KeSetEvent(static_cast<PRKEVENT>(object), IO_NO_INCREMENT, FALSE);
+    signal_internal(object);
 }
 
 }  // namespace kmlab::dispatcher

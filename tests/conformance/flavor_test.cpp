@@ -260,6 +260,88 @@ TEST_F(Free, ContendedGuardedAcquireAtDispatchLevelBugChecksInsteadOfBlocking) {
     EXPECT_EQ(m.Contention, 0u);
 }
 
+// A release above DISPATCH_LEVEL that has a waiter to wake: a free build
+// wakes it (the kernel's internal set has only ASSERTs), so must the free
+// flavour, without a report halfway through that leaves the waiter stranded.
+namespace {
+// `acquire` enters the region the Unsafe routines need and acquires;
+// `release` releases only; `leave` leaves the region (at PASSIVE_LEVEL).
+template <class Acquire, class Release, class Leave>
+void release_at_high_level_wakes_the_waiter(Acquire acquire, Release release, Leave leave,
+                                            LONG free_count, const LONG& count) {
+    kmlab::set_flavor(Flavor::free);
+    acquire();
+    std::atomic<bool> acquired{false};
+    std::thread waiter([&] {
+        acquire();
+        acquired = true;
+        release();
+        leave();
+    });
+    ASSERT_TRUE(kmlab::test::eventually([&] {
+        return (std::atomic_ref<const LONG>(count).load() & ~FM_LOCK_BIT) != 0;
+    })) << "the waiter never queued";
+    KIRQL old;
+    KeRaiseIrql(HIGH_LEVEL, &old);
+    try {
+        release();
+    } catch (const kmlab::BugCheck& bc) {
+        ADD_FAILURE() << "the release reported " << bc.what();
+    }
+    KeLowerIrql(old);
+    leave();
+    const bool woken =
+        kmlab::test::eventually([&] { return acquired.load(); }, std::chrono::seconds(2));
+    EXPECT_TRUE(woken) << "the waiter was never woken";
+    if (!woken) {
+        // Stranded for good: the test has failed; do not hang on the join.
+        waiter.detach();
+        return;
+    }
+    waiter.join();
+    EXPECT_EQ(count, free_count);
+}
+}  // namespace
+
+TEST_F(Free, UnsafeReleasesAtHighLevelWakeTheirWaiter) {
+    FAST_MUTEX f;
+    ExInitializeFastMutex(&f);
+    release_at_high_level_wakes_the_waiter(
+        [&] {
+            KeEnterCriticalRegion();
+            ExAcquireFastMutexUnsafe(&f);
+        },
+        [&] { ExReleaseFastMutexUnsafe(&f); }, [] { KeLeaveCriticalRegion(); }, FM_LOCK_BIT,
+        f.Count);
+    KGUARDED_MUTEX g;
+    KeInitializeGuardedMutex(&g);
+    release_at_high_level_wakes_the_waiter(
+        [&] {
+            KeEnterGuardedRegion();
+            KeAcquireGuardedMutexUnsafe(&g);
+        },
+        [&] { KeReleaseGuardedMutexUnsafe(&g); }, [] { KeLeaveGuardedRegion(); }, GM_LOCK_BIT,
+        g.Count);
+}
+
+// The same through the safe routines, which the free flavour also runs above
+// APC_LEVEL.
+TEST_F(Free, SafeReleasesAtHighLevelWakeTheirWaiter) {
+    FAST_MUTEX f;
+    ExInitializeFastMutex(&f);
+    // ExReleaseFastMutex restores OldIrql (PASSIVE_LEVEL) from HIGH_LEVEL; the
+    // KeLowerIrql back to the APC_LEVEL the raise saved then "lowers" to a
+    // higher level, which the free flavour allows: back to PASSIVE_LEVEL.
+    release_at_high_level_wakes_the_waiter(
+        [&] { ExAcquireFastMutex(&f); }, [&] { ExReleaseFastMutex(&f); },
+        [] { KeLowerIrql(PASSIVE_LEVEL); }, FM_LOCK_BIT, f.Count);
+    KGUARDED_MUTEX g;
+    KeInitializeGuardedMutex(&g);
+    release_at_high_level_wakes_the_waiter([&] { KeAcquireGuardedMutex(&g); },
+                                           [&] { KeReleaseGuardedMutex(&g); }, [] {}, GM_LOCK_BIT,
+                                           g.Count);
+}
+
 TEST_F(Checked, KeInitializeGuardedMutexAboveApcLevelBugChecks) {
     kmlab::set_flavor(Flavor::checked);
     KGUARDED_MUTEX m;

@@ -123,9 +123,12 @@ void end_wait(PKTHREAD t, NTSTATUS status) noexcept {
     t->Extra->waiting = false;
 }
 
-// Under the lock: a waiter that timed out withdraws its own wait.
+// Under the lock: a waiter that timed out withdraws its own wait. The kernel
+// unwaits it with the timer's increment, 0, which brings a priority set below
+// the base back to it [ros-thrdschd].
 void withdraw(PKTHREAD t) noexcept {
     end_wait(t, STATUS_TIMEOUT);
+    boost_priority(t, 0);
 }
 
 }  // namespace
@@ -136,7 +139,10 @@ void boost_priority(PKTHREAD t, KPRIORITY increment) noexcept {
     std::atomic_ref<SCHAR> priority(t->Priority);
     const KPRIORITY now = priority.load(std::memory_order_relaxed);
     if (now >= LOW_REALTIME_PRIORITY) return;
-    const KPRIORITY boosted = static_cast<KPRIORITY>(t->BasePriority) + increment;
+    // The kernel keeps the increment in a SCHAR (AdjustIncrement): truncated
+    // the same way, a huge one cannot overflow the sum [ros-thrdschd].
+    const KPRIORITY boosted =
+        static_cast<KPRIORITY>(t->BasePriority) + static_cast<SCHAR>(increment);
     if (boosted > now)
         priority.store(static_cast<SCHAR>(std::min(boosted, LOW_REALTIME_PRIORITY - 1)),
                        std::memory_order_relaxed);

@@ -11,6 +11,19 @@ using dispatcher::store_state;
 using kernel::current_thread;
 using kernel::require_irql_at_most;
 
+namespace {
+[[gnu::cold, gnu::noinline]] void check_negative_increment(KPRIORITY increment,
+                                                           const DISPATCHER_HEADER* h) {
+    kernel::enforce_in_flavor(kernel::check_unwait_increment(increment, h));
+}
+// rules.hpp check_unwait_increment, with the rule out of line: a release's
+// path pays one compare for it.
+inline void check_increment(KPRIORITY increment, const DISPATCHER_HEADER* h) {
+    if (static_cast<SCHAR>(increment) < 0) [[unlikely]]
+        check_negative_increment(increment, h);
+}
+}  // namespace
+
 // ---- Mutants ----
 
 void KeInitializeMutex(PRKMUTEX Mutex, ULONG Level) {
@@ -47,6 +60,7 @@ LONG KeReleaseMutant(PRKMUTANT Mutant, KPRIORITY Increment, BOOLEAN Abandon, BOO
     LONG previous;
     {
         Section section(t, Section::Kind::Routine, Wait ? nullptr : Mutant);
+        check_increment(Increment, &Mutant->Header);
         previous = load_state(&Mutant->Header);
         if (Abandon) {
             store_state(&Mutant->Header, 1);
@@ -103,6 +117,7 @@ void KeInitializeEvent(PRKEVENT Event, EVENT_TYPE Type, BOOLEAN State) {
 LONG KeSetEvent(PRKEVENT Event, KPRIORITY Increment, BOOLEAN Wait) {
     require_irql_at_most(Wait ? APC_LEVEL : DISPATCH_LEVEL, Event);
     Section section(current_thread(), Section::Kind::Routine, Wait ? nullptr : Event);
+    check_increment(Increment, &Event->Header);
     // The state is normalized to 1 and the raw previous value returned [kmt-KeEvent].
     const LONG previous = load_state(&Event->Header);
     store_state(&Event->Header, 1);
@@ -128,6 +143,7 @@ void KeClearEvent(PRKEVENT Event) {
 LONG KePulseEvent(PRKEVENT Event, KPRIORITY Increment, BOOLEAN Wait) {
     require_irql_at_most(DISPATCH_LEVEL, Event);
     Section section(current_thread(), Section::Kind::Routine, Wait ? nullptr : Event);
+    check_increment(Increment, &Event->Header);
     const LONG previous = load_state(&Event->Header);
     // [ros-event]: the wait test runs only from the non-signaled state.
     if (previous == 0 && !IsListEmpty(&Event->Header.WaitListHead)) {
@@ -156,6 +172,7 @@ LONG KeReleaseSemaphore(PRKSEMAPHORE Semaphore, KPRIORITY Increment, LONG Adjust
                         BOOLEAN Wait) {
     require_irql_at_most(Wait ? PASSIVE_LEVEL : DISPATCH_LEVEL, Semaphore);
     Section section(current_thread(), Section::Kind::Routine, Wait ? nullptr : Semaphore);
+    check_increment(Increment, &Semaphore->Header);
     const LONG initial = load_state(&Semaphore->Header);
     const LONGLONG state = static_cast<LONGLONG>(initial) + Adjustment;
     // [ros-sem]: over the limit, overflowing, or decreasing all raise.

@@ -84,7 +84,11 @@ TEST_F(Priority, ThreadsStartAtEight) {
 // [kmt-KeEvent]. Increment -1 is the free-build case: no boost.
 TEST_F(Priority, KeSetEventBoostsTheThreadsItWakesAsKmtestExpects) {
     const KPRIORITY mine = KeQueryPriorityThread(KeGetCurrentThread());
+    const kmlab::Flavor saved = kmlab::flavor();
     for (KPRIORITY increment = -1; increment <= 8; ++increment) {
+        // kmtest runs a negative increment on free builds only: checked ones
+        // ASSERT (see ANegativeIncrementWithAWaiterIsAFailedAssertWhenChecked).
+        kmlab::set_flavor(increment < 0 ? kmlab::Flavor::free : saved);
         for (EVENT_TYPE type : {SynchronizationEvent, NotificationEvent}) {
             KEVENT e;
             KeInitializeEvent(&e, type, FALSE);
@@ -106,6 +110,7 @@ TEST_F(Priority, KeSetEventBoostsTheThreadsItWakesAsKmtestExpects) {
                 << "the waker is not boosted";
         }
     }
+    kmlab::set_flavor(saved);
 }
 
 TEST_F(Priority, KePulseEventBoostsLikeKeSetEvent) {
@@ -279,5 +284,63 @@ TEST_F(Priority, OutOfRangeOrAboveDispatchLevelBugChecks) {
         KeRaiseIrql(HIGH_LEVEL, &old);
         EXPECT_BUG_CHECK(KeQueryPriorityThread(self), bugcheck::IRQL_NOT_LESS_OR_EQUAL);
         KeLowerIrql(PASSIVE_LEVEL);
+    });
+}
+
+// The kernel keeps the increment in a SCHAR (KTHREAD::AdjustIncrement)
+// [ros-thrdschd]: a huge one wraps to a negative one, which boosts nothing,
+// instead of overflowing BasePriority + Increment.
+TEST_F(Priority, AHugeIncrementIsTruncatedAsTheKernelStoresIt) {
+    kmlab::Flavor saved = kmlab::flavor();
+    kmlab::set_flavor(kmlab::Flavor::free);  // a negative increment ASSERTs when checked
+    KEVENT e;
+    KeInitializeEvent(&e, SynchronizationEvent, FALSE);
+    Waiter w;
+    w.start(&e, 0);
+    KeSetEvent(&e, 0x7FFFFFFF, FALSE);  // (SCHAR)0x7FFFFFFF == -1
+    EXPECT_EQ(w.finish(), 8);
+    Waiter v;
+    v.start(&e, 0);
+    KeSetEvent(&e, 0x103, FALSE);  // (SCHAR)0x103 == 3
+    EXPECT_EQ(v.finish(), 11);
+    kmlab::set_flavor(saved);
+}
+
+// A negative increment for a wait it satisfies fails the kernel's ASSERT
+// (AdjustIncrement >= 0) [ros-thrdschd]: kmtest skips it on checked builds
+// [kmt-KeEvent]. Checked flavour: 0x1E with STATUS_BREAKPOINT before anything
+// changes; free: no boost (kmtest's free-build expectation above).
+TEST_F(Priority, ANegativeIncrementWithAWaiterIsAFailedAssertWhenChecked) {
+    kmlab::Flavor saved = kmlab::flavor();
+    kmlab::set_flavor(kmlab::Flavor::checked);
+    KEVENT e;
+    KeInitializeEvent(&e, SynchronizationEvent, FALSE);
+    EXPECT_EQ(KeSetEvent(&e, -1, FALSE), 0) << "no waiter: nothing to assert";
+    KeClearEvent(&e);
+    Waiter w;
+    w.start(&e, 0);
+    const auto bc =
+        EXPECT_BUG_CHECK(KeSetEvent(&e, -1, FALSE), bugcheck::KMODE_EXCEPTION_NOT_HANDLED);
+    EXPECT_EQ(bc.parameter(1), static_cast<ULONG>(STATUS_BREAKPOINT));
+    EXPECT_EQ(KeReadStateEvent(&e), 0) << "nothing changed";
+    EXPECT_BUG_CHECK(KePulseEvent(&e, -2, FALSE), bugcheck::KMODE_EXCEPTION_NOT_HANDLED);
+    KeSetEvent(&e, IO_NO_INCREMENT, FALSE);
+    EXPECT_EQ(w.finish(), 8);
+    kmlab::set_flavor(saved);
+}
+
+// A wait that times out is unwaited with the timer's increment, 0: a thread
+// set below its base comes back to it [ros-thrdschd].
+TEST_F(Priority, ATimedOutWaitBringsAPriorityBelowTheBaseBackToIt) {
+    kmlab::test::on_new_thread([] {
+        PKTHREAD self = KeGetCurrentThread();
+        KeSetPriorityThread(self, 4);
+        KEVENT e;
+        KeInitializeEvent(&e, SynchronizationEvent, FALSE);
+        LARGE_INTEGER timeout;
+        timeout.QuadPart = -10 * 1000;  // 1 ms
+        EXPECT_EQ(KeWaitForSingleObject(&e, Executive, KernelMode, FALSE, &timeout),
+                  STATUS_TIMEOUT);
+        EXPECT_EQ(KeQueryPriorityThread(self), 8);
     });
 }

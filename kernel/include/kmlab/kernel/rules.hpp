@@ -130,6 +130,26 @@ inline std::optional<Violation> check_lower_irql(nt::KIRQL current, nt::KIRQL ir
     return std::nullopt;
 }
 
+// ---- Priority increments ----
+
+// A negative priority increment (KeSetEvent, KePulseEvent, KeReleaseSemaphore,
+// KeReleaseMutant) for a wait it satisfies: the kernel keeps it in a SCHAR and
+// ASSERTs it is not negative when it readies the woken thread
+// [ros-thrdschd]; kmtest skips negative increments on checked builds
+// [kmt-KeEvent]. A failed ASSERT with no debugger attached is
+// KMODE_EXCEPTION_NOT_HANDLED with STATUS_BREAKPOINT [bc:0x1E]. Checked while a
+// waiter is queued, before the routine changes anything. Flavour: checked
+// only; a free build boosts nothing.
+inline std::optional<Violation> check_unwait_increment(nt::KPRIORITY increment,
+                                                       const nt::DISPATCHER_HEADER* h) noexcept {
+    if (static_cast<std::int8_t>(increment) < 0 && h->WaitListHead.Flink != &h->WaitListHead)
+        [[unlikely]]
+        return Violation::bug_check(bugcheck::KMODE_EXCEPTION_NOT_HANDLED, h,
+                                    static_cast<nt::ULONG>(nt::STATUS_BREAKPOINT))
+            .checked_build_only();
+    return std::nullopt;
+}
+
 // ---- FAST_MUTEX (SEMANTICS.md 2.2) ----
 
 // ExAcquireFastMutex, ExTryToAcquireFastMutex: IRQL <= APC_LEVEL, else 0xC4/0x33.

@@ -12,9 +12,12 @@
 // emulator cannot tell them from freed memory otherwise.
 //
 // Not emulated: named objects (an OBJECT_ATTRIBUTES with an ObjectName), user
-// handles and handle inheritance, security descriptors. Every handle is a
-// kernel handle (OBJ_KERNEL_HANDLE).
+// handles and handle inheritance, security descriptors, generic rights other
+// than GENERIC_ALL. Every handle is a kernel handle (OBJ_KERNEL_HANDLE): its
+// value carries the kernel-handle bit, and a UserMode reference or close,
+// which searches the process's own table, cannot name it [ros-obref].
 #include <atomic>
+#include <memory>
 #include <mutex>
 #include <unordered_map>
 #include <unordered_set>
@@ -46,14 +49,16 @@ struct HandleEntry {
 };
 
 // The handle table, and the set of events the object manager allocated (to
-// tell them from caller-owned ones). Handle values are multiples of 4, as
-// NT's are. The lock is never held while a reference is dropped, which may
-// free an object.
+// tell them from caller-owned ones). Handle values are multiples of 4 with the
+// kernel-handle bit set, as amd64 NT's kernel handles are
+// (KERNEL_HANDLE_FLAG, 0xFFFFFFFF80000000) [ros-obref]. The lock is never held
+// while a reference is dropped, which may free an object.
+constexpr ULONG_PTR kKernelHandleFlag = ~ULONG_PTR{0x7FFFFFFF};
 struct ObjectManager {
     std::mutex lock;
     std::unordered_map<ULONG_PTR, HandleEntry> handles;
     std::unordered_set<const void*> events;
-    ULONG_PTR next = 4;
+    ULONG_PTR next = kKernelHandleFlag | 4;
 };
 ObjectManager& manager() {
     static ObjectManager m;
@@ -118,15 +123,19 @@ NTSTATUS ObReferenceObjectByHandle(HANDLE Handle, ACCESS_MASK DesiredAccess,
     // Documented for PASSIVE_LEVEL; Windows accepts APC_LEVEL, which the free
     // flavour follows.
     kernel::require_irql_documented(PASSIVE_LEVEL, APC_LEVEL, Handle);
+    // NULL on every failure, so that cleanup which tests it is safe [ros-obref].
+    *Object = nullptr;
+    // A UserMode reference searches the process's user handles, of which the
+    // emulator has none. Kernel-mode callers skip the access check
+    // [ddi:obreferenceobjectbyhandle], so DesiredAccess decides nothing.
+    (void)DesiredAccess;
+    if (AccessMode != KernelMode) return STATUS_INVALID_HANDLE;
     auto& m = manager();
     std::lock_guard g(m.lock);
     auto it = m.handles.find(reinterpret_cast<ULONG_PTR>(Handle));
     if (it == m.handles.end()) return STATUS_INVALID_HANDLE;
     PVOID object = it->second.object;
     if (ObjectType != nullptr && ObjectType != type_of(object)) return STATUS_OBJECT_TYPE_MISMATCH;
-    // Kernel-mode callers skip the access check [ddi:obreferenceobjectbyhandle].
-    if (AccessMode == UserMode && (DesiredAccess & ~it->second.granted) != 0)
-        return STATUS_ACCESS_DENIED;
     // Under the table lock, so that a concurrent close cannot free it first.
     if (is_thread(object)) {
         kernel::reference_thread(static_cast<PKTHREAD>(object));
@@ -175,9 +184,13 @@ NTSTATUS ZwClose(HANDLE Handle) {
 }
 
 NTSTATUS ObCloseHandle(HANDLE Handle, KPROCESSOR_MODE PreviousMode) {
-    // PreviousMode says whose handle table to search [ddi:obclosehandle]: the
-    // emulator has one, of kernel handles, which either mode may close.
-    (void)PreviousMode;
+    // PreviousMode says whose handle table to search [ddi:obclosehandle]: a
+    // UserMode close searches the process's user handles, of which the
+    // emulator has none [ros-obref].
+    if (PreviousMode != KernelMode) {
+        kernel::require_irql_documented(PASSIVE_LEVEL, APC_LEVEL, Handle);
+        return STATUS_INVALID_HANDLE;
+    }
     return ZwClose(Handle);
 }
 
@@ -190,15 +203,23 @@ NTSTATUS ZwCreateEvent(PHANDLE EventHandle, ACCESS_MASK DesiredAccess,
         return STATUS_INVALID_PARAMETER;
     if (ObjectAttributes != nullptr && ObjectAttributes->ObjectName != nullptr)
         return STATUS_NOT_SUPPORTED;  // named objects are not emulated (see the top)
-    auto* e = new EventObject{};
+    auto e = std::make_unique<EventObject>();
     KeInitializeEvent(&e->event, EventType, InitialState);
+    auto& m = manager();
     {
-        auto& m = manager();
         std::lock_guard g(m.lock);
-        m.events.insert(e);
+        m.events.insert(e.get());
     }
     // The reference the new EventObject holds is the handle's.
-    *EventHandle = kernel::insert_handle(e, DesiredAccess | SYNCHRONIZE);
+    try {
+        *EventHandle = kernel::insert_handle(
+            e.get(), kernel::map_generic_all(DesiredAccess, EVENT_ALL_ACCESS));
+    } catch (...) {
+        std::lock_guard g(m.lock);
+        m.events.erase(e.get());
+        throw;
+    }
+    e.release();
     return STATUS_SUCCESS;
 }
 
@@ -256,6 +277,10 @@ NTSTATUS ZwWaitForSingleObject(HANDLE Handle, BOOLEAN Alertable, PLARGE_INTEGER 
 }  // namespace kmlab::nt
 
 namespace kmlab::kernel {
+
+nt::ACCESS_MASK map_generic_all(nt::ACCESS_MASK desired, nt::ACCESS_MASK all_access) noexcept {
+    return (desired & nt::GENERIC_ALL) != 0 ? (desired & ~nt::GENERIC_ALL) | all_access : desired;
+}
 
 nt::HANDLE insert_handle(nt::PVOID object, nt::ACCESS_MASK granted) {
     auto& m = nt::manager();

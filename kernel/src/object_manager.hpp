@@ -11,4 +11,9 @@ namespace kmlab::kernel {
 // handle holds. Returns the handle.
 nt::HANDLE insert_handle(nt::PVOID object, nt::ACCESS_MASK granted);
 
+// The access a kernel-mode creator is granted: what it asked for, with
+// GENERIC_ALL mapped to the object type's all-access mask (the other generic
+// rights are kept as given: nothing in the emulator checks access).
+nt::ACCESS_MASK map_generic_all(nt::ACCESS_MASK desired, nt::ACCESS_MASK all_access) noexcept;
+
 }  // namespace kmlab::kernel

@@ -53,7 +53,15 @@ NTSTATUS PsCreateSystemThread(PHANDLE ThreadHandle, ULONG DesiredAccess,
     t->KernelApcDisable = -1;
     t->Extra->base_kernel_apc_disable = -1;
     kernel::reference_thread(t);  // the handle's reference
-    const HANDLE handle = kernel::insert_handle(t, DesiredAccess | SYNCHRONIZE);
+    HANDLE handle;
+    try {
+        handle =
+            kernel::insert_handle(t, kernel::map_generic_all(DesiredAccess, THREAD_ALL_ACCESS));
+    } catch (...) {
+        kernel::dereference_thread(t);  // the handle's
+        kernel::dereference_thread(t);  // the never-started thread's
+        throw;
+    }
     try {
         std::thread(system_thread_main, t, StartRoutine, StartContext).detach();
     } catch (const std::system_error&) {

@@ -3,6 +3,7 @@
 // ZwWaitForSingleObject), ObReferenceObjectByHandle with *ExEventObjectType,
 // ObCloseHandle, and the process and thread-id queries.
 #include <atomic>
+#include <string>
 #include <thread>
 
 #include "support.hpp"
@@ -45,10 +46,29 @@ TEST_F(Handles, AnEventHandleReferencesItsKevent) {
     auto* e = static_cast<PKEVENT>(by_type);
     EXPECT_EQ(e->Header.Type, NotificationEvent);
     EXPECT_EQ(KeReadStateEvent(e), 1);
-    PVOID other = nullptr;
+    // A failed reference stores NULL [ros-obref], so cleanup that tests it is safe.
+    PVOID other = &other;
     EXPECT_EQ(ObReferenceObjectByHandle(h, SYNCHRONIZE, *PsThreadType, KernelMode, &other, nullptr),
               STATUS_OBJECT_TYPE_MISMATCH);
     EXPECT_EQ(other, nullptr);
+    other = &other;
+    EXPECT_EQ(ObReferenceObjectByHandle(reinterpret_cast<HANDLE>(0x7FF0), 0, nullptr, KernelMode,
+                                        &other, nullptr),
+              STATUS_INVALID_HANDLE);
+    EXPECT_EQ(other, nullptr);
+    // Every handle is a kernel handle: a UserMode reference or close cannot
+    // name it [ros-obref].
+    other = &other;
+    EXPECT_EQ(ObReferenceObjectByHandle(h, SYNCHRONIZE, nullptr, UserMode, &other, nullptr),
+              STATUS_INVALID_HANDLE);
+    EXPECT_EQ(other, nullptr);
+    EXPECT_EQ(ObCloseHandle(h, UserMode), STATUS_INVALID_HANDLE);
+    OBJECT_HANDLE_INFORMATION info{};
+    PVOID again = nullptr;
+    ASSERT_EQ(ObReferenceObjectByHandle(h, 0, nullptr, KernelMode, &again, &info), STATUS_SUCCESS);
+    EXPECT_EQ(info.HandleAttributes, OBJ_KERNEL_HANDLE);
+    EXPECT_EQ(info.GrantedAccess, EVENT_ALL_ACCESS);
+    ObDereferenceObject(again);
     ObDereferenceObject(by_type);
     ObDereferenceObject(untyped);
     EXPECT_EQ(ZwClose(h), STATUS_SUCCESS);
@@ -143,6 +163,25 @@ TEST_F(Handles, BadArgumentsAndIrql) {
     EXPECT_EQ(ZwCreateEvent(&h, EVENT_ALL_ACCESS, &named, NotificationEvent, FALSE),
               STATUS_NOT_SUPPORTED)
         << "named objects are not emulated";
+    // A kernel handle's value has the kernel-handle bit set, as Windows'
+    // (0xFFFFFFFF80000000 on amd64) [ros-obref].
+    HANDLE kernel_handle = nullptr;
+    ASSERT_EQ(ZwCreateEvent(&kernel_handle, GENERIC_ALL, nullptr, NotificationEvent, FALSE),
+              STATUS_SUCCESS);
+    EXPECT_NE(reinterpret_cast<ULONG_PTR>(kernel_handle) & 0x80000000u, 0u);
+    OBJECT_HANDLE_INFORMATION info{};
+    PVOID e = nullptr;
+    ASSERT_EQ(ObReferenceObjectByHandle(kernel_handle, 0, nullptr, KernelMode, &e, &info),
+              STATUS_SUCCESS);
+    EXPECT_EQ(info.GrantedAccess, EVENT_ALL_ACCESS) << "GENERIC_ALL maps to the type's all access";
+    ObDereferenceObject(e);
+    ZwClose(kernel_handle);
+    // RtlInitUnicodeString clamps a length a USHORT cannot hold [ros-rtl].
+    std::wstring long_name(20000, L'x');
+    UNICODE_STRING clamped;
+    RtlInitUnicodeString(&clamped, long_name.c_str());
+    EXPECT_EQ(clamped.Length, (0xFFFFu & ~(sizeof(wchar_t) - 1)) - sizeof(wchar_t));
+    EXPECT_EQ(clamped.MaximumLength, clamped.Length + sizeof(wchar_t));
     // A caller-owned KEVENT is not reference counted: these do nothing.
     KEVENT own;
     KeInitializeEvent(&own, NotificationEvent, FALSE);

@@ -156,8 +156,8 @@ TEST_F(SystemThread, HandleErrors) {
         STATUS_OBJECT_TYPE_MISMATCH);
     EXPECT_EQ(
         ObReferenceObjectByHandle(h, THREAD_ALL_ACCESS, *PsThreadType, UserMode, &obj, nullptr),
-        STATUS_ACCESS_DENIED)
-        << "user-mode callers are held to the handle's granted access";
+        STATUS_INVALID_HANDLE)
+        << "a kernel handle is not in the user-mode handle table [ros-obref]";
     join(h);
     EXPECT_EQ(ZwClose(h), STATUS_INVALID_HANDLE) << "already closed";
 }

@@ -141,14 +141,19 @@ using PUNICODE_STRING = UNICODE_STRING*;
 using PCUNICODE_STRING = const UNICODE_STRING*;
 using PCWSTR = const wchar_t*;
 // Lengths in bytes, without the terminator; a null source gives an empty
-// string [ddi:rtlinitunicodestring]. WCHAR is the platform's wchar_t (4 bytes
-// on Linux, 2 on Windows): code that computes lengths with sizeof(WCHAR)
-// agrees with it.
+// string [ddi:rtlinitunicodestring]; a string too long for a USHORT length is
+// clamped, not wrapped [ros-rtl]. WCHAR is the platform's wchar_t (4 bytes on
+// Linux, 2 on Windows): code that computes lengths with sizeof(WCHAR) agrees.
 inline void RtlInitUnicodeString(PUNICODE_STRING DestinationString, PCWSTR SourceString) {
-    const std::size_t length = SourceString == nullptr ? 0 : std::wcslen(SourceString);
-    DestinationString->Length = static_cast<USHORT>(length * sizeof(wchar_t));
+    constexpr std::size_t max_length = (0xFFFFu & ~(sizeof(wchar_t) - 1)) - sizeof(wchar_t);
+    std::size_t length = 0;
+    if (SourceString != nullptr) {
+        length = std::wcslen(SourceString) * sizeof(wchar_t);
+        if (length > max_length) length = max_length;
+    }
+    DestinationString->Length = static_cast<USHORT>(length);
     DestinationString->MaximumLength =
-        static_cast<USHORT>(SourceString == nullptr ? 0 : (length + 1) * sizeof(wchar_t));
+        static_cast<USHORT>(SourceString == nullptr ? 0 : length + sizeof(wchar_t));
     DestinationString->Buffer = const_cast<wchar_t*>(SourceString);
 }
 struct OBJECT_ATTRIBUTES {
@@ -203,6 +208,10 @@ NTSTATUS PsCreateSystemThread(PHANDLE ThreadHandle, ULONG DesiredAccess,
 // exception the thread's start-up code catches: do not swallow it with
 // catch (...)). Returns STATUS_INVALID_PARAMETER for other threads [ros-kill].
 NTSTATUS PsTerminateSystemThread(NTSTATUS ExitStatus);
+// A thread or event handle: *Object is the object, with a reference the
+// caller drops with ObDereferenceObject; on failure *Object is NULL
+// [ros-obref]. Every handle is a kernel handle, which an AccessMode of
+// UserMode cannot name: STATUS_INVALID_HANDLE.
 NTSTATUS ObReferenceObjectByHandle(HANDLE Handle, ACCESS_MASK DesiredAccess,
                                    POBJECT_TYPE ObjectType, KPROCESSOR_MODE AccessMode,
                                    PVOID* Object, POBJECT_HANDLE_INFORMATION HandleInformation);
@@ -213,8 +222,9 @@ void ObDereferenceObject(PVOID Object);
 void ObfReferenceObject(PVOID Object);
 void ObfDereferenceObject(PVOID Object);
 NTSTATUS ZwClose(HANDLE Handle);
-// ZwClose for a handle of either mode's table [ddi:obclosehandle]: the
-// emulator keeps one table, of kernel handles.
+// ZwClose, for a KernelMode PreviousMode [ddi:obclosehandle]; a UserMode one
+// searches the user handles, of which the emulator has none:
+// STATUS_INVALID_HANDLE [ros-obref].
 NTSTATUS ObCloseHandle(HANDLE Handle, KPROCESSOR_MODE PreviousMode);
 
 // ---- Event objects by handle (the object manager's; SEMANTICS.md 4.2) ----

@@ -152,14 +152,18 @@ static NTSTATUS NTAPI CheckPoolAndMacros(_In_ PDEVICE_EXTENSION ext, _In_opt_ PV
 
 /* ---- Event handles, priorities, the process, routines by name, flavours ---- */
 typedef struct _HANDLE_WAITER {
-    HANDLE Event;
+    PKEVENT Event; /* the object behind the handle, referenced */
+    KEVENT Ready;
     NTSTATUS Status;
     KPRIORITY Priority;
 } HANDLE_WAITER, *PHANDLE_WAITER;
 
 static VOID HandleWaiterRoutine(PVOID StartContext) {
     PHANDLE_WAITER w = (PHANDLE_WAITER)StartContext;
-    w->Status = ZwWaitForSingleObject(w->Event, FALSE, NULL);
+    /* Wait = TRUE, as kmtest does it: the signal and the wait that follows are
+     * one step, so DriverEntry's ZwSetEvent finds this thread waiting. */
+    KeSetEvent(&w->Ready, IO_NO_INCREMENT, TRUE);
+    w->Status = KeWaitForSingleObject(w->Event, UserRequest, KernelMode, FALSE, NULL);
     w->Priority = KeQueryPriorityThread(KeGetCurrentThread());
 }
 
@@ -168,35 +172,35 @@ typedef LONG (*PKE_SET_EVENT)(PRKEVENT, KPRIORITY, BOOLEAN);
 static NTSTATUS CheckHandlesAndScheduling(void) {
     HANDLE_WAITER waiter;
     OBJECT_ATTRIBUTES oa;
+    HANDLE event;
     HANDLE thread;
-    PVOID event;
+    PVOID object;
     UNICODE_STRING name;
     PKE_SET_EVENT setEvent;
+    KMLAB_FLAVOR flavor;
     KIRQL old;
     NTSTATUS status;
 
     InitializeObjectAttributes(&oa, NULL, OBJ_KERNEL_HANDLE, NULL, NULL);
-    status = ZwCreateEvent(&waiter.Event, EVENT_ALL_ACCESS, &oa, SynchronizationEvent, FALSE);
+    status = ZwCreateEvent(&event, EVENT_ALL_ACCESS, &oa, SynchronizationEvent, FALSE);
     if (!NT_SUCCESS(status)) return status;
-    status = ObReferenceObjectByHandle(waiter.Event, EVENT_MODIFY_STATE, *ExEventObjectType,
-                                       KernelMode, &event, NULL);
+    status = ObReferenceObjectByHandle(event, EVENT_MODIFY_STATE, *ExEventObjectType, KernelMode,
+                                       &object, NULL);
     if (!NT_SUCCESS(status)) return status;
-    Check(((PKEVENT)event)->Header.Type == SynchronizationEvent, "the handle's KEVENT");
+    waiter.Event = (PKEVENT)object;
+    Check(waiter.Event->Header.Type == SynchronizationEvent, "the handle's KEVENT");
+    KeInitializeEvent(&waiter.Ready, NotificationEvent, FALSE);
     status = PsCreateSystemThread(&thread, THREAD_ALL_ACCESS, &oa, NULL, NULL, HandleWaiterRoutine,
                                   &waiter);
     if (!NT_SUCCESS(status)) return status;
-    while (((PKEVENT)event)->Header.WaitListHead.Flink == &((PKEVENT)event)->Header.WaitListHead) {
-        LARGE_INTEGER ms;
-        ms.QuadPart = -10000;
-        KeDelayExecutionThread(KernelMode, FALSE, &ms);
-    }
-    Check(ZwSetEvent(waiter.Event, NULL) == STATUS_SUCCESS, "ZwSetEvent");
+    KeWaitForSingleObject(&waiter.Ready, Executive, KernelMode, FALSE, NULL);
+    Check(ZwSetEvent(event, NULL) == STATUS_SUCCESS, "ZwSetEvent");
     Check(ZwWaitForSingleObject(thread, FALSE, NULL) == STATUS_SUCCESS, "join by handle");
-    Check(waiter.Status == STATUS_SUCCESS, "ZwWaitForSingleObject woken by ZwSetEvent");
+    Check(waiter.Status == STATUS_SUCCESS, "the wait ended by ZwSetEvent");
     Check(waiter.Priority == 8 + EVENT_INCREMENT, "ZwSetEvent boosts the woken thread by 1");
     Check(ObCloseHandle(thread, KernelMode) == STATUS_SUCCESS, "ObCloseHandle");
-    Check(ZwClose(waiter.Event) == STATUS_SUCCESS, "ZwClose on the event handle");
-    ObDereferenceObject(event); /* the last reference: the event goes */
+    Check(ZwClose(event) == STATUS_SUCCESS, "ZwClose on the event handle");
+    ObDereferenceObject(object); /* the last reference: the event goes */
 
     Check(KeSetPriorityThread(KeGetCurrentThread(), 12) == 8, "KeSetPriorityThread");
     Check(KeQueryPriorityThread(KeGetCurrentThread()) == 12, "KeQueryPriorityThread");
@@ -209,15 +213,19 @@ static NTSTATUS CheckHandlesAndScheduling(void) {
     RtlInitUnicodeString(&name, L"KeSetEvent");
     setEvent = (PKE_SET_EVENT)MmGetSystemRoutineAddress(&name);
     Check(setEvent == KeSetEvent, "MmGetSystemRoutineAddress finds KeSetEvent");
+    RtlInitUnicodeString(&name, L"KeWaitForMutexObject");
+    Check(MmGetSystemRoutineAddress(&name) == NULL, "a WDK macro is no export");
 
-    /* The free flavour lets IRQL be raised to a lower level; checked does not. */
-    Check(KmlabSetFlavor(KmlabFlavorFree) == KmlabFlavorChecked, "the default is checked");
+    /* The free flavour lets IRQL be raised to a lower level; checked does not.
+     * Whatever flavour the program started in (KMLAB_FLAVOR), it is restored. */
+    flavor = KmlabSetFlavor(KmlabFlavorFree);
     KeRaiseIrql(DISPATCH_LEVEL, &old);
     KeRaiseIrql(APC_LEVEL, &old);
     Check(KeGetCurrentIrql() == APC_LEVEL && old == DISPATCH_LEVEL, "free: raise to lower");
     KeLowerIrql(PASSIVE_LEVEL);
-    Check(KmlabSetFlavor(KmlabFlavorChecked) == KmlabFlavorFree, "back to checked");
+    Check(KmlabSetFlavor(KmlabFlavorChecked) == KmlabFlavorFree, "KmlabSetFlavor");
     Check(KmlabGetFlavor() == KmlabFlavorChecked, "KmlabGetFlavor");
+    KmlabSetFlavor(flavor);
     return STATUS_SUCCESS;
 }
 

@@ -327,15 +327,9 @@ typedef struct _UNICODE_STRING {
 } UNICODE_STRING, *PUNICODE_STRING;
 typedef const UNICODE_STRING* PCUNICODE_STRING;
 
-/* Lengths in bytes without the terminator; WCHAR is wchar_t (4 bytes on
- * Linux). The WDK's is a routine; an inline one compiles the same calls. */
-static inline VOID RtlInitUnicodeString(PUNICODE_STRING DestinationString, PCWSTR SourceString) {
-    size_t length = SourceString == NULL ? 0 : wcslen(SourceString);
-    DestinationString->Length = (USHORT)(length * sizeof(WCHAR));
-    DestinationString->MaximumLength =
-        (USHORT)(SourceString == NULL ? 0 : (length + 1) * sizeof(WCHAR));
-    DestinationString->Buffer = (WCHAR*)SourceString;
-}
+/* Lengths in bytes without the terminator, clamped to what a USHORT holds;
+ * WCHAR is wchar_t (4 bytes on Linux). */
+VOID RtlInitUnicodeString(PUNICODE_STRING DestinationString, PCWSTR SourceString);
 
 typedef struct _OBJECT_ATTRIBUTES {
     ULONG Length;
@@ -490,7 +484,10 @@ HANDLE PsGetCurrentProcessId(VOID);
 HANDLE PsGetProcessId(PEPROCESS Process);
 
 /* The address of the routine or exported variable of this header named by
- * SystemRoutineName, or NULL [ddi:mmgetsystemroutineaddress]. PASSIVE_LEVEL. */
+ * SystemRoutineName, or NULL [ddi:mmgetsystemroutineaddress]. PASSIVE_LEVEL.
+ * Names the WDK defines as macros or inline functions (KeWaitForMutexObject,
+ * KeRaiseIrql, ObReferenceObject, ObDereferenceObject, ExInitializeFastMutex)
+ * and kmlab's own Kmlab* routines are not exports: NULL, as on Windows. */
 PVOID MmGetSystemRoutineAddress(PUNICODE_STRING SystemRoutineName);
 
 /* ---- kmlab: where bug checks go (see the top of this file) ---- */

@@ -1,6 +1,7 @@
 // Pool allocation, the small Ex/Ps queries driver code calls beside its
 // locks, and the one process.
 #include <unistd.h>
+#include <cstdint>
 #include <cstdlib>
 
 #include <kmlab/kernel/routines.hpp>
@@ -11,6 +12,9 @@ namespace kmlab::nt {
 PVOID ExAllocatePoolWithTag(POOL_TYPE PoolType, std::size_t NumberOfBytes, ULONG Tag) {
     (void)Tag;
     kernel::require_irql_at_most(PoolType == PagedPool ? APC_LEVEL : DISPATCH_LEVEL);
+    // More than an address space holds: NULL, before rounding up could wrap
+    // the size around to a small block.
+    if (NumberOfBytes > static_cast<std::size_t>(PTRDIFF_MAX)) return nullptr;
     // aligned_alloc wants a multiple of the alignment; zero bytes still gets
     // a block, as the pool returns one.
     const std::size_t size = (NumberOfBytes + 15) / 16 * 16;

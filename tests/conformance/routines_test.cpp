@@ -39,6 +39,17 @@ TEST_F(Routines, PoolBlocksAreAlignedAndUsable) {
     ExFreePoolWithTag(nullptr, 0);
 }
 
+// A request the pool cannot satisfy returns NULL (what wdk-mutex reports as
+// PagedPoolAllocFailed) [ddi:exallocatepoolwithtag]: a size near SIZE_MAX
+// does not wrap around to a small block. (Sizes above PTRDIFF_MAX, which no
+// address space holds, so that no sanitizer's allocator is asked for them.)
+TEST_F(Routines, AnImpossibleRequestReturnsNull) {
+    const std::size_t huge = static_cast<std::size_t>(-1);
+    EXPECT_EQ(ExAllocatePoolWithTag(PagedPool, huge, 0x74736554u), nullptr);
+    EXPECT_EQ(ExAllocatePoolWithTag(PagedPool, huge - 8, 0x74736554u), nullptr);
+    EXPECT_EQ(ExAllocatePoolWithTag(NonPagedPool, huge / 2 + 1, 0x74736554u), nullptr);
+}
+
 TEST_F(Routines, PagedPoolAtDispatchLevelBugChecksAndNonPagedPoolDoesNot) {
     KIRQL old;
     KeRaiseIrql(DISPATCH_LEVEL, &old);

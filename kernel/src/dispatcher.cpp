@@ -135,10 +135,23 @@ void withdraw(PKTHREAD t) noexcept {
 
 // Under the lock: ends `t`'s wait with `status` and wakes it. The wake itself
 // is published by flush_wakes() once the lock is released (see there).
+namespace {
+// Set when this thread's signalling routine readied a thread below the
+// real-time range with a negative increment (the kernel's ASSERT fires
+// there); the routine takes it once it is done (objects.cpp).
+thread_local bool t_readied_with_negative_increment = false;
+}  // namespace
+
+bool take_readied_with_negative_increment() noexcept {
+    return std::exchange(t_readied_with_negative_increment, false);
+}
+
 void boost_priority(PKTHREAD t, KPRIORITY increment) noexcept {
     std::atomic_ref<SCHAR> priority(t->Priority);
     const KPRIORITY now = priority.load(std::memory_order_relaxed);
     if (now >= LOW_REALTIME_PRIORITY) return;
+    if (static_cast<SCHAR>(increment) < 0) [[unlikely]]
+        t_readied_with_negative_increment = true;
     // The kernel keeps the increment in a SCHAR (AdjustIncrement): truncated
     // the same way, a huge one cannot overflow the sum [ros-thrdschd].
     const KPRIORITY boosted =

@@ -127,6 +127,11 @@ void unwait(PKTHREAD t, NTSTATUS status, KPRIORITY increment = 0) noexcept;
 // Not emulated: the decay by one level at each quantum end back to the base
 // (there are no quanta here), and the foreground and lock-ownership boosts.
 void boost_priority(PKTHREAD t, KPRIORITY increment) noexcept;
+// True once since a boost_priority by this thread readied a thread below the
+// real-time range with a negative increment: the kernel's ASSERT
+// (AdjustIncrement >= 0) fires there [ros-thrdschd]; rules.hpp
+// check_unwait_increment says what the emulator does about it.
+bool take_readied_with_negative_increment() noexcept;
 
 // Thread rundown: kernel::exit_current_thread() calls it by name.
 void rundown_thread(PKTHREAD t);

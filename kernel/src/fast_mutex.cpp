@@ -184,7 +184,12 @@ void ExReleaseFastMutexUnsafe(PFAST_MUTEX FastMutex) {
 
 void ExEnterCriticalRegionAndAcquireFastMutexUnsafe(PFAST_MUTEX FastMutex) {
     KeEnterCriticalRegion();
-    ExAcquireFastMutexUnsafe(FastMutex);
+    try {
+        ExAcquireFastMutexUnsafe(FastMutex);
+    } catch (...) {
+        ++current_thread()->KernelApcDisable;  // the region entered above, left
+        throw;
+    }
 }
 
 void ExReleaseFastMutexUnsafeAndLeaveCriticalRegion(PFAST_MUTEX FastMutex) {

@@ -12,15 +12,16 @@ using kernel::current_thread;
 using kernel::require_irql_at_most;
 
 namespace {
-[[gnu::cold, gnu::noinline]] void check_negative_increment(KPRIORITY increment,
-                                                           const DISPATCHER_HEADER* h) {
-    kernel::enforce_in_flavor(kernel::check_unwait_increment(increment, h));
+[[gnu::cold, gnu::noinline]] void check_negative_increment(const void* object) {
+    kernel::enforce_in_flavor(
+        kernel::check_unwait_increment(dispatcher::take_readied_with_negative_increment(), object));
 }
-// rules.hpp check_unwait_increment, with the rule out of line: a release's
-// path pays one compare for it.
-inline void check_increment(KPRIORITY increment, const DISPATCHER_HEADER* h) {
+// rules.hpp check_unwait_increment, run once a signalling routine has done
+// its work (its Section has ended or, for Wait = TRUE, kept its hold), with
+// the rule out of line: a release's path pays one compare for it.
+inline void check_increment(KPRIORITY increment, const void* object) {
     if (static_cast<SCHAR>(increment) < 0) [[unlikely]]
-        check_negative_increment(increment, h);
+        check_negative_increment(object);
 }
 }  // namespace
 
@@ -60,7 +61,6 @@ LONG KeReleaseMutant(PRKMUTANT Mutant, KPRIORITY Increment, BOOLEAN Abandon, BOO
     LONG previous;
     {
         Section section(t, Section::Kind::Routine, Wait ? nullptr : Mutant);
-        check_increment(Increment, &Mutant->Header);
         previous = load_state(&Mutant->Header);
         if (Abandon) {
             store_state(&Mutant->Header, 1);
@@ -88,6 +88,7 @@ LONG KeReleaseMutant(PRKMUTANT Mutant, KPRIORITY Increment, BOOLEAN Abandon, BOO
     }
     // KeLeaveCriticalRegion for the APCs the mutex disabled (step 6).
     if (leave_critical_region) ++t->KernelApcDisable;
+    check_increment(Increment, Mutant);
     return previous;
 }
 
@@ -116,13 +117,16 @@ void KeInitializeEvent(PRKEVENT Event, EVENT_TYPE Type, BOOLEAN State) {
 
 LONG KeSetEvent(PRKEVENT Event, KPRIORITY Increment, BOOLEAN Wait) {
     require_irql_at_most(Wait ? APC_LEVEL : DISPATCH_LEVEL, Event);
-    Section section(current_thread(), Section::Kind::Routine, Wait ? nullptr : Event);
-    check_increment(Increment, &Event->Header);
-    // The state is normalized to 1 and the raw previous value returned [kmt-KeEvent].
-    const LONG previous = load_state(&Event->Header);
-    store_state(&Event->Header, 1);
-    if (previous == 0) dispatcher::wait_test(&Event->Header, Increment);
-    if (Wait) section.keep_for_wait();
+    LONG previous;
+    {
+        Section section(current_thread(), Section::Kind::Routine, Wait ? nullptr : Event);
+        // The state is normalized to 1 and the raw previous value returned [kmt-KeEvent].
+        previous = load_state(&Event->Header);
+        store_state(&Event->Header, 1);
+        if (previous == 0) dispatcher::wait_test(&Event->Header, Increment);
+        if (Wait) section.keep_for_wait();
+    }
+    check_increment(Increment, Event);
     return previous;
 }
 
@@ -142,16 +146,19 @@ void KeClearEvent(PRKEVENT Event) {
 
 LONG KePulseEvent(PRKEVENT Event, KPRIORITY Increment, BOOLEAN Wait) {
     require_irql_at_most(DISPATCH_LEVEL, Event);
-    Section section(current_thread(), Section::Kind::Routine, Wait ? nullptr : Event);
-    check_increment(Increment, &Event->Header);
-    const LONG previous = load_state(&Event->Header);
-    // [ros-event]: the wait test runs only from the non-signaled state.
-    if (previous == 0 && !IsListEmpty(&Event->Header.WaitListHead)) {
-        store_state(&Event->Header, 1);
-        dispatcher::wait_test(&Event->Header, Increment);
+    LONG previous;
+    {
+        Section section(current_thread(), Section::Kind::Routine, Wait ? nullptr : Event);
+        previous = load_state(&Event->Header);
+        // [ros-event]: the wait test runs only from the non-signaled state.
+        if (previous == 0 && !IsListEmpty(&Event->Header.WaitListHead)) {
+            store_state(&Event->Header, 1);
+            dispatcher::wait_test(&Event->Header, Increment);
+        }
+        store_state(&Event->Header, 0);
+        if (Wait) section.keep_for_wait();
     }
-    store_state(&Event->Header, 0);
-    if (Wait) section.keep_for_wait();
+    check_increment(Increment, Event);
     return previous;
 }
 
@@ -171,15 +178,19 @@ void KeInitializeSemaphore(PRKSEMAPHORE Semaphore, LONG Count, LONG Limit) {
 LONG KeReleaseSemaphore(PRKSEMAPHORE Semaphore, KPRIORITY Increment, LONG Adjustment,
                         BOOLEAN Wait) {
     require_irql_at_most(Wait ? PASSIVE_LEVEL : DISPATCH_LEVEL, Semaphore);
-    Section section(current_thread(), Section::Kind::Routine, Wait ? nullptr : Semaphore);
-    check_increment(Increment, &Semaphore->Header);
-    const LONG initial = load_state(&Semaphore->Header);
-    const LONGLONG state = static_cast<LONGLONG>(initial) + Adjustment;
-    // [ros-sem]: over the limit, overflowing, or decreasing all raise.
-    if (state > Semaphore->Limit || state < initial) raise_status(STATUS_SEMAPHORE_LIMIT_EXCEEDED);
-    store_state(&Semaphore->Header, static_cast<LONG>(state));
-    if (initial == 0) dispatcher::wait_test(&Semaphore->Header, Increment);
-    if (Wait) section.keep_for_wait();
+    LONG initial;
+    {
+        Section section(current_thread(), Section::Kind::Routine, Wait ? nullptr : Semaphore);
+        initial = load_state(&Semaphore->Header);
+        const LONGLONG state = static_cast<LONGLONG>(initial) + Adjustment;
+        // [ros-sem]: over the limit, overflowing, or decreasing all raise.
+        if (state > Semaphore->Limit || state < initial)
+            raise_status(STATUS_SEMAPHORE_LIMIT_EXCEEDED);
+        store_state(&Semaphore->Header, static_cast<LONG>(state));
+        if (initial == 0) dispatcher::wait_test(&Semaphore->Header, Increment);
+        if (Wait) section.keep_for_wait();
+    }
+    check_increment(Increment, Semaphore);
     return initial;
 }
 

@@ -64,7 +64,10 @@ NTSTATUS PsCreateSystemThread(PHANDLE ThreadHandle, ULONG DesiredAccess,
     }
     try {
         std::thread(system_thread_main, t, StartRoutine, StartContext).detach();
-    } catch (const std::system_error&) {
+    } catch (const std::exception&) {
+        // No OS thread (std::system_error) or no memory for its state
+        // (std::bad_alloc): the handle and the never-started thread's
+        // reference go, and the caller gets the status Windows gives.
         ZwClose(handle);
         kernel::dereference_thread(t);
         return STATUS_INSUFFICIENT_RESOURCES;

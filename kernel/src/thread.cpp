@@ -161,35 +161,30 @@ KIRQL KeRaiseIrqlToSynchLevel() {
     return KfRaiseIrql(SYNCH_LEVEL);
 }
 
-namespace {
-[[noreturn]] void apc_index_mismatch(SHORT kernel, SHORT special) {
-    const ULONG combined =
-        (static_cast<ULONG>(static_cast<USHORT>(special)) << 16) | static_cast<USHORT>(kernel);
-    bug_check(bugcheck::APC_INDEX_MISMATCH, 0, 0, combined, 0);
-}
-}  // namespace
-
+// Documented for IRQL <= APC_LEVEL [ddi:keentercriticalregion]
+// [ddi:keenterguardedregion]; the kernel has at most an ASSERT [ros-apc][ros-kex], and
+// kmtest's free-build runs use the regions at DISPATCH_LEVEL and HIGH_LEVEL
+// [kmt-ExFastMutex][kmt-KeGuardedMutex]: the free flavour follows Windows.
 void KeEnterCriticalRegion() {
-    kmlab::kernel::require_irql_at_most(APC_LEVEL);
+    kmlab::kernel::require_irql_documented(APC_LEVEL, HIGH_LEVEL);
     --current_thread()->KernelApcDisable;
 }
 
 void KeLeaveCriticalRegion() {
-    kmlab::kernel::require_irql_at_most(APC_LEVEL);
+    kmlab::kernel::require_irql_documented(APC_LEVEL, HIGH_LEVEL);
     PKTHREAD t = current_thread();
-    if (t->KernelApcDisable >= 0) {
-        apc_index_mismatch(static_cast<SHORT>(t->KernelApcDisable + 1), t->SpecialApcDisable);
-    }
+    kmlab::kernel::enforce_in_flavor(kmlab::kernel::check_region_leave(
+        t->KernelApcDisable, static_cast<SHORT>(t->KernelApcDisable + 1), t->SpecialApcDisable));
     ++t->KernelApcDisable;
 }
 
 void KeEnterGuardedRegion() {
-    kmlab::kernel::require_irql_at_most(APC_LEVEL);
+    kmlab::kernel::require_irql_documented(APC_LEVEL, HIGH_LEVEL);
     kmlab::kernel::enter_guarded_region(current_thread());
 }
 
 void KeLeaveGuardedRegion() {
-    kmlab::kernel::require_irql_at_most(APC_LEVEL);
+    kmlab::kernel::require_irql_documented(APC_LEVEL, HIGH_LEVEL);
     kmlab::kernel::leave_guarded_region(current_thread());
 }
 
@@ -208,6 +203,7 @@ BOOLEAN KeAreAllApcsDisabled() {
 
 namespace kmlab::kernel::detail {
 void guarded_region_mismatch(nt::PKTHREAD t) {
-    nt::apc_index_mismatch(t->KernelApcDisable, static_cast<nt::SHORT>(t->SpecialApcDisable + 1));
+    enforce_in_flavor(check_region_leave(t->SpecialApcDisable, t->KernelApcDisable,
+                                         static_cast<nt::SHORT>(t->SpecialApcDisable + 1)));
 }
 }  // namespace kmlab::kernel::detail

@@ -342,6 +342,85 @@ TEST_F(Free, SafeReleasesAtHighLevelWakeTheirWaiter) {
                                            g.Count);
 }
 
+// ---- Critical and guarded regions ----
+// Documented for IRQL <= APC_LEVEL; the kernel has at most an ASSERT
+// [ros-apc], and kmtest's free-build runs enter and leave them at
+// DISPATCH_LEVEL and HIGH_LEVEL, through the fast-mutex shortcuts too
+// [kmt-ExFastMutex][kmt-KeGuardedMutex].
+TEST_F(Checked, RegionsAboveApcLevelBugCheck) {
+    KIRQL old;
+    KeRaiseIrql(DISPATCH_LEVEL, &old);
+    EXPECT_BUG_CHECK(KeEnterCriticalRegion(), bugcheck::IRQL_NOT_LESS_OR_EQUAL);
+    EXPECT_BUG_CHECK(KeEnterGuardedRegion(), bugcheck::IRQL_NOT_LESS_OR_EQUAL);
+    KeLowerIrql(old);
+}
+
+TEST_F(Free, RegionsAndTheShortcutsWorkAboveApcLevel) {
+    kmlab::set_flavor(Flavor::free);
+    PKTHREAD self = KeGetCurrentThread();
+    FAST_MUTEX m;
+    ExInitializeFastMutex(&m);
+    for (KIRQL irql : {DISPATCH_LEVEL, HIGH_LEVEL}) {
+        KIRQL old;
+        KeRaiseIrql(irql, &old);
+        KeEnterCriticalRegion();
+        KeEnterGuardedRegion();
+        EXPECT_EQ(self->KernelApcDisable, -1);
+        EXPECT_EQ(self->SpecialApcDisable, -1);
+        KeLeaveGuardedRegion();
+        KeLeaveCriticalRegion();
+        ExEnterCriticalRegionAndAcquireFastMutexUnsafe(&m);
+        EXPECT_EQ(self->KernelApcDisable, -1);
+        EXPECT_EQ(m.Owner, self);
+        ExReleaseFastMutexUnsafeAndLeaveCriticalRegion(&m);
+        EXPECT_EQ(self->CombinedApcDisable, 0u);
+        EXPECT_EQ(KeGetCurrentIrql(), irql);
+        KeLowerIrql(old);
+    }
+}
+
+// Leaving a region never entered: the checked flavour reports it at once
+// (APC_INDEX_MISMATCH); Windows reports it only at a system call's return
+// or the thread's exit, and kmtest's free-build run sees the count go to 1
+// [kmt-KeApc] (a guarded mutex acquired Unsafe and released safe likewise
+// [kmt-KeGuardedMutex]).
+TEST_F(Free, LeavingARegionNeverEnteredCountsUpAsKmtestsFreeBuildExpects) {
+    kmlab::set_flavor(Flavor::free);
+    PKTHREAD self = KeGetCurrentThread();
+    KeLeaveCriticalRegion();
+    EXPECT_EQ(self->KernelApcDisable, 1);
+    KeEnterCriticalRegion();
+    EXPECT_EQ(self->KernelApcDisable, 0);
+    KeLeaveGuardedRegion();
+    EXPECT_EQ(self->SpecialApcDisable, 1);
+    KeEnterGuardedRegion();
+    EXPECT_EQ(self->SpecialApcDisable, 0);
+    KGUARDED_MUTEX g;
+    KeInitializeGuardedMutex(&g);
+    KeAcquireGuardedMutexUnsafe(&g);
+    KeReleaseGuardedMutex(&g);
+    EXPECT_EQ(self->SpecialApcDisable, 1);
+    KeEnterGuardedRegion();
+    EXPECT_EQ(g.Count, GM_LOCK_BIT);
+}
+
+TEST_F(Checked, LeavingARegionNeverEnteredBugChecks) {
+    EXPECT_BUG_CHECK(KeLeaveCriticalRegion(), bugcheck::APC_INDEX_MISMATCH);
+    EXPECT_BUG_CHECK(KeLeaveGuardedRegion(), bugcheck::APC_INDEX_MISMATCH);
+    EXPECT_EQ(KeGetCurrentThread()->CombinedApcDisable, 0u) << "nothing changed";
+}
+
+// The shortcut leaves the region it entered when its acquire bug checks.
+TEST_F(Checked, TheShortcutLeavesItsRegionWhenTheAcquireBugChecks) {
+    FAST_MUTEX m;
+    ExInitializeFastMutex(&m);
+    ExEnterCriticalRegionAndAcquireFastMutexUnsafe(&m);
+    EXPECT_BUG_CHECK(ExEnterCriticalRegionAndAcquireFastMutexUnsafe(&m),
+                     bugcheck::MUTEX_ALREADY_OWNED);
+    EXPECT_EQ(KeGetCurrentThread()->KernelApcDisable, -1) << "only the first region is entered";
+    ExReleaseFastMutexUnsafeAndLeaveCriticalRegion(&m);
+}
+
 TEST_F(Checked, KeInitializeGuardedMutexAboveApcLevelBugChecks) {
     kmlab::set_flavor(Flavor::checked);
     KGUARDED_MUTEX m;

@@ -87,7 +87,7 @@ TEST_F(Priority, KeSetEventBoostsTheThreadsItWakesAsKmtestExpects) {
     const kmlab::Flavor saved = kmlab::flavor();
     for (KPRIORITY increment = -1; increment <= 8; ++increment) {
         // kmtest runs a negative increment on free builds only: checked ones
-        // ASSERT (see ANegativeIncrementWithAWaiterIsAFailedAssertWhenChecked).
+        // ASSERT (see ANegativeIncrementThatReadiesAThreadIsAFailedAssertWhenChecked).
         kmlab::set_flavor(increment < 0 ? kmlab::Flavor::free : saved);
         for (EVENT_TYPE type : {SynchronizationEvent, NotificationEvent}) {
             KEVENT e;
@@ -306,11 +306,14 @@ TEST_F(Priority, AHugeIncrementIsTruncatedAsTheKernelStoresIt) {
     kmlab::set_flavor(saved);
 }
 
-// A negative increment for a wait it satisfies fails the kernel's ASSERT
-// (AdjustIncrement >= 0) [ros-thrdschd]: kmtest skips it on checked builds
-// [kmt-KeEvent]. Checked flavour: 0x1E with STATUS_BREAKPOINT before anything
-// changes; free: no boost (kmtest's free-build expectation above).
-TEST_F(Priority, ANegativeIncrementWithAWaiterIsAFailedAssertWhenChecked) {
+// A negative increment for a thread it readies fails the kernel's ASSERT
+// (AdjustIncrement >= 0, on the branch for threads below the real-time
+// range) [ros-thrdschd]: kmtest skips negative increments on checked builds
+// [kmt-KeEvent]. Checked flavour: 0x1E with STATUS_BREAKPOINT once the
+// routine has done its work (the thread is woken, as the kernel had readied
+// it when it broke in); free: no boost. Nothing is asserted where nothing is
+// readied, and a routine's own failure comes first.
+TEST_F(Priority, ANegativeIncrementThatReadiesAThreadIsAFailedAssertWhenChecked) {
     kmlab::Flavor saved = kmlab::flavor();
     kmlab::set_flavor(kmlab::Flavor::checked);
     KEVENT e;
@@ -322,10 +325,43 @@ TEST_F(Priority, ANegativeIncrementWithAWaiterIsAFailedAssertWhenChecked) {
     const auto bc =
         EXPECT_BUG_CHECK(KeSetEvent(&e, -1, FALSE), bugcheck::KMODE_EXCEPTION_NOT_HANDLED);
     EXPECT_EQ(bc.parameter(1), static_cast<ULONG>(STATUS_BREAKPOINT));
-    EXPECT_EQ(KeReadStateEvent(&e), 0) << "nothing changed";
-    EXPECT_BUG_CHECK(KePulseEvent(&e, -2, FALSE), bugcheck::KMODE_EXCEPTION_NOT_HANDLED);
+    EXPECT_EQ(w.finish(), 8) << "woken, and not boosted";
+    EXPECT_EQ(w.status.load(), STATUS_SUCCESS);
+
+    // A real-time waiter takes the other branch: no ASSERT.
+    Waiter realtime;
+    realtime.start(&e, 0);
+    KeSetPriorityThread(realtime.thread, LOW_REALTIME_PRIORITY + 4);
+    EXPECT_EQ(KeSetEvent(&e, -1, FALSE), 0);
+    EXPECT_EQ(realtime.finish(), LOW_REALTIME_PRIORITY + 4);
+
+    // Nothing readied: a set of a signaled event, a recursive release that
+    // leaves the mutant owned.
     KeSetEvent(&e, IO_NO_INCREMENT, FALSE);
-    EXPECT_EQ(w.finish(), 8);
+    EXPECT_EQ(KeSetEvent(&e, -1, FALSE), 1);
+    KeClearEvent(&e);
+    KMUTANT m;
+    KeInitializeMutant(&m, TRUE);
+    ASSERT_EQ(KeWaitForSingleObject(&m, Executive, KernelMode, FALSE, nullptr), STATUS_SUCCESS);
+    EXPECT_EQ(KeReleaseMutant(&m, -1, FALSE, FALSE), -1) << "still owned once";
+    // The routine's own failure first: a release that may not happen raises.
+    KSEMAPHORE s;
+    KeInitializeSemaphore(&s, 0, 1);
+    Waiter on_semaphore;
+    on_semaphore.start(&s, 0);
+    EXPECT_RAISES(KeReleaseSemaphore(&s, -1, 5, FALSE), STATUS_SEMAPHORE_LIMIT_EXCEEDED);
+    kmlab::test::on_new_thread(
+        [&] { EXPECT_RAISES(KeReleaseMutant(&m, -1, FALSE, FALSE), STATUS_MUTANT_NOT_OWNED); });
+    EXPECT_EQ(KeReleaseMutant(&m, MUTANT_INCREMENT, FALSE, FALSE), 0);
+    KeReleaseSemaphore(&s, IO_NO_INCREMENT, 1, FALSE);
+    EXPECT_EQ(on_semaphore.finish(), 8);
+
+    // Free: the same set wakes the thread with no boost and no report.
+    kmlab::set_flavor(kmlab::Flavor::free);
+    Waiter free_waiter;
+    free_waiter.start(&e, 0);
+    EXPECT_EQ(KeSetEvent(&e, -1, FALSE), 0);
+    EXPECT_EQ(free_waiter.finish(), 8);
     kmlab::set_flavor(saved);
 }
 

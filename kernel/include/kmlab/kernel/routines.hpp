@@ -122,7 +122,7 @@ void ExReleaseFastMutexUnsafeAndLeaveCriticalRegion(PFAST_MUTEX FastMutex);
 
 // ---- KGUARDED_MUTEX (SEMANTICS.md 3): guarded region, IRQL unchanged ----
 // Above APC_LEVEL: IRQL_NOT_LESS_OR_EQUAL (0xA), in the checked flavour only
-// (a free build ASSERTs [ros-gmutex]). In either flavour an acquire that
+// (a free build ASSERTs [ros-gmutex]). In the free flavour an acquire that
 // would block above APC_LEVEL bug checks 0xC4/0x3B first, as a wait there.
 void KeInitializeGuardedMutex(PKGUARDED_MUTEX Mutex);
 void KeAcquireGuardedMutex(PKGUARDED_MUTEX Mutex);

@@ -133,20 +133,40 @@ inline std::optional<Violation> check_lower_irql(nt::KIRQL current, nt::KIRQL ir
 // ---- Priority increments ----
 
 // A negative priority increment (KeSetEvent, KePulseEvent, KeReleaseSemaphore,
-// KeReleaseMutant) for a wait it satisfies: the kernel keeps it in a SCHAR and
-// ASSERTs it is not negative when it readies the woken thread
-// [ros-thrdschd]; kmtest skips negative increments on checked builds
-// [kmt-KeEvent]. A failed ASSERT with no debugger attached is
-// KMODE_EXCEPTION_NOT_HANDLED with STATUS_BREAKPOINT [bc:0x1E]. Checked while a
-// waiter is queued, before the routine changes anything. Flavour: checked
+// KeReleaseMutant) that readied a thread below the real-time range: the
+// kernel keeps the increment in a SCHAR and ASSERTs it is not negative as it
+// readies the thread [ros-thrdschd]; kmtest skips negative increments on
+// checked builds [kmt-KeEvent]. A failed ASSERT with no debugger attached is
+// KMODE_EXCEPTION_NOT_HANDLED with STATUS_BREAKPOINT [bc:0x1E]. Reported once
+// the routine has done its work (the thread is woken: the kernel had readied
+// it when it broke in), after the routine's own checks. Flavour: checked
 // only; a free build boosts nothing.
-inline std::optional<Violation> check_unwait_increment(nt::KPRIORITY increment,
-                                                       const nt::DISPATCHER_HEADER* h) noexcept {
-    if (static_cast<std::int8_t>(increment) < 0 && h->WaitListHead.Flink != &h->WaitListHead)
-        [[unlikely]]
-        return Violation::bug_check(bugcheck::KMODE_EXCEPTION_NOT_HANDLED, h,
+inline std::optional<Violation> check_unwait_increment(bool readied_with_negative_increment,
+                                                       const void* object) noexcept {
+    if (readied_with_negative_increment) [[unlikely]]
+        return Violation::bug_check(bugcheck::KMODE_EXCEPTION_NOT_HANDLED, object,
                                     static_cast<nt::ULONG>(nt::STATUS_BREAKPOINT))
             .checked_build_only();
+    return std::nullopt;
+}
+
+// ---- Critical and guarded regions ----
+
+// Leaving a critical or guarded region never entered: APC_INDEX_MISMATCH with
+// parameter 3 the CombinedApcDisable the leave would produce [bc:0x1], at
+// the leave itself (decision, kmlab: Windows finds the mismatch only at a
+// system call's return or at thread exit, which the emulator's thread exit
+// reports as 0x20). Flavour: checked only; kmtest's free-build run leaves a
+// region never entered and sees the count reach 1 [kmt-KeApc].
+inline std::optional<Violation> check_region_leave(nt::SHORT count, nt::SHORT kernel_after,
+                                                   nt::SHORT special_after) noexcept {
+    if (count >= 0) [[unlikely]] {
+        const nt::ULONG combined =
+            (static_cast<nt::ULONG>(static_cast<nt::USHORT>(special_after)) << 16) |
+            static_cast<nt::USHORT>(kernel_after);
+        return Violation::bug_check(bugcheck::APC_INDEX_MISMATCH, nullptr, 0, 0, combined, 0)
+            .checked_build_only();
+    }
     return std::nullopt;
 }
 

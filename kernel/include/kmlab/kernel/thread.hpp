@@ -107,9 +107,10 @@ void require_irql_documented(nt::KIRQL documented, nt::KIRQL windows, const void
 // KeEnterGuardedRegion / KeLeaveGuardedRegion without their IRQL check, for
 // the guarded mutex routines, whose IRQL rule is their own (rules.hpp,
 // check_guarded_mutex_irql). Leaving a region never entered bug checks
-// APC_INDEX_MISMATCH as KeLeaveGuardedRegion does.
+// APC_INDEX_MISMATCH as KeLeaveGuardedRegion does (in the checked flavour:
+// rules.hpp check_region_leave).
 namespace detail {
-[[noreturn, gnu::cold]] void guarded_region_mismatch(nt::PKTHREAD t);
+[[gnu::cold]] void guarded_region_mismatch(nt::PKTHREAD t);
 }
 inline void enter_guarded_region(nt::PKTHREAD t) noexcept {
     --t->SpecialApcDisable;

@@ -213,7 +213,7 @@ static NTSTATUS CheckHandlesAndScheduling(void) {
     RtlInitUnicodeString(&name, L"KeSetEvent");
     setEvent = (PKE_SET_EVENT)MmGetSystemRoutineAddress(&name);
     Check(setEvent == KeSetEvent, "MmGetSystemRoutineAddress finds KeSetEvent");
-    RtlInitUnicodeString(&name, L"KeWaitForMutexObject");
+    RtlInitUnicodeString(&name, L"ObReferenceObject");
     Check(MmGetSystemRoutineAddress(&name) == NULL, "a WDK macro is no export");
 
     /* The free flavour lets IRQL be raised to a lower level; checked does not.

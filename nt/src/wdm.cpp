@@ -520,45 +520,39 @@ PVOID MmGetSystemRoutineAddress(PUNICODE_STRING SystemRoutineName) {
 // routine it declares is found here, or is one of the non-exports below.
 namespace {
 // What a Windows kernel exports of wdm.h's routines: not the names the WDK
-// defines as macros or inline functions (KeWaitForMutexObject, KeRaiseIrql,
-// ObReferenceObject, ObDereferenceObject, ExInitializeFastMutex) nor kmlab's
-// own Kmlab* routines, which a driver probing with MmGetSystemRoutineAddress
-// must not find.
-#define KMLAB_WDM_EXPORTS(X)                                                                       \
-    X(KeInitializeMutex)                                                                           \
-    X(KeReleaseMutex) X(KeReadStateMutex) X(KeInitializeMutant) X(KeReleaseMutant) X(              \
-        KeReadStateMutant) X(KeInitializeEvent) X(KeSetEvent) X(KeResetEvent) X(KeClearEvent)      \
-        X(KePulseEvent) X(KeReadStateEvent) X(KeInitializeSemaphore) X(KeReleaseSemaphore) X(      \
-            KeReadStateSemaphore) X(KeWaitForSingleObject) X(KeWaitForMultipleObjects)             \
-            X(KeDelayExecutionThread) X(ExAcquireFastMutex) X(ExTryToAcquireFastMutex) X(          \
-                ExReleaseFastMutex) X(ExAcquireFastMutexUnsafe) X(ExReleaseFastMutexUnsafe)        \
-                X(ExEnterCriticalRegionAndAcquireFastMutexUnsafe) X(                               \
-                    ExReleaseFastMutexUnsafeAndLeaveCriticalRegion) X(KeInitializeGuardedMutex)    \
-                    X(KeAcquireGuardedMutex) X(KeTryToAcquireGuardedMutex) X(                      \
-                        KeReleaseGuardedMutex) X(KeAcquireGuardedMutexUnsafe)                      \
-                        X(KeReleaseGuardedMutexUnsafe) X(KeGetCurrentThread) X(                    \
-                            PsGetCurrentThread) X(PsIsSystemThread) X(KeGetCurrentIrql)            \
-                            X(KfRaiseIrql) X(KfLowerIrql) X(KeLowerIrql) X(                        \
-                                KeRaiseIrqlToDpcLevel) X(KeRaiseIrqlToSynchLevel)                  \
-                                X(KeEnterCriticalRegion) X(KeLeaveCriticalRegion) X(               \
-                                    KeEnterGuardedRegion) X(KeLeaveGuardedRegion)                  \
-                                    X(KeAreApcsDisabled) X(KeAreAllApcsDisabled) X(                \
-                                        KeQueryPriorityThread) X(KeSetPriorityThread)              \
-                                        X(PsCreateSystemThread) X(PsTerminateSystemThread) X(      \
-                                            ObReferenceObjectByHandle) X(ObfReferenceObject)       \
-                                            X(ObfDereferenceObject) X(ZwClose) X(ObCloseHandle) X( \
-                                                ZwCreateEvent) X(ZwSetEvent) X(ZwResetEvent)       \
-                                                X(ZwClearEvent) X(ZwWaitForSingleObject) X(        \
-                                                    ExAllocatePoolWithTag) X(ExFreePoolWithTag)    \
-                                                    X(ExGetPreviousMode) X(PsGetCurrentThreadId)   \
-                                                        X(PsGetThreadId) X(IoGetCurrentProcess)    \
-                                                            X(PsGetCurrentProcess)                 \
-                                                                X(PsGetCurrentProcessId) X(        \
-                                                                    PsGetProcessId)                \
-                                                                    X(RtlInitUnicodeString) X(     \
-                                                                        MmGetSystemRoutineAddress)
+// defines only as macros or inline functions (KeRaiseIrql, ObReferenceObject,
+// ExInitializeFastMutex) nor kmlab's own Kmlab* routines, which a driver
+// probing with MmGetSystemRoutineAddress must not find. KeWaitForMutexObject
+// and ObDereferenceObject are macros in the WDK but exports of the kernel too
+// (ReactOS's ntoskrnl.spec mirrors Windows').
+// clang-format off
+#define KMLAB_WDM_EXPORTS(X)                                                                 \
+    X(KeInitializeMutex) X(KeReleaseMutex) X(KeReadStateMutex) X(KeInitializeMutant)         \
+    X(KeReleaseMutant) X(KeReadStateMutant) X(KeInitializeEvent) X(KeSetEvent)               \
+    X(KeResetEvent) X(KeClearEvent) X(KePulseEvent) X(KeReadStateEvent)                      \
+    X(KeInitializeSemaphore) X(KeReleaseSemaphore) X(KeReadStateSemaphore)                   \
+    X(KeWaitForSingleObject) X(KeWaitForMutexObject) X(KeWaitForMultipleObjects)             \
+    X(KeDelayExecutionThread) X(ExAcquireFastMutex) X(ExTryToAcquireFastMutex)               \
+    X(ExReleaseFastMutex) X(ExAcquireFastMutexUnsafe) X(ExReleaseFastMutexUnsafe)            \
+    X(ExEnterCriticalRegionAndAcquireFastMutexUnsafe)                                        \
+    X(ExReleaseFastMutexUnsafeAndLeaveCriticalRegion)                                        \
+    X(KeInitializeGuardedMutex) X(KeAcquireGuardedMutex) X(KeTryToAcquireGuardedMutex)       \
+    X(KeReleaseGuardedMutex) X(KeAcquireGuardedMutexUnsafe) X(KeReleaseGuardedMutexUnsafe)   \
+    X(KeGetCurrentThread) X(PsGetCurrentThread) X(PsIsSystemThread) X(KeGetCurrentIrql)      \
+    X(KfRaiseIrql) X(KfLowerIrql) X(KeLowerIrql) X(KeRaiseIrqlToDpcLevel)                    \
+    X(KeRaiseIrqlToSynchLevel) X(KeEnterCriticalRegion) X(KeLeaveCriticalRegion)             \
+    X(KeEnterGuardedRegion) X(KeLeaveGuardedRegion) X(KeAreApcsDisabled)                     \
+    X(KeAreAllApcsDisabled) X(KeQueryPriorityThread) X(KeSetPriorityThread)                  \
+    X(PsCreateSystemThread) X(PsTerminateSystemThread) X(ObReferenceObjectByHandle)          \
+    X(ObfReferenceObject) X(ObfDereferenceObject) X(ObDereferenceObject) X(ZwClose)          \
+    X(ObCloseHandle) X(ZwCreateEvent) X(ZwSetEvent) X(ZwResetEvent) X(ZwClearEvent)          \
+    X(ZwWaitForSingleObject) X(ExAllocatePoolWithTag) X(ExFreePoolWithTag)                   \
+    X(ExGetPreviousMode) X(PsGetCurrentThreadId) X(PsGetThreadId) X(IoGetCurrentProcess)     \
+    X(PsGetCurrentProcess) X(PsGetCurrentProcessId) X(PsGetProcessId)                        \
+    X(RtlInitUnicodeString) X(MmGetSystemRoutineAddress)
 // Exported variables: the address of the variable, as the export is.
 #define KMLAB_WDM_VARIABLES(X) X(PsThreadType) X(ExEventObjectType) X(PsInitialSystemProcess)
+// clang-format on
 
 struct Export {
     std::string_view name;

@@ -39,10 +39,10 @@ std::set<std::string> routines_declared_in_wdm_h() {
 }  // namespace
 
 // Declared in wdm.h but no export of a Windows kernel: macros or inline
-// functions in the WDK, and kmlab's own routines. A driver probing for them
-// must get NULL.
-const std::set<std::string> kNotExported = {"KeWaitForMutexObject",  "KeRaiseIrql",
-                                            "ObReferenceObject",     "ObDereferenceObject",
+// functions in the WDK only, and kmlab's own routines. A driver probing for
+// them must get NULL. (KeWaitForMutexObject and ObDereferenceObject are WDK
+// macros that the kernel exports as well.)
+const std::set<std::string> kNotExported = {"KeRaiseIrql",           "ObReferenceObject",
                                             "ExInitializeFastMutex", "KmlabSetBugCheckHandler",
                                             "KmlabSetFlavor",        "KmlabGetFlavor"};
 

@@ -31,7 +31,12 @@ int main(void) {
         RtlInitUnicodeString(&name, L"KeQueryPriorityThread");
         if (MmGetSystemRoutineAddress(&name) == NULL) return 1;
         if (KeQueryPriorityThread(KeGetCurrentThread()) != 8) return 1;
-        if (KmlabGetFlavor() != KmlabFlavorChecked) return 1;
+        {
+            /* Whatever flavour KMLAB_FLAVOR started it in: set, read, restore. */
+            KMLAB_FLAVOR started = KmlabSetFlavor(KmlabFlavorFree);
+            if (KmlabGetFlavor() != KmlabFlavorFree) return 1;
+            KmlabSetFlavor(started);
+        }
     }
     printf("C consumer: FAST_MUTEX, KEVENT, event handles and MmGetSystemRoutineAddress through "
            "<kmlab/wdm.h>\n");

@@ -485,9 +485,9 @@ HANDLE PsGetProcessId(PEPROCESS Process);
 
 /* The address of the routine or exported variable of this header named by
  * SystemRoutineName, or NULL [ddi:mmgetsystemroutineaddress]. PASSIVE_LEVEL.
- * Names the WDK defines as macros or inline functions (KeWaitForMutexObject,
- * KeRaiseIrql, ObReferenceObject, ObDereferenceObject, ExInitializeFastMutex)
- * and kmlab's own Kmlab* routines are not exports: NULL, as on Windows. */
+ * Names the WDK defines only as macros or inline functions (KeRaiseIrql,
+ * ObReferenceObject, ExInitializeFastMutex) and kmlab's own Kmlab* routines
+ * are not exports: NULL, as on Windows. */
 PVOID MmGetSystemRoutineAddress(PUNICODE_STRING SystemRoutineName);
 
 /* ---- kmlab: where bug checks go (see the top of this file) ---- */

@@ -105,6 +105,124 @@ void explore_dispatcher(dispatcher::LockMode mode, const char* mode_name) {
     dispatcher::set_lock_mode(dispatcher::LockMode::global);
 }
 
+// ---- FAST_MUTEX and KGUARDED_MUTEX through their NT routines ----
+// Their lock word is kernel/src/fast_mutex.cpp's (native atomics, which the
+// explorer does not interleave); what runs under the model is their gate:
+// the contended acquire's wait_internal and the release's signal_internal,
+// through the real dispatcher in both lock modes. A fiber is preempted at
+// the dispatcher's lock and parking, so a release can signal between a
+// waiter's registering and its parking, and the other way round.
+struct NtMutexes {
+    nt::FAST_MUTEX fast;
+    nt::KGUARDED_MUTEX guarded;
+    Atomic<int> data{0};  // a model location: a holder can be preempted inside
+    int in_cs = 0;
+    int acquired = 0;
+    std::vector<nt::PKTHREAD> threads;
+    explicit NtMutexes(std::size_t n) {
+        nt::ExInitializeFastMutex(&fast);
+        nt::KeInitializeGuardedMutex(&guarded);
+        for (std::size_t i = 0; i < n; ++i) threads.push_back(kernel::create_thread_object(false));
+    }
+    ~NtMutexes() {
+        for (auto* t : threads) kernel::dereference_thread(t);
+    }
+};
+
+template <bool Guarded>
+std::function<Program()> nt_mutex_program(DispatcherUnderModel& dut, const Plan& plan) {
+    return [&dut, plan] {
+        dut.reset();
+        auto s = std::make_shared<NtMutexes>(plan.size());
+        Program p;
+        for (std::size_t i = 0; i < plan.size(); ++i) {
+            p.threads.push_back([s, ops = plan[i], i] {
+                if (i == 0) {
+                    if constexpr (Guarded) {
+                        label(&s->guarded, sizeof s->guarded, "guarded mutex");
+                    } else {
+                        label(&s->fast, sizeof s->fast, "fast mutex");
+                    }
+                    label(&s->data, sizeof s->data, "data");
+                }
+                kernel::detail::tls_current_thread = s->threads[i];  // this fiber's KTHREAD
+                for (Op op : ops) {
+                    bool got = true;
+                    if constexpr (Guarded) {
+                        if (op == Op::lock) {
+                            nt::KeAcquireGuardedMutex(&s->guarded);
+                        } else {
+                            got = nt::KeTryToAcquireGuardedMutex(&s->guarded) != nt::FALSE;
+                        }
+                    } else {
+                        if (op == Op::lock) {
+                            nt::ExAcquireFastMutex(&s->fast);
+                        } else {
+                            got = nt::ExTryToAcquireFastMutex(&s->fast) != nt::FALSE;
+                        }
+                    }
+                    if (!got) continue;
+                    if (++s->in_cs != 1) fail("two threads own the mutex");
+                    s->data.store(s->data.load(std::memory_order_relaxed) + 1,
+                                  std::memory_order_relaxed);
+                    ++s->acquired;
+                    --s->in_cs;
+                    if constexpr (Guarded) {
+                        nt::KeReleaseGuardedMutex(&s->guarded);
+                    } else {
+                        nt::ExReleaseFastMutex(&s->fast);
+                    }
+                }
+            });
+        }
+        p.check = [s]() -> std::string {
+            const nt::LONG count = Guarded ? s->guarded.Count : s->fast.Count;
+            const nt::DISPATCHER_HEADER& gate =
+                Guarded ? s->guarded.Gate.Header : s->fast.Event.Header;
+            if (count != nt::FM_LOCK_BIT) return "the mutex's Count is not back to free";
+            if (s->data.load() != s->acquired) return "a write made under the mutex was lost";
+            if (!nt::IsListEmpty(&gate.WaitListHead)) return "a thread still waits on the gate";
+            if (gate.SignalState != 0) return "the gate was left signaled";
+            for (auto* t : s->threads) {
+                if (t->Extra->waiting || t->CombinedApcDisable != 0 || t->Irql != nt::PASSIVE_LEVEL)
+                    return "a thread still waits, or was left in a region or at a raised IRQL";
+            }
+            return {};
+        };
+        return p;
+    };
+}
+
+template <bool Guarded>
+void explore_nt_mutex(dispatcher::LockMode mode, const char* mode_name) {
+    DispatcherUnderModel dut;
+    dispatcher::set_lock_mode(mode);
+    // "timed" has no NT counterpart here: it tries instead.
+    for (const auto& [plan, pname] : {std::pair{k3x1, "3x1"}, std::pair{k4x1, "4x1"}}) {
+        Config c;
+        c.memory = Memory::sc;
+        c.preemption_bound = std::max(kSanitized ? 1 : 2, bound_override());
+        c.fiber_locals = DispatcherUnderModel::fiber_locals();
+        const Result r = explore(c, nt_mutex_program<Guarded>(dut, plan));
+        report(std::string(Guarded ? "dispatcher KGUARDED_MUTEX (" : "dispatcher FAST_MUTEX (") +
+                   mode_name + ") " + pname,
+               c, r);
+        EXPECT_FALSE(r.violation) << describe(r);
+        EXPECT_TRUE(r.complete);
+    }
+    dispatcher::set_lock_mode(dispatcher::LockMode::global);
+}
+
+TEST(ModelDispatcher, FastMutexGateGlobalLock) {
+    explore_nt_mutex<false>(dispatcher::LockMode::global, "global lock");
+}
+TEST(ModelDispatcher, FastMutexGatePerObjectLocks) {
+    explore_nt_mutex<false>(dispatcher::LockMode::per_object, "per-object locks");
+}
+TEST(ModelDispatcher, GuardedMutexGateGlobalLock) {
+    explore_nt_mutex<true>(dispatcher::LockMode::global, "global lock");
+}
+
 TEST(ModelDispatcher, KMutexGlobalLock) {
     explore_dispatcher(dispatcher::LockMode::global, "global lock");
 }

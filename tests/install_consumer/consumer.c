@@ -38,7 +38,8 @@ int main(void) {
             KmlabSetFlavor(started);
         }
     }
-    printf("C consumer: FAST_MUTEX, KEVENT, event handles and MmGetSystemRoutineAddress through "
-           "<kmlab/wdm.h>\n");
+    printf(
+        "C consumer: FAST_MUTEX, KEVENT, event handles and MmGetSystemRoutineAddress through "
+        "<kmlab/wdm.h>\n");
     return 0;
 }

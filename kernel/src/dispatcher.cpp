@@ -84,10 +84,15 @@ bool park(std::atomic<std::uint32_t>& w, Deadline dl) {
 // unwaited at most once per wait, so it is on one list at a time). Trivially
 // destructible on purpose: thread rundown runs from a thread_local destructor
 // and may be the first to use it, when a std::vector would never be freed
-// (LeakSanitizer found that).
+// (LeakSanitizer found that). Also the flag boost_priority sets when it
+// readied a thread below the real-time range with a negative increment (the
+// kernel's ASSERT fires there), which the signalling routine takes once it is
+// done (objects.cpp): here, so that the explorer's per-fiber swap of this
+// storage (pending_wakes_storage) covers it too.
 struct PendingWakes {
     PKTHREAD head;
     PKTHREAD tail;
+    bool readied_with_negative_increment;
 };
 thread_local PendingWakes t_pending_wakes{};
 }  // namespace
@@ -133,17 +138,8 @@ void withdraw(PKTHREAD t) noexcept {
 
 }  // namespace
 
-// Under the lock: ends `t`'s wait with `status` and wakes it. The wake itself
-// is published by flush_wakes() once the lock is released (see there).
-namespace {
-// Set when this thread's signalling routine readied a thread below the
-// real-time range with a negative increment (the kernel's ASSERT fires
-// there); the routine takes it once it is done (objects.cpp).
-thread_local bool t_readied_with_negative_increment = false;
-}  // namespace
-
 bool take_readied_with_negative_increment() noexcept {
-    return std::exchange(t_readied_with_negative_increment, false);
+    return std::exchange(t_pending_wakes.readied_with_negative_increment, false);
 }
 
 void boost_priority(PKTHREAD t, KPRIORITY increment) noexcept {
@@ -151,7 +147,7 @@ void boost_priority(PKTHREAD t, KPRIORITY increment) noexcept {
     const KPRIORITY now = priority.load(std::memory_order_relaxed);
     if (now >= LOW_REALTIME_PRIORITY) return;
     if (static_cast<SCHAR>(increment) < 0) [[unlikely]]
-        t_readied_with_negative_increment = true;
+        t_pending_wakes.readied_with_negative_increment = true;
     // The kernel keeps the increment in a SCHAR (AdjustIncrement): truncated
     // the same way, a huge one cannot overflow the sum [ros-thrdschd].
     const KPRIORITY boosted =
@@ -161,6 +157,8 @@ void boost_priority(PKTHREAD t, KPRIORITY increment) noexcept {
                        std::memory_order_relaxed);
 }
 
+// Under the lock: ends `t`'s wait with `status` and wakes it. The wake itself
+// is published by flush_wakes() once the lock is released (see there).
 void unwait(PKTHREAD t, NTSTATUS status, KPRIORITY increment) noexcept {
     end_wait(t, status);
     boost_priority(t, increment);

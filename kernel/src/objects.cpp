@@ -23,6 +23,12 @@ inline void check_increment(KPRIORITY increment, const void* object) {
     if (static_cast<SCHAR>(increment) < 0) [[unlikely]]
         check_negative_increment(object);
 }
+// At the routine's start: a flag left by a routine that unwound between
+// setting and taking it (an allocation failing in its wait test) is dropped.
+inline void begin_increment(KPRIORITY increment) noexcept {
+    if (static_cast<SCHAR>(increment) < 0) [[unlikely]]
+        (void)dispatcher::take_readied_with_negative_increment();
+}
 }  // namespace
 
 // ---- Mutants ----
@@ -55,6 +61,7 @@ void KeInitializeMutant(PRKMUTANT Mutant, BOOLEAN InitialOwner) {
 // KeReleaseMutant as ReactOS implements it [ros-mutex]; Abandon = TRUE is the
 // thread-rundown path and skips the owner check.
 LONG KeReleaseMutant(PRKMUTANT Mutant, KPRIORITY Increment, BOOLEAN Abandon, BOOLEAN Wait) {
+    begin_increment(Increment);
     PKTHREAD t = current_thread();
     kernel::enforce(kernel::check_mutant_release_irql(t, Mutant));
     bool leave_critical_region = false;
@@ -116,6 +123,7 @@ void KeInitializeEvent(PRKEVENT Event, EVENT_TYPE Type, BOOLEAN State) {
 }
 
 LONG KeSetEvent(PRKEVENT Event, KPRIORITY Increment, BOOLEAN Wait) {
+    begin_increment(Increment);
     require_irql_at_most(Wait ? APC_LEVEL : DISPATCH_LEVEL, Event);
     LONG previous;
     {
@@ -145,6 +153,7 @@ void KeClearEvent(PRKEVENT Event) {
 }
 
 LONG KePulseEvent(PRKEVENT Event, KPRIORITY Increment, BOOLEAN Wait) {
+    begin_increment(Increment);
     require_irql_at_most(DISPATCH_LEVEL, Event);
     LONG previous;
     {
@@ -177,6 +186,7 @@ void KeInitializeSemaphore(PRKSEMAPHORE Semaphore, LONG Count, LONG Limit) {
 
 LONG KeReleaseSemaphore(PRKSEMAPHORE Semaphore, KPRIORITY Increment, LONG Adjustment,
                         BOOLEAN Wait) {
+    begin_increment(Increment);
     require_irql_at_most(Wait ? PASSIVE_LEVEL : DISPATCH_LEVEL, Semaphore);
     LONG initial;
     {

@@ -162,9 +162,12 @@ KIRQL KeRaiseIrqlToSynchLevel() {
 }
 
 // Documented for IRQL <= APC_LEVEL [ddi:keentercriticalregion]
-// [ddi:keenterguardedregion]; the kernel has at most an ASSERT [ros-apc][ros-kex], and
-// kmtest's free-build runs use the regions at DISPATCH_LEVEL and HIGH_LEVEL
-// [kmt-ExFastMutex][kmt-KeGuardedMutex]: the free flavour follows Windows.
+// [ddi:keenterguardedregion], which the checked flavour follows. Windows is
+// looser, and the free flavour follows it: critical regions have no IRQL
+// check at all (kmtest enters them at HIGH_LEVEL on checked builds too
+// [kmt-KeApc]); guarded regions ASSERT (checked builds only [ros-kex]), and
+// kmtest's free-build runs use them at DISPATCH_LEVEL and HIGH_LEVEL
+// [kmt-KeGuardedMutex].
 void KeEnterCriticalRegion() {
     kmlab::kernel::require_irql_documented(APC_LEVEL, HIGH_LEVEL);
     --current_thread()->KernelApcDisable;

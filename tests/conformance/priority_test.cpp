@@ -311,8 +311,9 @@ TEST_F(Priority, AHugeIncrementIsTruncatedAsTheKernelStoresIt) {
 // range) [ros-thrdschd]: kmtest skips negative increments on checked builds
 // [kmt-KeEvent]. Checked flavour: 0x1E with STATUS_BREAKPOINT once the
 // routine has done its work (the thread is woken, as the kernel had readied
-// it when it broke in); free: no boost. Nothing is asserted where nothing is
-// readied, and a routine's own failure comes first.
+// it when it broke in); free: the boost rule as it is, which cannot raise a
+// thread at its base. Nothing is asserted where nothing is readied, and a
+// routine's own failure comes first.
 TEST_F(Priority, ANegativeIncrementThatReadiesAThreadIsAFailedAssertWhenChecked) {
     kmlab::Flavor saved = kmlab::flavor();
     kmlab::set_flavor(kmlab::Flavor::checked);

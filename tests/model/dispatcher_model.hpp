@@ -2,7 +2,8 @@
 // lives, the dispatcher's lock and parking (kernel/src/dispatcher.cpp)
 // go through platform::g_dispatcher_seam to the model (explorer.hpp), and
 // fiber_locals() names the thread_local state that each model thread must
-// have to itself (its current KTHREAD, its list of wakes to publish).
+// have to itself (its current KTHREAD, its list of wakes to publish with the
+// negative-increment flag kept beside it).
 //
 // The dispatcher lock becomes a model lock (an exchange, then a spin until
 // free: each a scheduling point), the waiter's wake word model memory, and its

@@ -180,6 +180,8 @@ std::function<Program()> nt_mutex_program(DispatcherUnderModel& dut, const Plan&
             const nt::DISPATCHER_HEADER& gate =
                 Guarded ? s->guarded.Gate.Header : s->fast.Event.Header;
             if (count != nt::FM_LOCK_BIT) return "the mutex's Count is not back to free";
+            if ((Guarded ? s->guarded.Owner : s->fast.Owner) != nullptr)
+                return "the mutex still names an owner";
             if (s->data.load() != s->acquired) return "a write made under the mutex was lost";
             if (!nt::IsListEmpty(&gate.WaitListHead)) return "a thread still waits on the gate";
             if (gate.SignalState != 0) return "the gate was left signaled";
@@ -221,6 +223,9 @@ TEST(ModelDispatcher, FastMutexGatePerObjectLocks) {
 }
 TEST(ModelDispatcher, GuardedMutexGateGlobalLock) {
     explore_nt_mutex<true>(dispatcher::LockMode::global, "global lock");
+}
+TEST(ModelDispatcher, GuardedMutexGatePerObjectLocks) {
+    explore_nt_mutex<true>(dispatcher::LockMode::per_object, "per-object locks");
 }
 
 TEST(ModelDispatcher, KMutexGlobalLock) {

@@ -86,7 +86,12 @@ BOOLEAN KeInsertQueueUserApc(PKTHREAD Thread, PKNORMAL_ROUTINE NormalRoutine, PV
 // KeReleaseMutant caller passes (KeReleaseMutex: MUTANT_INCREMENT; an alert:
 // 2) raises a woken thread below the real-time range to
 // min(BasePriority + Increment, 15) when that is higher than its priority
-// [ros-thrdschd][kmt-KeEvent]. Linux schedules the threads: a priority is
+// [ros-thrdschd][kmt-KeEvent]; a wait that times out is unwaited with 0. The
+// increment is truncated to a SCHAR as the kernel keeps it; a negative one
+// that readies a thread below the real-time range is, in the checked flavour,
+// the kernel's failed ASSERT: KMODE_EXCEPTION_NOT_HANDLED (STATUS_BREAKPOINT),
+// raised once the routine has done its work (rules.hpp
+// check_unwait_increment). Linux schedules the threads: a priority is
 // reported, never acted on, and a boost does not decay (no quantum ends).
 // IRQL <= DISPATCH_LEVEL [ddi:kequeryprioritythread].
 KPRIORITY KeQueryPriorityThread(PKTHREAD Thread);

@@ -140,7 +140,8 @@ inline std::optional<Violation> check_lower_irql(nt::KIRQL current, nt::KIRQL ir
 // KMODE_EXCEPTION_NOT_HANDLED with STATUS_BREAKPOINT [bc:0x1E]. Reported once
 // the routine has done its work (the thread is woken: the kernel had readied
 // it when it broke in), after the routine's own checks. Flavour: checked
-// only; a free build boosts nothing.
+// only; a free build applies the boost rule as it is (a thread at its base
+// gains nothing).
 inline std::optional<Violation> check_unwait_increment(bool readied_with_negative_increment,
                                                        const void* object) noexcept {
     if (readied_with_negative_increment) [[unlikely]]

@@ -150,7 +150,10 @@ KIRQL KeRaiseIrqlToSynchLevel();
 
 // Regions nest; APCs come back when the outermost is left. Leaving a region
 // that was never entered bug checks APC_INDEX_MISMATCH (0x1) with parameter 3
-// the CombinedApcDisable value the leave would have produced [bc:0x1].
+// the CombinedApcDisable the leave would have produced [bc:0x1], in the
+// checked flavour; in the free one the count goes positive and thread exit
+// reports it (0x20). Documented for IRQL <= APC_LEVEL: the checked flavour
+// checks it, the free one does not (rules.hpp, thread.cpp).
 void KeEnterCriticalRegion();
 void KeLeaveCriticalRegion();
 void KeEnterGuardedRegion();

@@ -28,6 +28,11 @@ using dispatcher::load_owner;
 using dispatcher::store_owner;
 using kernel::enforce;
 
+// Two acquires on purpose: `lock` for the safe routines at or below
+// APC_LEVEL, whose fast path is the lock bit alone, and `lock_unsafe`, which
+// checks the IRQL before blocking. Folding the check into one (with the
+// guarded acquire's region left on a throw) measured ExAcquireFastMutex 53 ->
+// 54 and KeAcquireGuardedMutex 51 -> 54 instructions a pair.
 void lock(LONG& count, ULONG& contention, PVOID gate) {
     dispatcher::ObjectGate g{gate};
     lock_bit::acquire(count, contention, g);

@@ -102,19 +102,22 @@ TEST_F(Free, UncontendedUnsafeAcquireAtDispatchLevelReturnsNormally) {
 // Contended, the same acquire would have to block at DISPATCH_LEVEL, which
 // no flavour lets a wait do: it bug checks as KeWaitForSingleObject there
 // (0xC4/0x3B), before it changes the mutex, instead of blocking unseen.
-TEST_F(Free, ContendedUnsafeAcquireAtDispatchLevelBugChecksInsteadOfBlocking) {
-    kmlab::set_flavor(Flavor::free);
-    FAST_MUTEX m;
-    ExInitializeFastMutex(&m);
-    ExAcquireFastMutex(&m);
-    std::atomic<int> outcome{0};  // 1: bug check 0xC4/0x3B, 2: acquired
+namespace {
+// The mutex is held by the caller. A contender at DISPATCH_LEVEL calls
+// `acquire` (and `release` if it got the mutex). Returns 1 for the expected
+// bug check, 2 if it acquired, 3 for another bug check, 0 if it blocked;
+// `count` must be back to `free_count` with no contention counted.
+template <class Acquire, class Release, class Holder>
+int contend_at_dispatch_level(Acquire acquire, Release release, Holder release_held,
+                              const LONG& count, LONG free_count, const ULONG& contention) {
+    std::atomic<int> outcome{0};
     std::thread contender([&] {
         KIRQL old;
         KeRaiseIrql(DISPATCH_LEVEL, &old);
         try {
-            ExAcquireFastMutexUnsafe(&m);
+            acquire();
             outcome = 2;
-            ExReleaseFastMutexUnsafe(&m);
+            release();
         } catch (const kmlab::BugCheck& bc) {
             outcome = bc.code() == bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION &&
                               bc.parameter(1) == bugcheck::VERIFIER_WAIT_AT_DISPATCH &&
@@ -122,16 +125,29 @@ TEST_F(Free, ContendedUnsafeAcquireAtDispatchLevelBugChecksInsteadOfBlocking) {
                           ? 1
                           : 3;
         }
+        EXPECT_EQ(KeGetCurrentThread()->CombinedApcDisable, 0u) << "a region was left entered";
         KeLowerIrql(old);
     });
     const bool reported =
         kmlab::test::eventually([&] { return outcome.load() != 0; }, std::chrono::seconds(2));
-    ExReleaseFastMutex(&m);  // lets a contender that blocked anyway go
+    release_held();  // lets a contender that blocked anyway go
     contender.join();
     EXPECT_TRUE(reported) << "the contended acquire blocked at DISPATCH_LEVEL";
-    EXPECT_EQ(outcome.load(), 1);
-    EXPECT_EQ(m.Count, FM_LOCK_BIT) << "the refused acquire left the mutex as it was";
-    EXPECT_EQ(m.Contention, 0u);
+    EXPECT_EQ(count, free_count) << "the refused acquire left the mutex as it was";
+    EXPECT_EQ(contention, 0u);
+    return reported ? outcome.load() : 0;
+}
+}  // namespace
+
+TEST_F(Free, ContendedUnsafeAcquireAtDispatchLevelBugChecksInsteadOfBlocking) {
+    kmlab::set_flavor(Flavor::free);
+    FAST_MUTEX m;
+    ExInitializeFastMutex(&m);
+    ExAcquireFastMutex(&m);
+    EXPECT_EQ(contend_at_dispatch_level(
+                  [&] { ExAcquireFastMutexUnsafe(&m); }, [&] { ExReleaseFastMutexUnsafe(&m); },
+                  [&] { ExReleaseFastMutex(&m); }, m.Count, FM_LOCK_BIT, m.Contention),
+              1);
 }
 
 TEST_F(Checked, UnsafeAcquireAtDispatchLevelBugChecks) {
@@ -233,31 +249,10 @@ TEST_F(Free, ContendedGuardedAcquireAtDispatchLevelBugChecksInsteadOfBlocking) {
     KGUARDED_MUTEX m;
     KeInitializeGuardedMutex(&m);
     KeAcquireGuardedMutex(&m);
-    std::atomic<int> outcome{0};  // 1: bug check 0xC4/0x3B, 2: acquired
-    std::thread contender([&] {
-        KIRQL old;
-        KeRaiseIrql(DISPATCH_LEVEL, &old);
-        try {
-            KeAcquireGuardedMutex(&m);
-            outcome = 2;
-            KeReleaseGuardedMutex(&m);
-        } catch (const kmlab::BugCheck& bc) {
-            outcome = bc.code() == bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION &&
-                              bc.parameter(1) == bugcheck::VERIFIER_WAIT_AT_DISPATCH
-                          ? 1
-                          : 3;
-        }
-        EXPECT_EQ(KeGetCurrentThread()->SpecialApcDisable, 0) << "the region was left";
-        KeLowerIrql(old);
-    });
-    const bool reported =
-        kmlab::test::eventually([&] { return outcome.load() != 0; }, std::chrono::seconds(2));
-    KeReleaseGuardedMutex(&m);
-    contender.join();
-    EXPECT_TRUE(reported) << "the contended acquire blocked at DISPATCH_LEVEL";
-    EXPECT_EQ(outcome.load(), 1);
-    EXPECT_EQ(m.Count, GM_LOCK_BIT);
-    EXPECT_EQ(m.Contention, 0u);
+    EXPECT_EQ(contend_at_dispatch_level(
+                  [&] { KeAcquireGuardedMutex(&m); }, [&] { KeReleaseGuardedMutex(&m); },
+                  [&] { KeReleaseGuardedMutex(&m); }, m.Count, GM_LOCK_BIT, m.Contention),
+              1);
 }
 
 // A release above DISPATCH_LEVEL that has a waiter to wake: a free build

@@ -252,20 +252,6 @@ TEST_F(Priority, ABoostNeverLowersAndSkipsRealTimeThreads) {
     EXPECT_EQ(low.finish(), 8);
 }
 
-TEST_F(Priority, ATimedOutWaitIsNotBoosted) {
-    // On a new thread: its priority starts at 8 whatever earlier tests did to
-    // this one's.
-    kmlab::test::on_new_thread([] {
-        KEVENT e;
-        KeInitializeEvent(&e, SynchronizationEvent, FALSE);
-        LARGE_INTEGER timeout;
-        timeout.QuadPart = -10 * 1000;  // 1 ms
-        EXPECT_EQ(KeWaitForSingleObject(&e, Executive, KernelMode, FALSE, &timeout),
-                  STATUS_TIMEOUT);
-        EXPECT_EQ(KeQueryPriorityThread(KeGetCurrentThread()), 8);
-    });
-}
-
 TEST_F(Priority, OutOfRangeOrAboveDispatchLevelBugChecks) {
     // On a new thread: its priority starts at 8 whatever earlier tests did to
     // this one's.
@@ -366,18 +352,22 @@ TEST_F(Priority, ANegativeIncrementThatReadiesAThreadIsAFailedAssertWhenChecked)
     kmlab::set_flavor(saved);
 }
 
-// A wait that times out is unwaited with the timer's increment, 0: a thread
-// set below its base comes back to it [ros-thrdschd].
-TEST_F(Priority, ATimedOutWaitBringsAPriorityBelowTheBaseBackToIt) {
-    kmlab::test::on_new_thread([] {
-        PKTHREAD self = KeGetCurrentThread();
-        KeSetPriorityThread(self, 4);
-        KEVENT e;
-        KeInitializeEvent(&e, SynchronizationEvent, FALSE);
-        LARGE_INTEGER timeout;
-        timeout.QuadPart = -10 * 1000;  // 1 ms
-        EXPECT_EQ(KeWaitForSingleObject(&e, Executive, KernelMode, FALSE, &timeout),
-                  STATUS_TIMEOUT);
-        EXPECT_EQ(KeQueryPriorityThread(self), 8);
-    });
+// A wait that times out is unwaited with the timer's increment, 0 [ros-thrdschd]:
+// no boost at the base, and a thread set below its base comes back to it.
+// On new threads: their priority starts at 8 whatever earlier tests did to
+// this one's.
+TEST_F(Priority, ATimedOutWaitIsUnwaitedWithNoIncrement) {
+    for (KPRIORITY set_to : {8, 4}) {
+        kmlab::test::on_new_thread([set_to] {
+            PKTHREAD self = KeGetCurrentThread();
+            KeSetPriorityThread(self, set_to);
+            KEVENT e;
+            KeInitializeEvent(&e, SynchronizationEvent, FALSE);
+            LARGE_INTEGER timeout;
+            timeout.QuadPart = -10 * 1000;  // 1 ms
+            EXPECT_EQ(KeWaitForSingleObject(&e, Executive, KernelMode, FALSE, &timeout),
+                      STATUS_TIMEOUT);
+            EXPECT_EQ(KeQueryPriorityThread(self), 8) << "set to " << set_to;
+        });
+    }
 }

@@ -35,6 +35,8 @@ std::string_view Error::message() const noexcept {
             return "alertable wait ended by an alert before the mutex was acquired";
         case Errc::user_apc:
             return "alertable wait ended by a user APC (which ran) before the mutex was acquired";
+            // SpinLock, QueuedSpinLock:
+            // Resource, PushLock:
     }
     return "unknown error";
 }

@@ -1,7 +1,8 @@
 // kmlab's idiomatic API, namespace kmlab:
 //   KMutex<T, Backend>, FastMutex<T, Backend>, GuardedMutex<T, Backend>
 //   (lock() / try_lock() / KMutex::lock_for() -> std::expected<Guard, Error>),
-//   CriticalRegion, GuardedRegion, the Grt registry, and the backends
+//   SpinLock<T>, QueuedSpinLock<T>, Resource<T>, PushLock<T> (lock() / lock_shared() /
+//   try_ variants), CriticalRegion, GuardedRegion, the Grt registry, and the backends
 //   kmlab::backends::{Futex (default), Spin, Dispatcher}.
 #pragma once
 
@@ -14,4 +15,7 @@
 #include <kmlab/mutexes/grt.hpp>
 #include <kmlab/mutexes/guarded_mutex.hpp>
 #include <kmlab/mutexes/kmutex.hpp>
+#include <kmlab/mutexes/push_lock.hpp>
 #include <kmlab/mutexes/regions.hpp>
+#include <kmlab/mutexes/resource.hpp>
+#include <kmlab/mutexes/spin_lock.hpp>

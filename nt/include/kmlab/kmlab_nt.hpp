@@ -16,7 +16,11 @@
 #include <kmlab/kernel/ntdef.hpp>
 #include <kmlab/kernel/ntstatus.hpp>
 #include <kmlab/kernel/objects.hpp>
+#include <kmlab/kernel/push_lock.hpp>
+#include <kmlab/kernel/resource.hpp>
 #include <kmlab/kernel/routines.hpp>
+#include <kmlab/kernel/spin_lock.hpp>
 #include <kmlab/kernel/thread.hpp>
 #include <kmlab/kernel/time.hpp>
+#include <kmlab/kernel/timer.hpp>
 #include <kmlab/nt/system_routines.hpp>

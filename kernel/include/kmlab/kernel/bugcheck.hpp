@@ -35,6 +35,9 @@ inline constexpr nt::ULONG SYSTEM_THREAD_EXCEPTION_NOT_HANDLED = 0x7E;
 inline constexpr nt::ULONG MUTEX_ALREADY_OWNED = 0xBF;
 inline constexpr nt::ULONG DRIVER_VERIFIER_DETECTED_VIOLATION = 0xC4;
 inline constexpr nt::ULONG THREAD_TERMINATE_HELD_MUTEX = 0x4000008A;
+// Spin locks (KSPIN_LOCK, queued, EX_SPIN_LOCK): add codes here.
+// Resources and push locks: add codes here.
+// Timers: add codes here.
 
 // Driver Verifier (0xC4) subcodes, parameter 1 [bc:0xC4].
 inline constexpr nt::ULONG_PTR VERIFIER_RAISE_IRQL_INVALID = 0x30;
@@ -44,6 +47,9 @@ inline constexpr nt::ULONG_PTR VERIFIER_FAST_MUTEX_RELEASE_IRQL = 0x34;
 inline constexpr nt::ULONG_PTR VERIFIER_UNSAFE_ACQUIRE_IRQL = 0x39;
 inline constexpr nt::ULONG_PTR VERIFIER_UNSAFE_RELEASE_IRQL = 0x3A;
 inline constexpr nt::ULONG_PTR VERIFIER_WAIT_AT_DISPATCH = 0x3B;
+// Spin locks: add subcodes here.
+// Resources and push locks: add subcodes here.
+// Timers: add subcodes here.
 
 // The bug check's symbolic name ("IRQL_NOT_LESS_OR_EQUAL"), or "UNKNOWN".
 const char* name(nt::ULONG code) noexcept;

@@ -26,6 +26,8 @@ enum class Errc {
     guard_alive,         // into_inner() while a guard, this thread's or another's, holds the mutex
     alerted,             // an alertable KMutex wait ended by an alert (STATUS_ALERTED)
     user_apc,            // an alertable UserMode KMutex wait ended by a user APC (STATUS_USER_APC)
+    // SpinLock, QueuedSpinLock:
+    // Resource, PushLock:
 };
 
 struct Error {

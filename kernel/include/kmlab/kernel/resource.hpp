@@ -1,0 +1,4 @@
+// ERESOURCE: types and routines.
+#pragma once
+
+#include <kmlab/kernel/routines.hpp>

@@ -1,0 +1,4 @@
+// KTIMER: types and routines.
+#pragma once
+
+#include <kmlab/kernel/routines.hpp>

@@ -1,0 +1,2 @@
+// EX_PUSH_LOCK.
+#include <kmlab/kernel/routines.hpp>

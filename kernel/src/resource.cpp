@@ -1,0 +1,2 @@
+// ERESOURCE.
+#include <kmlab/kernel/routines.hpp>

@@ -1,0 +1,2 @@
+// KTIMER.
+#include <kmlab/kernel/routines.hpp>

@@ -1,0 +1,4 @@
+// The idiomatic push lock type(s).
+#pragma once
+
+#include <kmlab/mutexes/error.hpp>

@@ -1,0 +1,4 @@
+// The idiomatic resource type(s).
+#pragma once
+
+#include <kmlab/mutexes/error.hpp>

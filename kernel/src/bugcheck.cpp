@@ -36,8 +36,9 @@ const char* name(nt::ULONG code) noexcept {
             return "DRIVER_VERIFIER_DETECTED_VIOLATION";
         case THREAD_TERMINATE_HELD_MUTEX:
             return "THREAD_TERMINATE_HELD_MUTEX";
-            // Spin locks: add names here.
-            // Resources and push locks: add names here.
+            // KSPIN_LOCK and queued spin locks: add names here.
+            // Resources: add names here.
+            // Push locks and EX_SPIN_LOCK: add names here.
             // Timers: add names here.
         default:
             return "UNKNOWN";

@@ -1,2 +1,2 @@
-// KSPIN_LOCK, queued spin locks, EX_SPIN_LOCK.
+// KSPIN_LOCK and queued spin locks.
 #include <kmlab/kernel/routines.hpp>

@@ -36,7 +36,8 @@ std::string_view Error::message() const noexcept {
         case Errc::user_apc:
             return "alertable wait ended by a user APC (which ran) before the mutex was acquired";
             // SpinLock, QueuedSpinLock:
-            // Resource, PushLock:
+            // Resource:
+            // PushLock, RwSpinLock:
     }
     return "unknown error";
 }

@@ -1,7 +1,7 @@
 // kmlab's idiomatic API, namespace kmlab:
 //   KMutex<T, Backend>, FastMutex<T, Backend>, GuardedMutex<T, Backend>
 //   (lock() / try_lock() / KMutex::lock_for() -> std::expected<Guard, Error>),
-//   SpinLock<T>, QueuedSpinLock<T>, Resource<T>, PushLock<T> (lock() / lock_shared() /
+//   SpinLock<T>, QueuedSpinLock<T>, Resource<T>, PushLock<T>, RwSpinLock<T> (lock() / lock_shared() /
 //   try_ variants), CriticalRegion, GuardedRegion, the Grt registry, and the backends
 //   kmlab::backends::{Futex (default), Spin, Dispatcher}.
 #pragma once
@@ -18,4 +18,5 @@
 #include <kmlab/mutexes/push_lock.hpp>
 #include <kmlab/mutexes/regions.hpp>
 #include <kmlab/mutexes/resource.hpp>
+#include <kmlab/mutexes/rw_spin_lock.hpp>
 #include <kmlab/mutexes/spin_lock.hpp>

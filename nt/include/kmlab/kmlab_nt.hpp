@@ -13,6 +13,7 @@
 
 #include <kmlab/nt/wdk_macros.h>
 #include <kmlab/kernel/bugcheck.hpp>
+#include <kmlab/kernel/ex_spin_lock.hpp>
 #include <kmlab/kernel/ntdef.hpp>
 #include <kmlab/kernel/ntstatus.hpp>
 #include <kmlab/kernel/objects.hpp>

@@ -35,8 +35,9 @@ inline constexpr nt::ULONG SYSTEM_THREAD_EXCEPTION_NOT_HANDLED = 0x7E;
 inline constexpr nt::ULONG MUTEX_ALREADY_OWNED = 0xBF;
 inline constexpr nt::ULONG DRIVER_VERIFIER_DETECTED_VIOLATION = 0xC4;
 inline constexpr nt::ULONG THREAD_TERMINATE_HELD_MUTEX = 0x4000008A;
-// Spin locks (KSPIN_LOCK, queued, EX_SPIN_LOCK): add codes here.
-// Resources and push locks: add codes here.
+// KSPIN_LOCK and queued spin locks: add codes here.
+// Resources: add codes here.
+// Push locks and EX_SPIN_LOCK: add codes here.
 // Timers: add codes here.
 
 // Driver Verifier (0xC4) subcodes, parameter 1 [bc:0xC4].
@@ -47,8 +48,9 @@ inline constexpr nt::ULONG_PTR VERIFIER_FAST_MUTEX_RELEASE_IRQL = 0x34;
 inline constexpr nt::ULONG_PTR VERIFIER_UNSAFE_ACQUIRE_IRQL = 0x39;
 inline constexpr nt::ULONG_PTR VERIFIER_UNSAFE_RELEASE_IRQL = 0x3A;
 inline constexpr nt::ULONG_PTR VERIFIER_WAIT_AT_DISPATCH = 0x3B;
-// Spin locks: add subcodes here.
-// Resources and push locks: add subcodes here.
+// KSPIN_LOCK and queued spin locks: add subcodes here.
+// Resources: add subcodes here.
+// Push locks and EX_SPIN_LOCK: add subcodes here.
 // Timers: add subcodes here.
 
 // The bug check's symbolic name ("IRQL_NOT_LESS_OR_EQUAL"), or "UNKNOWN".

@@ -1,4 +1,4 @@
-// KSPIN_LOCK, in-stack queued spin locks and EX_SPIN_LOCK: types and routines.
+// KSPIN_LOCK and in-stack queued spin locks: types and routines.
 #pragma once
 
 #include <kmlab/kernel/routines.hpp>

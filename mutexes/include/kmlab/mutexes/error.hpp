@@ -27,7 +27,8 @@ enum class Errc {
     alerted,             // an alertable KMutex wait ended by an alert (STATUS_ALERTED)
     user_apc,            // an alertable UserMode KMutex wait ended by a user APC (STATUS_USER_APC)
     // SpinLock, QueuedSpinLock:
-    // Resource, PushLock:
+    // Resource:
+    // PushLock, RwSpinLock:
 };
 
 struct Error {

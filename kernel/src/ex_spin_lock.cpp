@@ -1,0 +1,2 @@
+// EX_SPIN_LOCK.
+#include <kmlab/kernel/routines.hpp>

@@ -1,0 +1,2 @@
+// (placeholder: filled in by its owner)
+#include <gtest/gtest.h>

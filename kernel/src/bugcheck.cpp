@@ -37,7 +37,13 @@ const char* name(nt::ULONG code) noexcept {
         case THREAD_TERMINATE_HELD_MUTEX:
             return "THREAD_TERMINATE_HELD_MUTEX";
             // KSPIN_LOCK and queued spin locks: add names here.
+        case SPIN_LOCK_ALREADY_OWNED:
+            return "SPIN_LOCK_ALREADY_OWNED";
+        case SPIN_LOCK_NOT_OWNED:
+            return "SPIN_LOCK_NOT_OWNED";
             // Resources: add names here.
+        case RESOURCE_NOT_OWNED:
+            return "RESOURCE_NOT_OWNED";
             // Push locks and EX_SPIN_LOCK: add names here.
             // Timers: add names here.
         default:

@@ -36,8 +36,18 @@ std::string_view Error::message() const noexcept {
         case Errc::user_apc:
             return "alertable wait ended by a user APC (which ran) before the mutex was acquired";
             // SpinLock, QueuedSpinLock:
+        case Errc::spin_lock_release_irql:
+            return "spin lock released at an IRQL other than DISPATCH_LEVEL";
             // Resource:
+        case Errc::resource_apcs_enabled:
+            return "resource acquired or released with normal kernel APCs enabled (no critical "
+                   "region)";
+        case Errc::resource_upgrade:
+            return "resource locked exclusive by a thread that holds it shared (deadlock)";
             // PushLock, RwSpinLock:
+        case Errc::apcs_enabled:
+            return "push lock acquired with normal kernel APCs enabled (enter a critical region "
+                   "first)";
     }
     return "unknown error";
 }

@@ -36,7 +36,10 @@ inline constexpr nt::ULONG MUTEX_ALREADY_OWNED = 0xBF;
 inline constexpr nt::ULONG DRIVER_VERIFIER_DETECTED_VIOLATION = 0xC4;
 inline constexpr nt::ULONG THREAD_TERMINATE_HELD_MUTEX = 0x4000008A;
 // KSPIN_LOCK and queued spin locks: add codes here.
+inline constexpr nt::ULONG SPIN_LOCK_ALREADY_OWNED = 0xF;
+inline constexpr nt::ULONG SPIN_LOCK_NOT_OWNED = 0x10;
 // Resources: add codes here.
+inline constexpr nt::ULONG RESOURCE_NOT_OWNED = 0xE3;  // [bc:0xE3]
 // Push locks and EX_SPIN_LOCK: add codes here.
 // Timers: add codes here.
 
@@ -49,7 +52,16 @@ inline constexpr nt::ULONG_PTR VERIFIER_UNSAFE_ACQUIRE_IRQL = 0x39;
 inline constexpr nt::ULONG_PTR VERIFIER_UNSAFE_RELEASE_IRQL = 0x3A;
 inline constexpr nt::ULONG_PTR VERIFIER_WAIT_AT_DISPATCH = 0x3B;
 // KSPIN_LOCK and queued spin locks: add subcodes here.
+inline constexpr nt::ULONG_PTR VERIFIER_SPIN_LOCK_RELEASE_IRQL = 0x32;
+inline constexpr nt::ULONG_PTR VERIFIER_KERNEL_SPIN_LOCK_RELEASE_IRQL = 0x35;
+inline constexpr nt::ULONG_PTR VERIFIER_SPIN_LOCK_AT_DPC_ACQUIRE_IRQL = 0x40;
+inline constexpr nt::ULONG_PTR VERIFIER_SPIN_LOCK_FROM_DPC_RELEASE_IRQL = 0x41;
+inline constexpr nt::ULONG_PTR VERIFIER_SPIN_LOCK_ACQUIRE_IRQL = 0x42;
 // Resources: add subcodes here.
+inline constexpr nt::ULONG_PTR VERIFIER_RESOURCE_ACQUIRE_APCS_ENABLED = 0x37;  // [bc:0xC4]
+inline constexpr nt::ULONG_PTR VERIFIER_RESOURCE_RELEASE_APCS_ENABLED = 0x38;  // [bc:0xC4]
+// The deadlock detector's report [bc:0xC4] ("Debugging deadlocks: C4: 0x1001").
+inline constexpr nt::ULONG_PTR VERIFIER_DEADLOCK_DETECTED = 0x1001;
 // Push locks and EX_SPIN_LOCK: add subcodes here.
 // Timers: add subcodes here.
 

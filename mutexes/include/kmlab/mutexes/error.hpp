@@ -27,8 +27,12 @@ enum class Errc {
     alerted,             // an alertable KMutex wait ended by an alert (STATUS_ALERTED)
     user_apc,            // an alertable UserMode KMutex wait ended by a user APC (STATUS_USER_APC)
     // SpinLock, QueuedSpinLock:
+    spin_lock_release_irql,  // a spin lock released at IRQL != DISPATCH_LEVEL
     // Resource:
+    resource_apcs_enabled,  // Resource acquired/released with kernel APCs enabled (0xC4/0x37, 0x38)
+    resource_upgrade,       // Resource lock() by a shared holder: a deadlock (0xC4/0x1001)
     // PushLock, RwSpinLock:
+    apcs_enabled,  // PushLock acquired with normal kernel APCs enabled (no critical region)
 };
 
 struct Error {

@@ -3,6 +3,8 @@
 #include <cxxabi.h>
 
 #include <cstdlib>
+#include <mutex>
+#include <unordered_set>
 
 #include <kmlab/kernel/rules.hpp>
 
@@ -26,6 +28,14 @@ namespace kmlab::kernel {
 
 namespace {
 std::atomic<std::uint64_t> g_next_thread_id{1};
+
+// Every KTHREAD not yet freed, so that an ERESOURCE_THREAD a caller passes is
+// checked before it is dereferenced (reference_thread_by_id).
+std::mutex g_threads_lock;
+std::unordered_set<nt::PKTHREAD>& live_threads() {
+    static auto* set = new std::unordered_set<nt::PKTHREAD>;  // outlives every thread's exit
+    return *set;
+}
 
 // Runs an attached thread's exit checks when its OS thread ends (a system
 // thread's start-up code calls exit_current_thread() itself first, and this
@@ -65,6 +75,8 @@ nt::PKTHREAD create_thread_object(bool system_thread) {
     t->BasePriority = kInitialPriority;
     t->Extra = new detail::ThreadExtra{};
     t->Extra->id = g_next_thread_id.fetch_add(1, std::memory_order_relaxed);
+    std::lock_guard g(g_threads_lock);
+    live_threads().insert(t);
     return t;
 }
 
@@ -84,6 +96,7 @@ void exit_current_thread() {
     nt::PKTHREAD t = detail::tls_current_thread;
     if (t == nullptr) return;
     dispatcher::rundown_thread(t);
+    detail::resource_thread_exit(t);
     detail::tls_current_thread = nullptr;
     dereference_thread(t);
 }
@@ -95,9 +108,28 @@ void reference_thread(nt::PKTHREAD thread) noexcept {
 void dereference_thread(nt::PKTHREAD thread) noexcept {
     // acq_rel: the last owner must see every write made through other references.
     if (thread->Extra->references.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        {
+            std::lock_guard g(g_threads_lock);
+            live_threads().erase(thread);
+        }
         delete thread->Extra;
         delete thread;
     }
+}
+
+nt::PKTHREAD reference_thread_by_id(nt::ULONG_PTR id) noexcept {
+    auto* t = reinterpret_cast<nt::PKTHREAD>(id);
+    std::lock_guard g(g_threads_lock);
+    if (!live_threads().contains(t)) return nullptr;
+    // A thread found here is not freed yet (its freer erases it under this
+    // lock first), but its count may have reached 0: take a reference only
+    // from a count that is not.
+    auto& refs = t->Extra->references;
+    int n = refs.load(std::memory_order_relaxed);
+    do {
+        if (n == 0) return nullptr;
+    } while (!refs.compare_exchange_weak(n, n + 1, std::memory_order_relaxed));
+    return t;
 }
 
 void before_unwind() noexcept {
@@ -175,10 +207,7 @@ void KeEnterCriticalRegion() {
 
 void KeLeaveCriticalRegion() {
     kmlab::kernel::require_irql_documented(APC_LEVEL, HIGH_LEVEL);
-    PKTHREAD t = current_thread();
-    kmlab::kernel::enforce_in_flavor(kmlab::kernel::check_region_leave(
-        t->KernelApcDisable, static_cast<SHORT>(t->KernelApcDisable + 1), t->SpecialApcDisable));
-    ++t->KernelApcDisable;
+    kmlab::kernel::leave_critical_region(current_thread());
 }
 
 void KeEnterGuardedRegion() {
@@ -208,5 +237,10 @@ namespace kmlab::kernel::detail {
 void guarded_region_mismatch(nt::PKTHREAD t) {
     enforce_in_flavor(check_region_leave(t->SpecialApcDisable, t->KernelApcDisable,
                                          static_cast<nt::SHORT>(t->SpecialApcDisable + 1)));
+}
+void critical_region_mismatch(nt::PKTHREAD t) {
+    enforce_in_flavor(check_region_leave(t->KernelApcDisable,
+                                         static_cast<nt::SHORT>(t->KernelApcDisable + 1),
+                                         t->SpecialApcDisable));
 }
 }  // namespace kmlab::kernel::detail

@@ -7,6 +7,8 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <mutex>
+#include <vector>
 
 #include <kmlab/kernel/bugcheck.hpp>
 #include <kmlab/kernel/objects.hpp>
@@ -20,6 +22,188 @@ struct UserApc {
     void* context;
     void* argument1;
     void* argument2;
+};
+
+// One ERESOURCE (or idiomatic Resource) this thread owns shared, and how many
+// times (kernel/resource_algorithm.hpp).
+struct ResourceHold {
+    const void* resource;
+    nt::ULONG count;
+};
+
+// A thread's shared holds, most recent last: the first kInline in place (the
+// shared fast path touches no allocation), the rest in `more`.
+//
+// Another thread may release one of these holds (ExReleaseResourceForThread-
+// Lite naming this thread), so the table is shared, with this protocol:
+//   * the owner's fast paths (add_inline, drop_last_inline, reads) take no
+//     lock: every field is read and written through relaxed atomic_refs
+//     (plain moves on x86-64), size with release / acquire, and they change
+//     only the last slot;
+//   * every other change (recursion counts, removal, `more`, compaction) is
+//     made under `lock`, by the owner's slow paths or by another thread;
+//   * another thread never moves an entry (it would race with the owner's
+//     fast path at the end of the table): a hold it releases entirely
+//     becomes a tombstone (kReleased), which the owner compacts away later.
+// Correct as long as the owner does not touch the very hold that another
+// thread releases for it meanwhile (Windows' contract: it handed it over).
+class ResourceHolds {
+  public:
+    static constexpr std::uint32_t kInline = 8;
+    // A slot another thread released; never equal to a resource's address.
+    static const void* released() noexcept { return reinterpret_cast<const void*>(1); }
+
+    std::uint32_t size() const noexcept {
+        return std::atomic_ref<std::uint32_t>(const_cast<std::uint32_t&>(size_))
+            .load(std::memory_order_acquire);
+    }
+    bool empty() const noexcept { return size() == 0; }
+    // The in-place entries, for the fast path: [0, min(size, kInline)).
+    ResourceHold* inline_entries() noexcept { return inline_; }
+    static const void* resource_of(ResourceHold& h) noexcept {
+        return std::atomic_ref<const void*>(h.resource).load(std::memory_order_relaxed);
+    }
+    static nt::ULONG count_of(ResourceHold& h) noexcept {
+        return std::atomic_ref<nt::ULONG>(h.count).load(std::memory_order_relaxed);
+    }
+    // The hold of `r`, or nullptr: the owner, or a thread holding `lock`.
+    ResourceHold* find(const void* r) noexcept {
+        const std::uint32_t size = this->size();
+        const std::uint32_t n = size < kInline ? size : kInline;
+        for (std::uint32_t i = n; i-- > 0;) {
+            if (resource_of(inline_[i]) == r) return &inline_[i];
+        }
+        if (size > kInline) {
+            for (auto& h : more_) {
+                if (resource_of(h) == r) return &h;
+            }
+        }
+        return nullptr;
+    }
+    nt::ULONG count(const void* r) noexcept {
+        ResourceHold* h = find(r);
+        return h == nullptr ? 0 : count_of(*h);
+    }
+    // The fast path's add and drop, given the size n it read (the owner's
+    // own value: nobody else changes it): add with n < kInline; drop when
+    // the last entry is its hold, count 1.
+    void add_inline(const void* r, std::uint32_t n) noexcept {
+        set(inline_[n], r, 1);
+        set_size(n + 1);
+    }
+    void drop_last_inline(std::uint32_t n) noexcept { set_size(n - 1); }
+
+    // ---- the owner's slow paths (each takes `lock`) ----
+    // One more acquisition of a hold it has: false if it has none.
+    bool add_recursion(const void* r) noexcept {
+        std::lock_guard g(lock);
+        ResourceHold* h = find(r);
+        if (h == nullptr) return false;
+        set_count(*h, count_of(*h) + 1);
+        return true;
+    }
+    void add(const void* r, nt::ULONG count) {
+        std::lock_guard g(lock);
+        if (foreign_releases_) compact();
+        if (size_ < kInline) {
+            set(inline_[size_], r, count);
+        } else {
+            more_.push_back({r, count});
+        }
+        set_size(size_ + 1);
+    }
+    // Takes all of its hold of `r` (ExSetResourceOwnerPointer): its count, 0
+    // if none.
+    nt::ULONG take(const void* r) noexcept {
+        std::lock_guard g(lock);
+        ResourceHold* h = find(r);
+        if (h == nullptr) return 0;
+        const nt::ULONG c = count_of(*h);
+        remove(h);
+        return c;
+    }
+    enum class Release : std::uint8_t { not_held, held, last };
+    // One acquisition of `r` released, by the owner (`foreign` false) or by
+    // another thread holding the table.
+    Release release(const void* r, bool foreign) noexcept {
+        std::lock_guard g(lock);
+        ResourceHold* h = find(r);
+        if (h == nullptr) return Release::not_held;
+        const nt::ULONG c = count_of(*h) - 1;
+        if (c != 0) {
+            set_count(*h, c);
+            return Release::held;
+        }
+        if (foreign) {
+            set(*h, released(), 0);
+            foreign_releases_ = true;
+        } else {
+            remove(h);
+        }
+        return Release::last;
+    }
+    // Every hold, emptied out (thread exit), under `lock`.
+    template <class F>
+    void drain(F&& each) {
+        std::lock_guard g(lock);
+        const std::uint32_t n = size_ < kInline ? size_ : kInline;
+        for (std::uint32_t i = 0; i < n; ++i) {
+            if (inline_[i].resource != released()) each(inline_[i].resource, inline_[i].count);
+        }
+        for (auto& h : more_) {
+            if (h.resource != released()) each(h.resource, h.count);
+        }
+        more_.clear();
+        set_size(0);
+        foreign_releases_ = false;
+    }
+
+    // Held by the owner's slow-path changes and by another thread's release.
+    std::mutex lock;
+
+  private:
+    static void set(ResourceHold& h, const void* r, nt::ULONG count) noexcept {
+        std::atomic_ref<const void*>(h.resource).store(r, std::memory_order_relaxed);
+        set_count(h, count);
+    }
+    static void set_count(ResourceHold& h, nt::ULONG count) noexcept {
+        std::atomic_ref<nt::ULONG>(h.count).store(count, std::memory_order_relaxed);
+    }
+    void set_size(std::uint32_t n) noexcept {
+        std::atomic_ref<std::uint32_t>(size_).store(n, std::memory_order_release);
+    }
+    // Removes `h` (an entry of this table), keeping the order of the rest
+    // (the fast release looks at the last entry). Under `lock`, by the owner.
+    void remove(ResourceHold* h) noexcept {
+        std::uint32_t n = size_;
+        std::uint32_t i = static_cast<std::uint32_t>(
+            h >= inline_ && h < inline_ + kInline ? h - inline_ : kInline + (h - more_.data()));
+        for (; i + 1 < n; ++i) at(i) = at(i + 1);
+        if (n > kInline) more_.pop_back();
+        set_size(n - 1);
+    }
+    void compact() noexcept {
+        std::uint32_t kept = 0;
+        const std::uint32_t n = size_;
+        for (std::uint32_t i = 0; i < n; ++i) {
+            if (at(i).resource != released()) at(kept++) = at(i);
+        }
+        if (kept < kInline) {
+            more_.clear();
+        } else {
+            more_.resize(kept - kInline);
+        }
+        set_size(kept);
+        foreign_releases_ = false;
+    }
+    ResourceHold& at(std::uint32_t i) noexcept {
+        return i < kInline ? inline_[i] : more_[i - kInline];
+    }
+
+    std::uint32_t size_ = 0;
+    bool foreign_releases_ = false;  // under `lock`: tombstones to compact
+    ResourceHold inline_[kInline]{};
+    std::vector<ResourceHold> more_;
 };
 
 // Emulator-only thread state, behind KTHREAD::Extra so that KTHREAD keeps a
@@ -41,6 +225,13 @@ struct ThreadExtra {
     // region [ddi:pscreatesystemthread], so they must leave with -1, not 0.
     nt::SHORT base_kernel_apc_disable = 0;
     std::uint64_t id = 0;
+    // The resources this thread owns shared, most recent last (see
+    // ResourceHolds for who may change what): the shared fast path keeps its
+    // per-thread accounting without an interlocked operation. The kernel keeps
+    // the same facts in each resource's owner table, under its spin lock
+    // [ros-resource]; at thread exit the holds left move there
+    // (kernel/src/resource.cpp, resource_thread_exit).
+    ResourceHolds resource_holds;
 };
 }  // namespace detail
 
@@ -68,6 +259,16 @@ void attach_current_thread(nt::PKTHREAD thread);
 void exit_current_thread();
 void reference_thread(nt::PKTHREAD thread) noexcept;
 void dereference_thread(nt::PKTHREAD thread) noexcept;
+// The live KTHREAD whose address is `id`, referenced (the caller
+// dereferences it), or nullptr if no live thread has that address: an
+// ERESOURCE_THREAD from a caller is checked here before it is dereferenced
+// (ExReleaseResourceForThreadLite).
+nt::PKTHREAD reference_thread_by_id(nt::ULONG_PTR id) noexcept;
+namespace detail {
+// Moves the shared resource holds a thread still has at exit into each
+// resource's OwnerTable (kernel/src/resource.cpp).
+void resource_thread_exit(nt::PKTHREAD t);
+}  // namespace detail
 
 // A KMUTEX-semantics lock that is not a dispatcher mutant (the generic
 // RawKMutex, over Futex or Spin) derives from this link. Its owner links it
@@ -119,6 +320,23 @@ inline void leave_guarded_region(nt::PKTHREAD t) {
     if (t->SpecialApcDisable >= 0) [[unlikely]]
         detail::guarded_region_mismatch(t);
     ++t->SpecialApcDisable;
+}
+
+// KeEnterCriticalRegion / KeLeaveCriticalRegion inline, for a caller that has
+// checked the IRQL already (the idiomatic CriticalRegion: an out-of-line call
+// pair cost a Resource<T> shared pair 61 instructions on top of its 57, more
+// than the lock). Leaving a region never entered reports as
+// KeLeaveCriticalRegion does (rules.hpp check_region_leave).
+namespace detail {
+[[gnu::cold]] void critical_region_mismatch(nt::PKTHREAD t);
+}
+inline void enter_critical_region(nt::PKTHREAD t) noexcept {
+    --t->KernelApcDisable;
+}
+inline void leave_critical_region(nt::PKTHREAD t) {
+    if (t->KernelApcDisable >= 0) [[unlikely]]
+        detail::critical_region_mismatch(t);
+    ++t->KernelApcDisable;
 }
 
 // Internal IRQL change without the ordering checks (used by routines that

@@ -13,15 +13,20 @@
 namespace kmlab {
 
 namespace detail {
-template <void (*Enter)(), void (*Leave)()>
+// Enter / Leave: the kernel's inline region operations (kernel/thread.hpp),
+// after this type's own IRQL check, so that a region costs a decrement and
+// an increment, not two out-of-line NT calls. A leave above APC_LEVEL
+// (the IRQL raised inside the region and not restored) goes through the NT
+// routine `NtLeave`, whose IRQL rule reports it as the kernel would.
+template <void (*Enter)(nt::PKTHREAD), void (*Leave)(nt::PKTHREAD), void (*NtLeave)()>
 class Region {
   public:
     static std::expected<Region, Error> enter() {
         nt::PKTHREAD t = kernel::current_thread();
         // The ceiling KeEnterCriticalRegion and KeEnterGuardedRegion enforce.
-        if (auto v = kernel::check_irql_at_most(nt::APC_LEVEL, t->Irql, nullptr))
+        if (auto v = kernel::check_irql_at_most(nt::APC_LEVEL, t->Irql, nullptr)) [[unlikely]]
             return std::unexpected(from_violation(Errc::irql_too_high, *v, t->Irql));
-        Enter();
+        Enter(t);
         return Region(t);
     }
     Region(Region&& o) noexcept : thread_(std::exchange(o.thread_, nullptr)) {}
@@ -30,7 +35,10 @@ class Region {
     ~Region() {
         if (thread_ == nullptr) return;
         try {
-            Leave();
+            if (thread_->Irql > nt::APC_LEVEL) [[unlikely]]
+                NtLeave();
+            else
+                Leave(thread_);
         } catch (const BugCheck& bc) {
             report_fatal_bug_check(bc);
         }
@@ -42,7 +50,9 @@ class Region {
 };
 }  // namespace detail
 
-using CriticalRegion = detail::Region<&nt::KeEnterCriticalRegion, &nt::KeLeaveCriticalRegion>;
-using GuardedRegion = detail::Region<&nt::KeEnterGuardedRegion, &nt::KeLeaveGuardedRegion>;
+using CriticalRegion = detail::Region<&kernel::enter_critical_region,
+                                      &kernel::leave_critical_region, &nt::KeLeaveCriticalRegion>;
+using GuardedRegion = detail::Region<&kernel::enter_guarded_region, &kernel::leave_guarded_region,
+                                     &nt::KeLeaveGuardedRegion>;
 
 }  // namespace kmlab

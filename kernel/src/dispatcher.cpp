@@ -326,6 +326,37 @@ void drop_wait_next_hold(PKTHREAD t) noexcept {
     flush_wakes();
 }
 
+namespace {
+std::mutex g_timer_list_lock;
+}  // namespace
+
+#ifdef KMLAB_DISPATCHER_SEAM
+namespace {
+bool g_timer_list_lock_mutant = false;
+}  // namespace
+void set_timer_list_lock_mutant(bool on) noexcept {
+    g_timer_list_lock_mutant = on;
+}
+void lock_timer_list(const Section& section) {
+    if (section.covers_one_stripe() && !g_timer_list_lock_mutant) lock_db(g_timer_list_lock);
+}
+void unlock_timer_list(const Section& section) {
+    if (section.covers_one_stripe() && !g_timer_list_lock_mutant) unlock_db(g_timer_list_lock);
+}
+#else
+void lock_timer_list(const Section& section) {
+    if (section.covers_one_stripe()) lock_db(g_timer_list_lock);
+}
+void unlock_timer_list(const Section& section) {
+    if (section.covers_one_stripe()) unlock_db(g_timer_list_lock);
+}
+#endif
+
+int stripe_index(const void* object) noexcept {
+    // A Stripe is standard layout with its mutex first.
+    return static_cast<int>(reinterpret_cast<const Stripe*>(&stripe_of(object)) - g_stripes);
+}
+
 void init_header(DISPATCHER_HEADER* h, UCHAR type, std::size_t size, LONG state) noexcept {
     // Bytes 1 and 3 keep what the caller's memory held [kmt-KeMutex][kmt-KeEvent].
     h->Type = type;

@@ -19,10 +19,12 @@
 
 #include <atomic>
 #include <mutex>
+#include <string>
 #include <utility>
 
 #include <kmlab/kernel/dispatcher.hpp>
 #include <kmlab/kernel/thread.hpp>
+#include <kmlab/kernel/timer.hpp>
 #include <kmlab/platform/deadline.hpp>
 
 namespace kmlab::dispatcher {
@@ -61,6 +63,12 @@ class Section {
     void relock();
     PKTHREAD thread() const noexcept { return t_; }
     bool locked() const noexcept { return locked_; }
+    // Per-object mode: the section holds one object's stripe only (not
+    // every stripe, as it does for nullptr, after an escalation, or in a
+    // WaitNext hold).
+    bool covers_one_stripe() const noexcept {
+        return mode_ == LockMode::per_object && object_ != nullptr;
+    }
 
   private:
     void lock();
@@ -135,5 +143,41 @@ bool take_readied_with_negative_increment() noexcept;
 
 // Thread rundown: kernel::exit_current_thread() calls it by name.
 void rundown_thread(PKTHREAD t);
+
+// ---- Timers (timer.cpp) ----
+// The list of set timers (KTIMER.TimerListEntry, sorted by due time) spans
+// objects: in global mode the dispatcher lock guards it; in per-object mode
+// a section covers only its timer's stripe, so the list has a lock of its
+// own, taken inside a section that covers the timer and never held while
+// taking a dispatcher lock (order: section, then list). Through the link
+// seam, as the dispatcher's own locks are, so that the explorer sees it.
+// `section` is the caller's: only one that holds a single stripe takes the
+// list lock; one that holds every stripe excludes every other list writer
+// already (and a 65th lock would pass ThreadSanitizer's limit of 64 held
+// at once, which the 64 stripes reach).
+void lock_timer_list(const Section& section);
+void unlock_timer_list(const Section& section);
+// kernel::expire_timer, with the explorer's must-find mutant: an expiry that
+// signals the timer but forgets the wait test (its waiters are never woken).
+enum class TimerExpiry { faithful, forget_wait_test };
+bool expire_timer(PKTIMER timer, TimerExpiry how);
+// The explorer's scheduling point inside each edit of the timer list
+// (timer.cpp): a seam load of this word between reading a timer's neighbours
+// and linking or unlinking it, so that two edits the list lock fails to
+// exclude interleave there. Nobody writes it. Production pays one load of
+// platform::g_dispatcher_seam (null) per edit.
+extern std::atomic<std::uint32_t> g_timer_list_word;
+// For the explorer's programs, with no thread running dispatcher work: an
+// empty timer list (a run that ended early may leave it anyhow), and a walk
+// of it without its lock that says what is wrong ("" if it is a well-linked
+// ring of timers marked set, in due order).
+void reset_timer_list() noexcept;
+std::string check_timer_list();
+// Which of the 64 stripes covers `object` in the per-object mode.
+int stripe_index(const void* object) noexcept;
+// The explorer's must-find mutant of the list lock: while set, lock_timer_list
+// and unlock_timer_list do nothing. Defined only in the explorer's copy of
+// dispatcher.cpp (KMLAB_DISPATCHER_SEAM); production has no such switch.
+void set_timer_list_lock_mutant(bool on) noexcept;
 
 }  // namespace kmlab::dispatcher

@@ -19,7 +19,7 @@
 // Last: after the C++ face, so that wdm.h's global names never shadow
 // kmlab::nt's, and after the standard headers, which its SAL macros
 // (_In_, _Out_, ...) must not reach.
-#include <kmlab/wdm.h>
+#include <kmlab/ntddk.h>  // wdm.h, and KTHREAD's fields for C
 
 namespace {
 
@@ -108,6 +108,97 @@ KMLAB_SAME_FIELD(::CLIENT_ID, nt::CLIENT_ID, UniqueThread);
 KMLAB_SAME_SIZE(::OBJECT_HANDLE_INFORMATION, nt::OBJECT_HANDLE_INFORMATION);
 KMLAB_SAME_FIELD(::OBJECT_HANDLE_INFORMATION, nt::OBJECT_HANDLE_INFORMATION, HandleAttributes);
 KMLAB_SAME_FIELD(::OBJECT_HANDLE_INFORMATION, nt::OBJECT_HANDLE_INFORMATION, GrantedAccess);
+static_assert(offsetof(::LARGE_INTEGER, LowPart) == offsetof(nt::LARGE_INTEGER, u.LowPart) &&
+              offsetof(::LARGE_INTEGER, HighPart) == offsetof(nt::LARGE_INTEGER, u.HighPart));
+// ntddk.h's KTHREAD: the emulated thread object, field by field.
+KMLAB_SAME_SIZE(::KTHREAD, nt::KTHREAD);
+KMLAB_SAME_FIELD(::KTHREAD, nt::KTHREAD, Header);
+KMLAB_SAME_FIELD(::KTHREAD, nt::KTHREAD, Irql);
+KMLAB_SAME_FIELD(::KTHREAD, nt::KTHREAD, WaitNext);
+KMLAB_SAME_FIELD(::KTHREAD, nt::KTHREAD, WaitIrql);
+KMLAB_SAME_FIELD(::KTHREAD, nt::KTHREAD, Alertable);
+KMLAB_SAME_FIELD(::KTHREAD, nt::KTHREAD, WaitMode);
+KMLAB_SAME_FIELD(::KTHREAD, nt::KTHREAD, Alerted);
+KMLAB_SAME_FIELD(::KTHREAD, nt::KTHREAD, SystemThread);
+KMLAB_SAME_FIELD(::KTHREAD, nt::KTHREAD, Terminated);
+KMLAB_SAME_FIELD(::KTHREAD, nt::KTHREAD, Priority);
+KMLAB_SAME_FIELD(::KTHREAD, nt::KTHREAD, BasePriority);
+KMLAB_SAME_FIELD(::KTHREAD, nt::KTHREAD, KernelApcDisable);
+KMLAB_SAME_FIELD(::KTHREAD, nt::KTHREAD, SpecialApcDisable);
+KMLAB_SAME_FIELD(::KTHREAD, nt::KTHREAD, CombinedApcDisable);
+KMLAB_SAME_FIELD(::KTHREAD, nt::KTHREAD, WaitStatus);
+KMLAB_SAME_FIELD(::KTHREAD, nt::KTHREAD, MutantListHead);
+KMLAB_SAME_FIELD(::KTHREAD, nt::KTHREAD, WaitBlock);
+KMLAB_SAME_FIELD(::KTHREAD, nt::KTHREAD, WaitBlockList);
+KMLAB_SAME_FIELD(::KTHREAD, nt::KTHREAD, OwnedKMutexListHead);
+KMLAB_SAME_FIELD(::KTHREAD, nt::KTHREAD, Extra);
+static_assert(::CMCI_LEVEL == nt::CMCI_LEVEL);
+// Spin locks.
+KMLAB_SAME_SIZE(::KSPIN_LOCK, nt::KSPIN_LOCK);
+KMLAB_SAME_SIZE(::KSPIN_LOCK_QUEUE, nt::KSPIN_LOCK_QUEUE);
+KMLAB_SAME_FIELD(::KSPIN_LOCK_QUEUE, nt::KSPIN_LOCK_QUEUE, Next);
+KMLAB_SAME_FIELD(::KSPIN_LOCK_QUEUE, nt::KSPIN_LOCK_QUEUE, Lock);
+KMLAB_SAME_SIZE(::KLOCK_QUEUE_HANDLE, nt::KLOCK_QUEUE_HANDLE);
+KMLAB_SAME_FIELD(::KLOCK_QUEUE_HANDLE, nt::KLOCK_QUEUE_HANDLE, LockQueue);
+KMLAB_SAME_FIELD(::KLOCK_QUEUE_HANDLE, nt::KLOCK_QUEUE_HANDLE, OldIrql);
+// ERESOURCE (OWNER_ENTRY's bit-fields share TableSize's word, checked whole).
+KMLAB_SAME_SIZE(::OWNER_ENTRY, nt::OWNER_ENTRY);
+KMLAB_SAME_FIELD(::OWNER_ENTRY, nt::OWNER_ENTRY, OwnerThread);
+KMLAB_SAME_FIELD(::OWNER_ENTRY, nt::OWNER_ENTRY, TableSize);
+KMLAB_SAME_SIZE(::ERESOURCE, nt::ERESOURCE);
+KMLAB_SAME_FIELD(::ERESOURCE, nt::ERESOURCE, SystemResourcesList);
+KMLAB_SAME_FIELD(::ERESOURCE, nt::ERESOURCE, OwnerTable);
+KMLAB_SAME_FIELD(::ERESOURCE, nt::ERESOURCE, ActiveCount);
+KMLAB_SAME_FIELD(::ERESOURCE, nt::ERESOURCE, Flag);
+KMLAB_SAME_FIELD(::ERESOURCE, nt::ERESOURCE, SharedWaiters);
+KMLAB_SAME_FIELD(::ERESOURCE, nt::ERESOURCE, ExclusiveWaiters);
+KMLAB_SAME_FIELD(::ERESOURCE, nt::ERESOURCE, OwnerEntry);
+KMLAB_SAME_FIELD(::ERESOURCE, nt::ERESOURCE, ActiveEntries);
+KMLAB_SAME_FIELD(::ERESOURCE, nt::ERESOURCE, ContentionCount);
+KMLAB_SAME_FIELD(::ERESOURCE, nt::ERESOURCE, NumberOfSharedWaiters);
+KMLAB_SAME_FIELD(::ERESOURCE, nt::ERESOURCE, NumberOfExclusiveWaiters);
+KMLAB_SAME_FIELD(::ERESOURCE, nt::ERESOURCE, Reserved2);
+KMLAB_SAME_FIELD(::ERESOURCE, nt::ERESOURCE, Address);
+KMLAB_SAME_FIELD(::ERESOURCE, nt::ERESOURCE, CreatorBackTraceIndex);
+KMLAB_SAME_FIELD(::ERESOURCE, nt::ERESOURCE, SpinLock);
+static_assert(::ResourceOwnedExclusive == nt::ResourceOwnedExclusive &&
+              ::ResourceNeverExclusive == nt::ResourceNeverExclusive &&
+              ::ResourceReleaseByOtherThread == nt::ResourceReleaseByOtherThread);
+// Push locks and EX_SPIN_LOCK.
+KMLAB_SAME_SIZE(::EX_PUSH_LOCK, nt::EX_PUSH_LOCK);
+KMLAB_SAME_SIZE(::EX_SPIN_LOCK, nt::EX_SPIN_LOCK);
+KMLAB_SAME_SIZE(::LOGICAL, nt::LOGICAL);
+static_assert(::EX_DEFAULT_PUSH_LOCK_FLAGS == nt::EX_DEFAULT_PUSH_LOCK_FLAGS);
+// KTIMER and KDPC.
+KMLAB_SAME_SIZE(::ULARGE_INTEGER, nt::ULARGE_INTEGER);
+KMLAB_SAME_FIELD(::ULARGE_INTEGER, nt::ULARGE_INTEGER, QuadPart);
+KMLAB_SAME_FIELD(::ULARGE_INTEGER, nt::ULARGE_INTEGER, u.LowPart);
+KMLAB_SAME_FIELD(::ULARGE_INTEGER, nt::ULARGE_INTEGER, u.HighPart);
+KMLAB_SAME_SIZE(::KDPC, nt::KDPC);
+KMLAB_SAME_FIELD(::KDPC, nt::KDPC, Type);
+KMLAB_SAME_FIELD(::KDPC, nt::KDPC, Importance);
+KMLAB_SAME_FIELD(::KDPC, nt::KDPC, Number);
+KMLAB_SAME_FIELD(::KDPC, nt::KDPC, DpcListEntry);
+KMLAB_SAME_FIELD(::KDPC, nt::KDPC, DeferredRoutine);
+KMLAB_SAME_FIELD(::KDPC, nt::KDPC, DeferredContext);
+KMLAB_SAME_FIELD(::KDPC, nt::KDPC, SystemArgument1);
+KMLAB_SAME_FIELD(::KDPC, nt::KDPC, SystemArgument2);
+KMLAB_SAME_FIELD(::KDPC, nt::KDPC, DpcData);
+KMLAB_SAME_SIZE(::KTIMER, nt::KTIMER);
+KMLAB_SAME_FIELD(::KTIMER, nt::KTIMER, Header);
+KMLAB_SAME_FIELD(::KTIMER, nt::KTIMER, DueTime);
+KMLAB_SAME_FIELD(::KTIMER, nt::KTIMER, TimerListEntry);
+KMLAB_SAME_FIELD(::KTIMER, nt::KTIMER, Dpc);
+KMLAB_SAME_FIELD(::KTIMER, nt::KTIMER, Processor);
+KMLAB_SAME_FIELD(::KTIMER, nt::KTIMER, Period);
+KMLAB_SAME_SIZE(::TIMER_TYPE, nt::TIMER_TYPE);
+KMLAB_SAME_SIZE(::KDPC_IMPORTANCE, nt::KDPC_IMPORTANCE);
+static_assert(::SynchronizationTimer == static_cast<int>(nt::SynchronizationTimer) &&
+              ::HighImportance == static_cast<int>(nt::HighImportance) &&
+              ::DpcObject == nt::DpcObject);
+static_assert(::STATUS_INVALID_PARAMETER_3 == static_cast<::NTSTATUS>(0xC00000F1u) &&
+              ::STATUS_POSSIBLE_DEADLOCK == nt::STATUS_POSSIBLE_DEADLOCK &&
+              ::STATUS_DELETE_PENDING == nt::STATUS_DELETE_PENDING);
 // The enumerations a C caller passes by value have the C++ ones' width.
 KMLAB_SAME_SIZE(::EVENT_TYPE, nt::EVENT_TYPE);
 KMLAB_SAME_SIZE(::WAIT_TYPE, nt::WAIT_TYPE);
@@ -504,6 +595,263 @@ HANDLE PsGetCurrentProcessId(VOID) {
 HANDLE PsGetProcessId(PEPROCESS Process) {
     return call([&] { return nt::PsGetProcessId(as<nt::EPROCESS>(Process)); });
 }
+// ---- Spin locks ----
+VOID KeInitializeSpinLock(PKSPIN_LOCK SpinLock) {
+    call([&] { nt::KeInitializeSpinLock(SpinLock); });
+}
+KIRQL KeAcquireSpinLockRaiseToDpc(PKSPIN_LOCK SpinLock) {
+    return call([&] { return nt::KeAcquireSpinLockRaiseToDpc(SpinLock); });
+}
+VOID KeReleaseSpinLock(PKSPIN_LOCK SpinLock, KIRQL NewIrql) {
+    call([&] { nt::KeReleaseSpinLock(SpinLock, NewIrql); });
+}
+VOID KeAcquireSpinLockAtDpcLevel(PKSPIN_LOCK SpinLock) {
+    call([&] { nt::KeAcquireSpinLockAtDpcLevel(SpinLock); });
+}
+VOID KeReleaseSpinLockFromDpcLevel(PKSPIN_LOCK SpinLock) {
+    call([&] { nt::KeReleaseSpinLockFromDpcLevel(SpinLock); });
+}
+BOOLEAN KeTryToAcquireSpinLockAtDpcLevel(PKSPIN_LOCK SpinLock) {
+    return call([&] { return nt::KeTryToAcquireSpinLockAtDpcLevel(SpinLock); });
+}
+BOOLEAN KeTestSpinLock(PKSPIN_LOCK SpinLock) {
+    return call([&] { return nt::KeTestSpinLock(SpinLock); });
+}
+KIRQL KeAcquireSpinLockForDpc(PKSPIN_LOCK SpinLock) {
+    return call([&] { return nt::KeAcquireSpinLockForDpc(SpinLock); });
+}
+VOID KeReleaseSpinLockForDpc(PKSPIN_LOCK SpinLock, KIRQL OldIrql) {
+    call([&] { nt::KeReleaseSpinLockForDpc(SpinLock, OldIrql); });
+}
+VOID KeAcquireInStackQueuedSpinLock(PKSPIN_LOCK SpinLock, PKLOCK_QUEUE_HANDLE LockHandle) {
+    call([&] {
+        nt::KeAcquireInStackQueuedSpinLock(SpinLock, as<nt::KLOCK_QUEUE_HANDLE>(LockHandle));
+    });
+}
+VOID KeReleaseInStackQueuedSpinLock(PKLOCK_QUEUE_HANDLE LockHandle) {
+    call([&] { nt::KeReleaseInStackQueuedSpinLock(as<nt::KLOCK_QUEUE_HANDLE>(LockHandle)); });
+}
+VOID KeAcquireInStackQueuedSpinLockAtDpcLevel(PKSPIN_LOCK SpinLock,
+                                              PKLOCK_QUEUE_HANDLE LockHandle) {
+    call([&] {
+        nt::KeAcquireInStackQueuedSpinLockAtDpcLevel(SpinLock,
+                                                     as<nt::KLOCK_QUEUE_HANDLE>(LockHandle));
+    });
+}
+VOID KeReleaseInStackQueuedSpinLockFromDpcLevel(PKLOCK_QUEUE_HANDLE LockHandle) {
+    call([&] {
+        nt::KeReleaseInStackQueuedSpinLockFromDpcLevel(as<nt::KLOCK_QUEUE_HANDLE>(LockHandle));
+    });
+}
+VOID KeAcquireInStackQueuedSpinLockForDpc(PKSPIN_LOCK SpinLock, PKLOCK_QUEUE_HANDLE LockHandle) {
+    call([&] {
+        nt::KeAcquireInStackQueuedSpinLockForDpc(SpinLock, as<nt::KLOCK_QUEUE_HANDLE>(LockHandle));
+    });
+}
+VOID KeReleaseInStackQueuedSpinLockForDpc(PKLOCK_QUEUE_HANDLE LockHandle) {
+    call([&] { nt::KeReleaseInStackQueuedSpinLockForDpc(as<nt::KLOCK_QUEUE_HANDLE>(LockHandle)); });
+}
+
+// ---- ERESOURCE ----
+NTSTATUS ExInitializeResourceLite(PERESOURCE Resource) {
+    return call([&] { return nt::ExInitializeResourceLite(as<nt::ERESOURCE>(Resource)); });
+}
+NTSTATUS ExReinitializeResourceLite(PERESOURCE Resource) {
+    return call([&] { return nt::ExReinitializeResourceLite(as<nt::ERESOURCE>(Resource)); });
+}
+NTSTATUS ExDeleteResourceLite(PERESOURCE Resource) {
+    return call([&] { return nt::ExDeleteResourceLite(as<nt::ERESOURCE>(Resource)); });
+}
+BOOLEAN ExAcquireResourceExclusiveLite(PERESOURCE Resource, BOOLEAN Wait) {
+    return call(
+        [&] { return nt::ExAcquireResourceExclusiveLite(as<nt::ERESOURCE>(Resource), Wait); });
+}
+BOOLEAN ExAcquireResourceSharedLite(PERESOURCE Resource, BOOLEAN Wait) {
+    return call([&] { return nt::ExAcquireResourceSharedLite(as<nt::ERESOURCE>(Resource), Wait); });
+}
+BOOLEAN ExAcquireSharedStarveExclusive(PERESOURCE Resource, BOOLEAN Wait) {
+    return call(
+        [&] { return nt::ExAcquireSharedStarveExclusive(as<nt::ERESOURCE>(Resource), Wait); });
+}
+BOOLEAN ExAcquireSharedWaitForExclusive(PERESOURCE Resource, BOOLEAN Wait) {
+    return call(
+        [&] { return nt::ExAcquireSharedWaitForExclusive(as<nt::ERESOURCE>(Resource), Wait); });
+}
+PVOID ExEnterCriticalRegionAndAcquireResourceExclusive(PERESOURCE Resource) {
+    return call([&] {
+        return nt::ExEnterCriticalRegionAndAcquireResourceExclusive(as<nt::ERESOURCE>(Resource));
+    });
+}
+PVOID ExEnterCriticalRegionAndAcquireResourceShared(PERESOURCE Resource) {
+    return call([&] {
+        return nt::ExEnterCriticalRegionAndAcquireResourceShared(as<nt::ERESOURCE>(Resource));
+    });
+}
+PVOID ExEnterCriticalRegionAndAcquireSharedWaitForExclusive(PERESOURCE Resource) {
+    return call([&] {
+        return nt::ExEnterCriticalRegionAndAcquireSharedWaitForExclusive(
+            as<nt::ERESOURCE>(Resource));
+    });
+}
+VOID ExConvertExclusiveToSharedLite(PERESOURCE Resource) {
+    call([&] { nt::ExConvertExclusiveToSharedLite(as<nt::ERESOURCE>(Resource)); });
+}
+VOID ExReleaseResourceLite(PERESOURCE Resource) {
+    call([&] { nt::ExReleaseResourceLite(as<nt::ERESOURCE>(Resource)); });
+}
+VOID ExReleaseResourceForThreadLite(PERESOURCE Resource, ERESOURCE_THREAD ResourceThreadId) {
+    call(
+        [&] { nt::ExReleaseResourceForThreadLite(as<nt::ERESOURCE>(Resource), ResourceThreadId); });
+}
+VOID ExReleaseResourceAndLeaveCriticalRegion(PERESOURCE Resource) {
+    call([&] { nt::ExReleaseResourceAndLeaveCriticalRegion(as<nt::ERESOURCE>(Resource)); });
+}
+VOID ExSetResourceOwnerPointer(PERESOURCE Resource, PVOID OwnerPointer) {
+    call([&] { nt::ExSetResourceOwnerPointer(as<nt::ERESOURCE>(Resource), OwnerPointer); });
+}
+ERESOURCE_THREAD ExGetCurrentResourceThread(VOID) {
+    return call([] { return nt::ExGetCurrentResourceThread(); });
+}
+BOOLEAN ExIsResourceAcquiredExclusiveLite(PERESOURCE Resource) {
+    return call([&] { return nt::ExIsResourceAcquiredExclusiveLite(as<nt::ERESOURCE>(Resource)); });
+}
+ULONG ExIsResourceAcquiredSharedLite(PERESOURCE Resource) {
+    return call([&] { return nt::ExIsResourceAcquiredSharedLite(as<nt::ERESOURCE>(Resource)); });
+}
+ULONG ExGetExclusiveWaiterCount(PERESOURCE Resource) {
+    return call([&] { return nt::ExGetExclusiveWaiterCount(as<nt::ERESOURCE>(Resource)); });
+}
+ULONG ExGetSharedWaiterCount(PERESOURCE Resource) {
+    return call([&] { return nt::ExGetSharedWaiterCount(as<nt::ERESOURCE>(Resource)); });
+}
+
+// ---- EX_PUSH_LOCK ----
+VOID ExInitializePushLock(PEX_PUSH_LOCK PushLock) {
+    call([&] { nt::ExInitializePushLock(PushLock); });
+}
+VOID ExAcquirePushLockExclusiveEx(PEX_PUSH_LOCK PushLock, ULONG Flags) {
+    call([&] { nt::ExAcquirePushLockExclusiveEx(PushLock, Flags); });
+}
+VOID ExAcquirePushLockSharedEx(PEX_PUSH_LOCK PushLock, ULONG Flags) {
+    call([&] { nt::ExAcquirePushLockSharedEx(PushLock, Flags); });
+}
+VOID ExReleasePushLockExclusiveEx(PEX_PUSH_LOCK PushLock, ULONG Flags) {
+    call([&] { nt::ExReleasePushLockExclusiveEx(PushLock, Flags); });
+}
+VOID ExReleasePushLockSharedEx(PEX_PUSH_LOCK PushLock, ULONG Flags) {
+    call([&] { nt::ExReleasePushLockSharedEx(PushLock, Flags); });
+}
+VOID ExReleasePushLockEx(PEX_PUSH_LOCK PushLock, ULONG Flags) {
+    call([&] { nt::ExReleasePushLockEx(PushLock, Flags); });
+}
+BOOLEAN ExTryAcquirePushLockExclusiveEx(PEX_PUSH_LOCK PushLock, ULONG Flags) {
+    return call([&] { return nt::ExTryAcquirePushLockExclusiveEx(PushLock, Flags); });
+}
+BOOLEAN ExTryAcquirePushLockSharedEx(PEX_PUSH_LOCK PushLock, ULONG Flags) {
+    return call([&] { return nt::ExTryAcquirePushLockSharedEx(PushLock, Flags); });
+}
+VOID FltInitializePushLock(PEX_PUSH_LOCK PushLock) {
+    call([&] { nt::FltInitializePushLock(PushLock); });
+}
+VOID FltDeletePushLock(PEX_PUSH_LOCK PushLock) {
+    call([&] { nt::FltDeletePushLock(PushLock); });
+}
+VOID FltAcquirePushLockExclusive(PEX_PUSH_LOCK PushLock) {
+    call([&] { nt::FltAcquirePushLockExclusive(PushLock); });
+}
+VOID FltAcquirePushLockShared(PEX_PUSH_LOCK PushLock) {
+    call([&] { nt::FltAcquirePushLockShared(PushLock); });
+}
+VOID FltReleasePushLock(PEX_PUSH_LOCK PushLock) {
+    call([&] { nt::FltReleasePushLock(PushLock); });
+}
+
+// ---- EX_SPIN_LOCK ----
+// C's EX_SPIN_LOCK is the WDK's volatile LONG; the C++ face's drops the
+// qualifier (every access is atomic there): the same object.
+namespace {
+nt::PEX_SPIN_LOCK ex(::PEX_SPIN_LOCK p) noexcept {
+    return const_cast<nt::PEX_SPIN_LOCK>(p);
+}
+}  // namespace
+KIRQL ExAcquireSpinLockShared(PEX_SPIN_LOCK SpinLock) {
+    return call([&] { return nt::ExAcquireSpinLockShared(ex(SpinLock)); });
+}
+KIRQL ExAcquireSpinLockExclusive(PEX_SPIN_LOCK SpinLock) {
+    return call([&] { return nt::ExAcquireSpinLockExclusive(ex(SpinLock)); });
+}
+VOID ExReleaseSpinLockShared(PEX_SPIN_LOCK SpinLock, KIRQL OldIrql) {
+    call([&] { nt::ExReleaseSpinLockShared(ex(SpinLock), OldIrql); });
+}
+VOID ExReleaseSpinLockExclusive(PEX_SPIN_LOCK SpinLock, KIRQL OldIrql) {
+    call([&] { nt::ExReleaseSpinLockExclusive(ex(SpinLock), OldIrql); });
+}
+VOID ExAcquireSpinLockSharedAtDpcLevel(PEX_SPIN_LOCK SpinLock) {
+    call([&] { nt::ExAcquireSpinLockSharedAtDpcLevel(ex(SpinLock)); });
+}
+VOID ExAcquireSpinLockExclusiveAtDpcLevel(PEX_SPIN_LOCK SpinLock) {
+    call([&] { nt::ExAcquireSpinLockExclusiveAtDpcLevel(ex(SpinLock)); });
+}
+VOID ExReleaseSpinLockSharedFromDpcLevel(PEX_SPIN_LOCK SpinLock) {
+    call([&] { nt::ExReleaseSpinLockSharedFromDpcLevel(ex(SpinLock)); });
+}
+VOID ExReleaseSpinLockExclusiveFromDpcLevel(PEX_SPIN_LOCK SpinLock) {
+    call([&] { nt::ExReleaseSpinLockExclusiveFromDpcLevel(ex(SpinLock)); });
+}
+LOGICAL ExTryAcquireSpinLockSharedAtDpcLevel(PEX_SPIN_LOCK SpinLock) {
+    return call([&] { return nt::ExTryAcquireSpinLockSharedAtDpcLevel(ex(SpinLock)); });
+}
+LOGICAL ExTryAcquireSpinLockExclusiveAtDpcLevel(PEX_SPIN_LOCK SpinLock) {
+    return call([&] { return nt::ExTryAcquireSpinLockExclusiveAtDpcLevel(ex(SpinLock)); });
+}
+LOGICAL ExTryConvertSharedSpinLockExclusive(PEX_SPIN_LOCK SpinLock) {
+    return call([&] { return nt::ExTryConvertSharedSpinLockExclusive(ex(SpinLock)); });
+}
+
+// ---- KTIMER and KDPC ----
+VOID KeInitializeDpc(PRKDPC Dpc, PKDEFERRED_ROUTINE DeferredRoutine, PVOID DeferredContext) {
+    // A C deferred routine is called as a C++ one: the same calling
+    // convention on every ABI kmlab builds for (as a start routine is).
+    call([&] {
+        nt::KeInitializeDpc(as<nt::KDPC>(Dpc),
+                            reinterpret_cast<nt::PKDEFERRED_ROUTINE>(DeferredRoutine),
+                            DeferredContext);
+    });
+}
+VOID KeInitializeTimer(PKTIMER Timer) {
+    call([&] { nt::KeInitializeTimer(as<nt::KTIMER>(Timer)); });
+}
+VOID KeInitializeTimerEx(PKTIMER Timer, TIMER_TYPE Type) {
+    call(
+        [&] { nt::KeInitializeTimerEx(as<nt::KTIMER>(Timer), static_cast<nt::TIMER_TYPE>(Type)); });
+}
+BOOLEAN KeSetTimer(PKTIMER Timer, LARGE_INTEGER DueTime, PKDPC Dpc) {
+    return call([&] {
+        nt::LARGE_INTEGER due{};
+        due.QuadPart = DueTime.QuadPart;
+        return nt::KeSetTimer(as<nt::KTIMER>(Timer), due, as<nt::KDPC>(Dpc));
+    });
+}
+BOOLEAN KeSetTimerEx(PKTIMER Timer, LARGE_INTEGER DueTime, LONG Period, PKDPC Dpc) {
+    return call([&] {
+        nt::LARGE_INTEGER due{};
+        due.QuadPart = DueTime.QuadPart;
+        return nt::KeSetTimerEx(as<nt::KTIMER>(Timer), due, Period, as<nt::KDPC>(Dpc));
+    });
+}
+BOOLEAN KeCancelTimer(PKTIMER Timer) {
+    return call([&] { return nt::KeCancelTimer(as<nt::KTIMER>(Timer)); });
+}
+BOOLEAN KeReadStateTimer(PKTIMER Timer) {
+    return call([&] { return nt::KeReadStateTimer(as<nt::KTIMER>(Timer)); });
+}
+VOID KeFlushQueuedDpcs(VOID) {
+    call([] { nt::KeFlushQueuedDpcs(); });
+}
+VOID KeQuerySystemTime(PLARGE_INTEGER CurrentTime) {
+    call([&] { nt::KeQuerySystemTime(as<nt::LARGE_INTEGER>(CurrentTime)); });
+}
+
 VOID RtlInitUnicodeString(PUNICODE_STRING DestinationString, PCWSTR SourceString) {
     call(
         [&] { nt::RtlInitUnicodeString(as<nt::UNICODE_STRING>(DestinationString), SourceString); });
@@ -549,7 +897,46 @@ namespace {
     X(ZwWaitForSingleObject) X(ExAllocatePoolWithTag) X(ExFreePoolWithTag)                   \
     X(ExGetPreviousMode) X(PsGetCurrentThreadId) X(PsGetThreadId) X(IoGetCurrentProcess)     \
     X(PsGetCurrentProcess) X(PsGetCurrentProcessId) X(PsGetProcessId)                        \
-    X(RtlInitUnicodeString) X(MmGetSystemRoutineAddress)
+    X(RtlInitUnicodeString) X(MmGetSystemRoutineAddress)                                    \
+    KMLAB_WDM_LOCK_EXPORTS(X)
+// The lock family, as the amd64 kernel exports it (spin_lock.hpp and the
+// other headers say which; [ros-ntoskrnl-spec]). KeInitializeSpinLock is an
+// export although the amd64 WDK inlines it (spin_lock.hpp: amd64 drivers
+// import it, and drivers resolve it with MmGetSystemRoutineAddress; ReactOS's
+// spec lists it for x86 and ARM only). Not KeAcquireSpinLock,
+// ExGetCurrentResourceThread, ExReleaseResource,
+// ExIsResourceAcquiredLite, the push-lock macros over the ...Ex routines, nor
+// KeQuerySystemTime (amd64 macros); not the Flt push-lock routines (FltMgr.sys
+// exports them). The ...Ex push-lock routines and ExInitializePushLock are
+// exports since Windows 10 1809 [ddi:exinitializepushlock]; EX_SPIN_LOCK's
+// since Vista SP1 [ddi:reader-writer-spin-locks].
+#define KMLAB_WDM_LOCK_EXPORTS(X)                                                            \
+    X(KeInitializeSpinLock) X(KeAcquireSpinLockRaiseToDpc) X(KeReleaseSpinLock) X(KeAcquireSpinLockAtDpcLevel)       \
+    X(KeReleaseSpinLockFromDpcLevel) X(KeTryToAcquireSpinLockAtDpcLevel) X(KeTestSpinLock)   \
+    X(KeAcquireSpinLockForDpc) X(KeReleaseSpinLockForDpc) X(KeAcquireInStackQueuedSpinLock)  \
+    X(KeReleaseInStackQueuedSpinLock) X(KeAcquireInStackQueuedSpinLockAtDpcLevel)            \
+    X(KeReleaseInStackQueuedSpinLockFromDpcLevel) X(KeAcquireInStackQueuedSpinLockForDpc)    \
+    X(KeReleaseInStackQueuedSpinLockForDpc)                                                  \
+    X(ExInitializeResourceLite) X(ExReinitializeResourceLite) X(ExDeleteResourceLite)        \
+    X(ExAcquireResourceExclusiveLite) X(ExAcquireResourceSharedLite)                         \
+    X(ExAcquireSharedStarveExclusive) X(ExAcquireSharedWaitForExclusive)                     \
+    X(ExEnterCriticalRegionAndAcquireResourceExclusive)                                      \
+    X(ExEnterCriticalRegionAndAcquireResourceShared)                                         \
+    X(ExEnterCriticalRegionAndAcquireSharedWaitForExclusive)                                 \
+    X(ExConvertExclusiveToSharedLite) X(ExReleaseResourceLite)                               \
+    X(ExReleaseResourceForThreadLite) X(ExReleaseResourceAndLeaveCriticalRegion)             \
+    X(ExSetResourceOwnerPointer) X(ExIsResourceAcquiredExclusiveLite)                        \
+    X(ExIsResourceAcquiredSharedLite) X(ExGetExclusiveWaiterCount) X(ExGetSharedWaiterCount) \
+    X(ExInitializePushLock) X(ExAcquirePushLockExclusiveEx) X(ExAcquirePushLockSharedEx)     \
+    X(ExReleasePushLockExclusiveEx) X(ExReleasePushLockSharedEx) X(ExReleasePushLockEx)      \
+    X(ExTryAcquirePushLockExclusiveEx) X(ExTryAcquirePushLockSharedEx)                       \
+    X(ExAcquireSpinLockShared) X(ExAcquireSpinLockExclusive) X(ExReleaseSpinLockShared)      \
+    X(ExReleaseSpinLockExclusive) X(ExAcquireSpinLockSharedAtDpcLevel)                       \
+    X(ExAcquireSpinLockExclusiveAtDpcLevel) X(ExReleaseSpinLockSharedFromDpcLevel)           \
+    X(ExReleaseSpinLockExclusiveFromDpcLevel) X(ExTryAcquireSpinLockSharedAtDpcLevel)        \
+    X(ExTryAcquireSpinLockExclusiveAtDpcLevel) X(ExTryConvertSharedSpinLockExclusive)        \
+    X(KeInitializeDpc) X(KeInitializeTimer) X(KeInitializeTimerEx) X(KeSetTimer)             \
+    X(KeSetTimerEx) X(KeCancelTimer) X(KeReadStateTimer) X(KeFlushQueuedDpcs)
 // Exported variables: the address of the variable, as the export is.
 #define KMLAB_WDM_VARIABLES(X) X(PsThreadType) X(ExEventObjectType) X(PsInitialSystemProcess)
 // clang-format on

@@ -38,19 +38,37 @@ std::set<std::string> routines_declared_in_wdm_h() {
 }
 }  // namespace
 
-// Declared in wdm.h but no export of a Windows kernel: macros or inline
-// functions in the WDK only, and kmlab's own routines. A driver probing for
-// them must get NULL. (KeWaitForMutexObject and ObDereferenceObject are WDK
-// macros that the kernel exports as well.)
-const std::set<std::string> kNotExported = {"KeRaiseIrql",           "ObReferenceObject",
-                                            "ExInitializeFastMutex", "KmlabSetBugCheckHandler",
-                                            "KmlabSetFlavor",        "KmlabGetFlavor"};
+// Declared in wdm.h but no export of a Windows (amd64) kernel: macros or
+// inline functions in the WDK only, another module's exports, and kmlab's own
+// routines. A driver probing for them must get NULL. (KeWaitForMutexObject
+// and ObDereferenceObject are WDK macros that the kernel exports as well.)
+// The lock family's (kernel/spin_lock.hpp and friends; [ros-ntoskrnl-spec]):
+// ExGetCurrentResourceThread and KeQuerySystemTime are amd64 macros; the Flt
+// push-lock routines are FltMgr.sys's. (KeInitializeSpinLock is an export.)
+const std::set<std::string> kNotExported = {"KeRaiseIrql",
+                                            "ObReferenceObject",
+                                            "ExInitializeFastMutex",
+                                            "KmlabSetBugCheckHandler",
+                                            "KmlabSetFlavor",
+                                            "KmlabGetFlavor",
+                                            "ExGetCurrentResourceThread",
+                                            "KeQuerySystemTime",
+                                            "FltInitializePushLock",
+                                            "FltDeletePushLock",
+                                            "FltAcquirePushLockExclusive",
+                                            "FltAcquirePushLockShared",
+                                            "FltReleasePushLock"};
 
 TEST_F(SystemRoutines, EveryRoutineOfTheCFaceIsFoundByNameUnlessWindowsDoesNotExportIt) {
     const auto names = routines_declared_in_wdm_h();
-    ASSERT_GT(names.size(), 60u) << "wdm.h was read from " << KMLAB_WDM_H_PATH;
+    ASSERT_GT(names.size(), 130u) << "wdm.h was read from " << KMLAB_WDM_H_PATH;
     ASSERT_TRUE(names.contains("KeSetEvent") && names.contains("ZwWaitForSingleObject") &&
                 names.contains("RtlInitUnicodeString"));
+    // One of each lock family the C face has.
+    for (const char* name : {"KeAcquireSpinLockRaiseToDpc", "KeAcquireInStackQueuedSpinLock",
+                             "ExAcquireResourceSharedLite", "ExAcquirePushLockExclusiveEx",
+                             "ExAcquireSpinLockExclusive", "KeSetTimerEx", "KeInitializeDpc"})
+        EXPECT_TRUE(names.contains(name)) << name << " is not declared in wdm.h";
     std::set<PVOID> addresses;
     std::size_t exported = 0;
     for (const std::string& name : names) {
@@ -83,6 +101,31 @@ TEST_F(SystemRoutines, TheAddressIsTheRoutineAndTheVariable) {
     auto* thread_type = static_cast<POBJECT_TYPE**>(look_up(L"PsThreadType"));
     ASSERT_NE(thread_type, nullptr);
     EXPECT_EQ(static_cast<void*>(**thread_type), static_cast<void*>(*PsThreadType));
+}
+
+// The lock family through the table: a spin lock taken and released through
+// the addresses a driver would look up, and the wdm.h macros (inline
+// functions in kmlab's C face: KeAcquireSpinLock, ExReleaseResource,
+// ExAcquirePushLockExclusive) are not found, as on amd64 Windows.
+TEST_F(SystemRoutines, TheLockRoutinesAreTheExportsAndTheMacrosAreNot) {
+    using Acquire = KIRQL (*)(ULONG_PTR*);
+    using Release = void (*)(ULONG_PTR*, KIRQL);
+    auto acquire = reinterpret_cast<Acquire>(look_up(L"KeAcquireSpinLockRaiseToDpc"));
+    auto release = reinterpret_cast<Release>(look_up(L"KeReleaseSpinLock"));
+    ASSERT_NE(acquire, nullptr);
+    ASSERT_NE(release, nullptr);
+    ULONG_PTR lock = 0;
+    const KIRQL old = acquire(&lock);
+    EXPECT_EQ(old, PASSIVE_LEVEL);
+    EXPECT_EQ(KeGetCurrentIrql(), DISPATCH_LEVEL);
+    EXPECT_NE(lock, 0u) << "held";
+    release(&lock, old);
+    EXPECT_EQ(KeGetCurrentIrql(), PASSIVE_LEVEL);
+    EXPECT_EQ(lock, 0u) << "free again";
+    for (const wchar_t* name :
+         {L"KeAcquireSpinLock", L"ExReleaseResource", L"ExIsResourceAcquiredLite",
+          L"ExAcquirePushLockExclusive", L"ExTryAcquirePushLockShared"})
+        EXPECT_EQ(look_up(name), nullptr) << "a wdm.h macro, not an export";
 }
 
 TEST_F(SystemRoutines, UnknownOrNonAsciiNamesAreNull) {

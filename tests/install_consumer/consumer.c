@@ -1,6 +1,7 @@
 /* The C face from an installed tree: <kmlab/wdm.h> found through
- * find_package(kmlab), compiled as C17, linked against kmlab::kmlab. */
-#include <kmlab/wdm.h>
+ * find_package(kmlab), compiled as C17, linked against kmlab::kmlab; and
+ * <kmlab/ntddk.h>, which includes it and opens KTHREAD's fields. */
+#include <kmlab/ntddk.h>
 
 #include <stdio.h>
 
@@ -32,6 +33,26 @@ int main(void) {
         if (MmGetSystemRoutineAddress(&name) == NULL) return 1;
         if (KeQueryPriorityThread(KeGetCurrentThread()) != 8) return 1;
         {
+            /* The lock family: a spin lock at DISPATCH_LEVEL, an ERESOURCE
+             * inside a critical region. */
+            KSPIN_LOCK spinLock;
+            KIRQL oldIrql;
+            ERESOURCE resource;
+            KeInitializeSpinLock(&spinLock);
+            KeAcquireSpinLock(&spinLock, &oldIrql);
+            if (KeGetCurrentIrql() != DISPATCH_LEVEL || KeTestSpinLock(&spinLock)) return 1;
+            KeReleaseSpinLock(&spinLock, oldIrql);
+            if (KeGetCurrentIrql() != PASSIVE_LEVEL || !KeTestSpinLock(&spinLock)) return 1;
+            if (ExInitializeResourceLite(&resource) != STATUS_SUCCESS) return 1;
+            KeEnterCriticalRegion();
+            if (KeGetCurrentThread()->KernelApcDisable != -1) return 1;
+            if (!ExAcquireResourceExclusiveLite(&resource, TRUE)) return 1;
+            if (!ExIsResourceAcquiredExclusiveLite(&resource)) return 1;
+            ExReleaseResourceLite(&resource);
+            KeLeaveCriticalRegion();
+            if (ExDeleteResourceLite(&resource) != STATUS_SUCCESS) return 1;
+        }
+        {
             /* Whatever flavour KMLAB_FLAVOR started it in: set, read, restore. */
             KMLAB_FLAVOR started = KmlabSetFlavor(KmlabFlavorFree);
             if (KmlabGetFlavor() != KmlabFlavorFree) return 1;
@@ -39,7 +60,7 @@ int main(void) {
         }
     }
     printf(
-        "C consumer: FAST_MUTEX, KEVENT, event handles and MmGetSystemRoutineAddress through "
-        "<kmlab/wdm.h>\n");
+        "C consumer: FAST_MUTEX, KEVENT, event handles, MmGetSystemRoutineAddress, KSPIN_LOCK "
+        "and ERESOURCE through <kmlab/wdm.h>\n");
     return 0;
 }

@@ -36,6 +36,9 @@
  * <kmlab/nt/wdk_macros.h>, which the C++ face includes too; in C++ include
  * this header after the standard library's.
  *
+ * KTHREAD is opaque here, as in the WDK; <kmlab/ntddk.h> includes this header
+ * and gives C code the emulated thread object's fields.
+ *
  * In C++, include this header or <kmlab/kmlab_nt.hpp>; both in one
  * translation unit work (the C names are global, the C++ ones in kmlab::nt),
  * but not under `using namespace kmlab::nt;`. The constants are enumerators,
@@ -54,7 +57,9 @@
 #ifdef __cplusplus
 extern "C" {
 #define KMLAB_WDM_STATUS(v) static_cast<NTSTATUS>(v##u)
+#define KMLAB_WDM_CAST(T, v) static_cast<T>(v)
 #else
+#define KMLAB_WDM_CAST(T, v) ((T)(v))
 #define KMLAB_WDM_STATUS(v) ((NTSTATUS)(v##u))
 #endif
 
@@ -86,15 +91,78 @@ typedef wchar_t WCHAR;
 typedef const WCHAR* PCWSTR;
 typedef int8_t SCHAR;
 
+/* The rest of ntdef.h's and basetsd.h's scalar names [ros-ntbasedef]
+ * (sdk/include/xdk/ntbasedef.h). LONG is 32 bits, as on Windows (LLP64):
+ * the WDK's `long` would be 64 bits here. */
+typedef int INT, *PINT;
+typedef unsigned int UINT, *PUINT;
+typedef double DOUBLE;
+typedef UCHAR* PUCHAR;
+typedef USHORT* PUSHORT;
+typedef SHORT* PSHORT;
+typedef SCHAR* PSCHAR;
+typedef BOOLEAN* PBOOLEAN;
+typedef LONGLONG* PLONGLONG;
+typedef ULONGLONG *PULONGLONG, DWORDLONG, *PDWORDLONG;
+typedef CHAR *PCHAR, *PCH, *LPCH, *PSTR, *LPSTR, *NPSTR, *PSZ;
+typedef const CHAR *PCCH, *LPCCH, *PCSTR, *LPCSTR, *PCSZ;
+typedef WCHAR *PWCHAR, *PWCH, *LPWCH, *PWSTR, *LPWSTR, *NWPSTR;
+typedef const WCHAR *PCWCH, *LPCWCH, *LPCWSTR;
+typedef CHAR CCHAR, *PCCHAR;
+typedef SHORT CSHORT, *PCSHORT;
+typedef ULONG CLONG, *PCLONG;
+typedef ULONG LOGICAL, *PLOGICAL;
+typedef NTSTATUS* PNTSTATUS;
+typedef UCHAR FCHAR;
+typedef USHORT FSHORT;
+typedef ULONG FLONG;
+typedef int8_t INT8, *PINT8;
+typedef int16_t INT16, *PINT16;
+typedef int32_t INT32, *PINT32;
+typedef int64_t INT64, *PINT64;
+typedef uint8_t UINT8, *PUINT8;
+typedef uint16_t UINT16, *PUINT16;
+typedef uint32_t UINT32, *PUINT32;
+typedef uint64_t UINT64, *PUINT64;
+typedef int32_t LONG32, *PLONG32;
+typedef uint32_t ULONG32, *PULONG32, DWORD32, *PDWORD32;
+typedef int64_t LONG64, *PLONG64;
+typedef uint64_t ULONG64, *PULONG64, DWORD64, *PDWORD64;
+typedef intptr_t INT_PTR, *PINT_PTR;
+typedef uintptr_t UINT_PTR, *PUINT_PTR;
+typedef LONG_PTR* PLONG_PTR;
+typedef ULONG_PTR *PULONG_PTR, DWORD_PTR, *PDWORD_PTR;
+typedef ULONG_PTR SIZE_T, *PSIZE_T;
+typedef LONG_PTR SSIZE_T, *PSSIZE_T;
+typedef ULONG_PTR KAFFINITY, *PKAFFINITY;
+
 enum { FALSE = 0, TRUE = 1 };
 
+/* With the WDK's anonymous struct too (LowPart, HighPart directly). */
 typedef union _LARGE_INTEGER {
+    struct {
+        ULONG LowPart;
+        LONG HighPart;
+    };
     struct {
         ULONG LowPart;
         LONG HighPart;
     } u;
     LONGLONG QuadPart;
 } LARGE_INTEGER, *PLARGE_INTEGER;
+typedef LARGE_INTEGER PHYSICAL_ADDRESS, *PPHYSICAL_ADDRESS;
+
+typedef union _ULARGE_INTEGER {
+    struct {
+        ULONG LowPart;
+        ULONG HighPart;
+    };
+    struct {
+        ULONG LowPart;
+        ULONG HighPart;
+    } u;
+    ULONGLONG QuadPart;
+} ULARGE_INTEGER, *PULARGE_INTEGER;
 
 /* ---- Status codes [wine-status] ---- */
 enum {
@@ -123,12 +191,32 @@ enum {
     STATUS_SEMAPHORE_LIMIT_EXCEEDED = KMLAB_WDM_STATUS(0xC0000047),
     STATUS_INSUFFICIENT_RESOURCES = KMLAB_WDM_STATUS(0xC000009A),
     STATUS_NOT_SUPPORTED = KMLAB_WDM_STATUS(0xC00000BB),
-    STATUS_MUTANT_LIMIT_EXCEEDED = KMLAB_WDM_STATUS(0xC0000191)
+    STATUS_MUTANT_LIMIT_EXCEEDED = KMLAB_WDM_STATUS(0xC0000191),
+    STATUS_ACCESS_VIOLATION = KMLAB_WDM_STATUS(0xC0000005),
+    STATUS_INVALID_CID = KMLAB_WDM_STATUS(0xC000000B),
+    STATUS_INVALID_PARAMETER_MIX = KMLAB_WDM_STATUS(0xC0000030),
+    STATUS_SUSPEND_COUNT_EXCEEDED = KMLAB_WDM_STATUS(0xC000004A),
+    STATUS_THREAD_IS_TERMINATING = KMLAB_WDM_STATUS(0xC000004B),
+    STATUS_DELETE_PENDING = KMLAB_WDM_STATUS(0xC0000056),
+    STATUS_INVALID_PARAMETER_1 = KMLAB_WDM_STATUS(0xC00000EF),
+    STATUS_INVALID_PARAMETER_2 = KMLAB_WDM_STATUS(0xC00000F0),
+    STATUS_INVALID_PARAMETER_3 = KMLAB_WDM_STATUS(0xC00000F1),
+    STATUS_POSSIBLE_DEADLOCK = KMLAB_WDM_STATUS(0xC0000194)
 };
 
 /* The WDK's NT_SUCCESS is a macro; a function keeps the C++ face's name free. */
 static inline int NT_SUCCESS(NTSTATUS Status) {
     return Status >= 0;
+}
+/* The severity in the top two bits [ros-ntbasedef]. */
+static inline int NT_INFORMATION(NTSTATUS Status) {
+    return (KMLAB_WDM_CAST(ULONG, Status) >> 30) == 1;
+}
+static inline int NT_WARNING(NTSTATUS Status) {
+    return (KMLAB_WDM_CAST(ULONG, Status) >> 30) == 2;
+}
+static inline int NT_ERROR(NTSTATUS Status) {
+    return (KMLAB_WDM_CAST(ULONG, Status) >> 30) == 3;
 }
 
 /* ---- IRQL (amd64 values [ros-x64ke]) ---- */
@@ -137,6 +225,7 @@ enum {
     LOW_LEVEL = 0,
     APC_LEVEL = 1,
     DISPATCH_LEVEL = 2,
+    CMCI_LEVEL = 5,
     SYNCH_LEVEL = 12,
     CLOCK_LEVEL = 13,
     IPI_LEVEL = 14,
@@ -199,7 +288,8 @@ typedef enum _KOBJECTS {
     ThreadObject = 6,
     GateObject = 7,
     TimerNotificationObject = 8,
-    TimerSynchronizationObject = 9
+    TimerSynchronizationObject = 9,
+    DpcObject = 19
 } KOBJECTS;
 
 enum {
@@ -223,11 +313,134 @@ enum {
     OBJ_KERNEL_HANDLE = 0x00000200
 };
 
-/* ---- Lists ---- */
+/* ---- Lists, with the WDK's inline routines [ros-rtlfuncs] ----
+ * decision, kmlab: without the integrity checks that Windows 8's WDK added
+ * to RemoveEntryList and friends (FatalListEntryError), as a driver built with
+ * NO_KERNEL_LIST_ENTRY_CHECKS has them: a corrupted list is the driver's own
+ * memory, and the emulator's sanitizer builds find it. */
 typedef struct _LIST_ENTRY {
     struct _LIST_ENTRY* Flink;
     struct _LIST_ENTRY* Blink;
-} LIST_ENTRY, *PLIST_ENTRY;
+} LIST_ENTRY, *PLIST_ENTRY, *PRLIST_ENTRY;
+
+typedef struct _SINGLE_LIST_ENTRY {
+    struct _SINGLE_LIST_ENTRY* Next;
+} SINGLE_LIST_ENTRY, *PSINGLE_LIST_ENTRY;
+
+static inline VOID InitializeListHead(PLIST_ENTRY ListHead) {
+    ListHead->Flink = ListHead->Blink = ListHead;
+}
+static inline BOOLEAN IsListEmpty(const LIST_ENTRY* ListHead) {
+    return KMLAB_WDM_CAST(BOOLEAN, ListHead->Flink == ListHead);
+}
+static inline BOOLEAN RemoveEntryList(PLIST_ENTRY Entry) {
+    PLIST_ENTRY Flink = Entry->Flink;
+    PLIST_ENTRY Blink = Entry->Blink;
+    Blink->Flink = Flink;
+    Flink->Blink = Blink;
+    return KMLAB_WDM_CAST(BOOLEAN, Flink == Blink);
+}
+static inline PLIST_ENTRY RemoveHeadList(PLIST_ENTRY ListHead) {
+    PLIST_ENTRY Entry = ListHead->Flink;
+    PLIST_ENTRY Flink = Entry->Flink;
+    ListHead->Flink = Flink;
+    Flink->Blink = ListHead;
+    return Entry;
+}
+static inline PLIST_ENTRY RemoveTailList(PLIST_ENTRY ListHead) {
+    PLIST_ENTRY Entry = ListHead->Blink;
+    PLIST_ENTRY Blink = Entry->Blink;
+    ListHead->Blink = Blink;
+    Blink->Flink = ListHead;
+    return Entry;
+}
+static inline VOID InsertTailList(PLIST_ENTRY ListHead, PLIST_ENTRY Entry) {
+    PLIST_ENTRY Blink = ListHead->Blink;
+    Entry->Flink = ListHead;
+    Entry->Blink = Blink;
+    Blink->Flink = Entry;
+    ListHead->Blink = Entry;
+}
+static inline VOID InsertHeadList(PLIST_ENTRY ListHead, PLIST_ENTRY Entry) {
+    PLIST_ENTRY Flink = ListHead->Flink;
+    Entry->Flink = Flink;
+    Entry->Blink = ListHead;
+    Flink->Blink = Entry;
+    ListHead->Flink = Entry;
+}
+/* Links the list that begins at ListToAppend (a list without a head) in
+ * before ListHead, as the WDK's AppendTailList does. */
+static inline VOID AppendTailList(PLIST_ENTRY ListHead, PLIST_ENTRY ListToAppend) {
+    PLIST_ENTRY ListEnd = ListHead->Blink;
+    ListHead->Blink->Flink = ListToAppend;
+    ListHead->Blink = ListToAppend->Blink;
+    ListToAppend->Blink->Flink = ListHead;
+    ListToAppend->Blink = ListEnd;
+}
+static inline PSINGLE_LIST_ENTRY PopEntryList(PSINGLE_LIST_ENTRY ListHead) {
+    PSINGLE_LIST_ENTRY FirstEntry = ListHead->Next;
+    if (FirstEntry != NULL) ListHead->Next = FirstEntry->Next;
+    return FirstEntry;
+}
+static inline VOID PushEntryList(PSINGLE_LIST_ENTRY ListHead, PSINGLE_LIST_ENTRY Entry) {
+    Entry->Next = ListHead->Next;
+    ListHead->Next = Entry;
+}
+
+/* ---- The Interlocked family: compiler intrinsics in the WDK, full
+ * barriers on amd64 [ros-interlocked]; here the same over gcc's __atomic
+ * builtins (sequentially consistent). Inline functions: no kernel export. */
+static inline LONG InterlockedIncrement(LONG volatile* Addend) {
+    return __atomic_add_fetch(Addend, 1, __ATOMIC_SEQ_CST);
+}
+static inline LONG InterlockedDecrement(LONG volatile* Addend) {
+    return __atomic_sub_fetch(Addend, 1, __ATOMIC_SEQ_CST);
+}
+static inline LONG InterlockedExchange(LONG volatile* Target, LONG Value) {
+    return __atomic_exchange_n(Target, Value, __ATOMIC_SEQ_CST);
+}
+static inline LONG InterlockedExchangeAdd(LONG volatile* Addend, LONG Value) {
+    return __atomic_fetch_add(Addend, Value, __ATOMIC_SEQ_CST);
+}
+static inline LONG InterlockedCompareExchange(LONG volatile* Destination, LONG Exchange,
+                                              LONG Comparand) {
+    __atomic_compare_exchange_n(Destination, &Comparand, Exchange, 0, __ATOMIC_SEQ_CST,
+                                __ATOMIC_SEQ_CST);
+    return Comparand;
+}
+static inline LONG InterlockedOr(LONG volatile* Destination, LONG Value) {
+    return __atomic_fetch_or(Destination, Value, __ATOMIC_SEQ_CST);
+}
+static inline LONG InterlockedAnd(LONG volatile* Destination, LONG Value) {
+    return __atomic_fetch_and(Destination, Value, __ATOMIC_SEQ_CST);
+}
+static inline LONG InterlockedXor(LONG volatile* Destination, LONG Value) {
+    return __atomic_fetch_xor(Destination, Value, __ATOMIC_SEQ_CST);
+}
+static inline LONG64 InterlockedIncrement64(LONG64 volatile* Addend) {
+    return __atomic_add_fetch(Addend, 1, __ATOMIC_SEQ_CST);
+}
+static inline LONG64 InterlockedDecrement64(LONG64 volatile* Addend) {
+    return __atomic_sub_fetch(Addend, 1, __ATOMIC_SEQ_CST);
+}
+static inline LONG64 InterlockedExchangeAdd64(LONG64 volatile* Addend, LONG64 Value) {
+    return __atomic_fetch_add(Addend, Value, __ATOMIC_SEQ_CST);
+}
+static inline LONG64 InterlockedCompareExchange64(LONG64 volatile* Destination, LONG64 Exchange,
+                                                  LONG64 Comparand) {
+    __atomic_compare_exchange_n(Destination, &Comparand, Exchange, 0, __ATOMIC_SEQ_CST,
+                                __ATOMIC_SEQ_CST);
+    return Comparand;
+}
+static inline PVOID InterlockedExchangePointer(PVOID volatile* Target, PVOID Value) {
+    return __atomic_exchange_n(Target, Value, __ATOMIC_SEQ_CST);
+}
+static inline PVOID InterlockedCompareExchangePointer(PVOID volatile* Destination, PVOID Exchange,
+                                                      PVOID Comparand) {
+    __atomic_compare_exchange_n(Destination, &Comparand, Exchange, 0, __ATOMIC_SEQ_CST,
+                                __ATOMIC_SEQ_CST);
+    return Comparand;
+}
 
 /* ---- Dispatcher objects: the WDK's amd64 layouts [ros-xket] ---- */
 typedef struct _KTHREAD KTHREAD, *PKTHREAD, *PRKTHREAD; /* opaque to C */
@@ -483,11 +696,220 @@ PEPROCESS PsGetCurrentProcess(VOID);
 HANDLE PsGetCurrentProcessId(VOID);
 HANDLE PsGetProcessId(PEPROCESS Process);
 
+/* ---- Spin locks: <kmlab/kernel/spin_lock.hpp> says what each does ----
+ * The lock word: 0 when free; the in-stack queue entries as the WDK declares
+ * them [ros-xket]. */
+typedef ULONG_PTR KSPIN_LOCK, *PKSPIN_LOCK;
+typedef struct _KSPIN_LOCK_QUEUE {
+    struct _KSPIN_LOCK_QUEUE* volatile Next;
+    PKSPIN_LOCK volatile Lock;
+} KSPIN_LOCK_QUEUE, *PKSPIN_LOCK_QUEUE;
+typedef struct _KLOCK_QUEUE_HANDLE {
+    KSPIN_LOCK_QUEUE LockQueue;
+    KIRQL OldIrql;
+} KLOCK_QUEUE_HANDLE, *PKLOCK_QUEUE_HANDLE;
+
+/* A FORCEINLINE in the amd64 WDK, and a kernel export (spin_lock.hpp). */
+VOID KeInitializeSpinLock(PKSPIN_LOCK SpinLock);
+KIRQL KeAcquireSpinLockRaiseToDpc(PKSPIN_LOCK SpinLock);
+/* The amd64 WDK's macro `*(OldIrql) = KeAcquireSpinLockRaiseToDpc(SpinLock)`,
+ * as an inline function so that the C++ face's name stays free. */
+static inline VOID KeAcquireSpinLock(PKSPIN_LOCK SpinLock, PKIRQL OldIrql) {
+    *OldIrql = KeAcquireSpinLockRaiseToDpc(SpinLock);
+}
+VOID KeReleaseSpinLock(PKSPIN_LOCK SpinLock, KIRQL NewIrql);
+VOID KeAcquireSpinLockAtDpcLevel(PKSPIN_LOCK SpinLock);
+VOID KeReleaseSpinLockFromDpcLevel(PKSPIN_LOCK SpinLock);
+BOOLEAN KeTryToAcquireSpinLockAtDpcLevel(PKSPIN_LOCK SpinLock);
+BOOLEAN KeTestSpinLock(PKSPIN_LOCK SpinLock);
+KIRQL KeAcquireSpinLockForDpc(PKSPIN_LOCK SpinLock);
+VOID KeReleaseSpinLockForDpc(PKSPIN_LOCK SpinLock, KIRQL OldIrql);
+VOID KeAcquireInStackQueuedSpinLock(PKSPIN_LOCK SpinLock, PKLOCK_QUEUE_HANDLE LockHandle);
+VOID KeReleaseInStackQueuedSpinLock(PKLOCK_QUEUE_HANDLE LockHandle);
+VOID KeAcquireInStackQueuedSpinLockAtDpcLevel(PKSPIN_LOCK SpinLock, PKLOCK_QUEUE_HANDLE LockHandle);
+VOID KeReleaseInStackQueuedSpinLockFromDpcLevel(PKLOCK_QUEUE_HANDLE LockHandle);
+VOID KeAcquireInStackQueuedSpinLockForDpc(PKSPIN_LOCK SpinLock, PKLOCK_QUEUE_HANDLE LockHandle);
+VOID KeReleaseInStackQueuedSpinLockForDpc(PKLOCK_QUEUE_HANDLE LockHandle);
+
+/* ---- ERESOURCE: <kmlab/kernel/resource.hpp> says what each does ----
+ * The WDK's amd64 layout [ros-xex]. */
+typedef ULONG_PTR ERESOURCE_THREAD, *PERESOURCE_THREAD;
+typedef struct _OWNER_ENTRY {
+    ERESOURCE_THREAD OwnerThread;
+    union {
+        struct {
+            ULONG IoPriorityBoosted : 1;
+            ULONG OwnerReferenced : 1;
+            ULONG OwnerCount : 30;
+        };
+        ULONG TableSize;
+    };
+} OWNER_ENTRY, *POWNER_ENTRY;
+typedef struct _ERESOURCE {
+    LIST_ENTRY SystemResourcesList;
+    POWNER_ENTRY OwnerTable;
+    SHORT ActiveCount;
+    USHORT Flag;
+    PKSEMAPHORE SharedWaiters;
+    PKEVENT ExclusiveWaiters;
+    OWNER_ENTRY OwnerEntry;
+    ULONG ActiveEntries;
+    ULONG ContentionCount;
+    ULONG NumberOfSharedWaiters;
+    ULONG NumberOfExclusiveWaiters;
+    PVOID Reserved2;
+    union {
+        PVOID Address;
+        ULONG_PTR CreatorBackTraceIndex;
+    };
+    KSPIN_LOCK SpinLock;
+} ERESOURCE, *PERESOURCE;
+enum {
+    ResourceNeverExclusive = 0x0010,
+    ResourceReleaseByOtherThread = 0x0020,
+    ResourceOwnedExclusive = 0x0080
+};
+
+NTSTATUS ExInitializeResourceLite(PERESOURCE Resource);
+NTSTATUS ExReinitializeResourceLite(PERESOURCE Resource);
+NTSTATUS ExDeleteResourceLite(PERESOURCE Resource);
+BOOLEAN ExAcquireResourceExclusiveLite(PERESOURCE Resource, BOOLEAN Wait);
+BOOLEAN ExAcquireResourceSharedLite(PERESOURCE Resource, BOOLEAN Wait);
+BOOLEAN ExAcquireSharedStarveExclusive(PERESOURCE Resource, BOOLEAN Wait);
+BOOLEAN ExAcquireSharedWaitForExclusive(PERESOURCE Resource, BOOLEAN Wait);
+PVOID ExEnterCriticalRegionAndAcquireResourceExclusive(PERESOURCE Resource);
+PVOID ExEnterCriticalRegionAndAcquireResourceShared(PERESOURCE Resource);
+PVOID ExEnterCriticalRegionAndAcquireSharedWaitForExclusive(PERESOURCE Resource);
+VOID ExConvertExclusiveToSharedLite(PERESOURCE Resource);
+VOID ExReleaseResourceLite(PERESOURCE Resource);
+VOID ExReleaseResourceForThreadLite(PERESOURCE Resource, ERESOURCE_THREAD ResourceThreadId);
+VOID ExReleaseResourceAndLeaveCriticalRegion(PERESOURCE Resource);
+VOID ExSetResourceOwnerPointer(PERESOURCE Resource, PVOID OwnerPointer);
+/* A macro in the WDK (the current thread as an integer); a routine here. */
+ERESOURCE_THREAD ExGetCurrentResourceThread(VOID);
+BOOLEAN ExIsResourceAcquiredExclusiveLite(PERESOURCE Resource);
+ULONG ExIsResourceAcquiredSharedLite(PERESOURCE Resource);
+ULONG ExGetExclusiveWaiterCount(PERESOURCE Resource);
+ULONG ExGetSharedWaiterCount(PERESOURCE Resource);
+/* wdm.h's macros over the Lite routines. */
+static inline VOID ExReleaseResource(PERESOURCE Resource) {
+    ExReleaseResourceLite(Resource);
+}
+static inline ULONG ExIsResourceAcquiredLite(PERESOURCE Resource) {
+    return ExIsResourceAcquiredSharedLite(Resource);
+}
+
+/* ---- EX_PUSH_LOCK: <kmlab/kernel/push_lock.hpp> says what each does ----
+ * decision, kmlab: a typedef where the WDK has `#define EX_PUSH_LOCK
+ * ULONG_PTR`: the same type, without a macro that would rewrite the C++
+ * face's kmlab::nt::EX_PUSH_LOCK. */
+typedef ULONG_PTR EX_PUSH_LOCK, *PEX_PUSH_LOCK;
+enum { EX_DEFAULT_PUSH_LOCK_FLAGS = 0 };
+VOID ExInitializePushLock(PEX_PUSH_LOCK PushLock);
+VOID ExAcquirePushLockExclusiveEx(PEX_PUSH_LOCK PushLock, ULONG Flags);
+VOID ExAcquirePushLockSharedEx(PEX_PUSH_LOCK PushLock, ULONG Flags);
+VOID ExReleasePushLockExclusiveEx(PEX_PUSH_LOCK PushLock, ULONG Flags);
+VOID ExReleasePushLockSharedEx(PEX_PUSH_LOCK PushLock, ULONG Flags);
+VOID ExReleasePushLockEx(PEX_PUSH_LOCK PushLock, ULONG Flags);
+BOOLEAN ExTryAcquirePushLockExclusiveEx(PEX_PUSH_LOCK PushLock, ULONG Flags);
+BOOLEAN ExTryAcquirePushLockSharedEx(PEX_PUSH_LOCK PushLock, ULONG Flags);
+/* wdm.h's macros over the ...Ex routines. */
+static inline VOID ExAcquirePushLockExclusive(PEX_PUSH_LOCK Lock) {
+    ExAcquirePushLockExclusiveEx(Lock, EX_DEFAULT_PUSH_LOCK_FLAGS);
+}
+static inline VOID ExAcquirePushLockShared(PEX_PUSH_LOCK Lock) {
+    ExAcquirePushLockSharedEx(Lock, EX_DEFAULT_PUSH_LOCK_FLAGS);
+}
+static inline VOID ExReleasePushLockExclusive(PEX_PUSH_LOCK Lock) {
+    ExReleasePushLockExclusiveEx(Lock, EX_DEFAULT_PUSH_LOCK_FLAGS);
+}
+static inline VOID ExReleasePushLockShared(PEX_PUSH_LOCK Lock) {
+    ExReleasePushLockSharedEx(Lock, EX_DEFAULT_PUSH_LOCK_FLAGS);
+}
+static inline VOID ExReleasePushLock(PEX_PUSH_LOCK Lock) {
+    ExReleasePushLockEx(Lock, EX_DEFAULT_PUSH_LOCK_FLAGS);
+}
+static inline BOOLEAN ExTryAcquirePushLockExclusive(PEX_PUSH_LOCK Lock) {
+    return ExTryAcquirePushLockExclusiveEx(Lock, EX_DEFAULT_PUSH_LOCK_FLAGS);
+}
+static inline BOOLEAN ExTryAcquirePushLockShared(PEX_PUSH_LOCK Lock) {
+    return ExTryAcquirePushLockSharedEx(Lock, EX_DEFAULT_PUSH_LOCK_FLAGS);
+}
+/* fltkernel.h's (exports of FltMgr.sys, not of the kernel). */
+VOID FltInitializePushLock(PEX_PUSH_LOCK PushLock);
+VOID FltDeletePushLock(PEX_PUSH_LOCK PushLock);
+VOID FltAcquirePushLockExclusive(PEX_PUSH_LOCK PushLock);
+VOID FltAcquirePushLockShared(PEX_PUSH_LOCK PushLock);
+VOID FltReleasePushLock(PEX_PUSH_LOCK PushLock);
+
+/* ---- EX_SPIN_LOCK: <kmlab/kernel/ex_spin_lock.hpp> says what each does ---- */
+typedef volatile LONG EX_SPIN_LOCK, *PEX_SPIN_LOCK;
+KIRQL ExAcquireSpinLockShared(PEX_SPIN_LOCK SpinLock);
+KIRQL ExAcquireSpinLockExclusive(PEX_SPIN_LOCK SpinLock);
+VOID ExReleaseSpinLockShared(PEX_SPIN_LOCK SpinLock, KIRQL OldIrql);
+VOID ExReleaseSpinLockExclusive(PEX_SPIN_LOCK SpinLock, KIRQL OldIrql);
+VOID ExAcquireSpinLockSharedAtDpcLevel(PEX_SPIN_LOCK SpinLock);
+VOID ExAcquireSpinLockExclusiveAtDpcLevel(PEX_SPIN_LOCK SpinLock);
+VOID ExReleaseSpinLockSharedFromDpcLevel(PEX_SPIN_LOCK SpinLock);
+VOID ExReleaseSpinLockExclusiveFromDpcLevel(PEX_SPIN_LOCK SpinLock);
+LOGICAL ExTryAcquireSpinLockSharedAtDpcLevel(PEX_SPIN_LOCK SpinLock);
+LOGICAL ExTryAcquireSpinLockExclusiveAtDpcLevel(PEX_SPIN_LOCK SpinLock);
+LOGICAL ExTryConvertSharedSpinLockExclusive(PEX_SPIN_LOCK SpinLock);
+
+/* ---- KTIMER and KDPC: <kmlab/kernel/timer.hpp> says what each does ----
+ * The Win7 / ReactOS amd64 layouts [ros-xket]. A DPC's routine runs at
+ * DISPATCH_LEVEL on the emulator's timer service thread. */
+struct _KDPC;
+typedef VOID KDEFERRED_ROUTINE(struct _KDPC* Dpc, PVOID DeferredContext, PVOID SystemArgument1,
+                               PVOID SystemArgument2);
+typedef KDEFERRED_ROUTINE* PKDEFERRED_ROUTINE;
+typedef enum _KDPC_IMPORTANCE {
+    LowImportance = 0,
+    MediumImportance = 1,
+    HighImportance = 2
+} KDPC_IMPORTANCE;
+typedef struct _KDPC {
+    UCHAR Type;
+    UCHAR Importance;
+    volatile USHORT Number;
+    LIST_ENTRY DpcListEntry;
+    PKDEFERRED_ROUTINE DeferredRoutine;
+    PVOID DeferredContext;
+    PVOID SystemArgument1;
+    PVOID SystemArgument2;
+    PVOID volatile DpcData;
+} KDPC, *PKDPC, *PRKDPC;
+typedef enum _TIMER_TYPE { NotificationTimer = 0, SynchronizationTimer = 1 } TIMER_TYPE;
+typedef struct _KTIMER {
+    DISPATCHER_HEADER Header;
+    ULARGE_INTEGER DueTime;
+    LIST_ENTRY TimerListEntry;
+    PKDPC Dpc;
+    ULONG Processor;
+    ULONG Period;
+} KTIMER, *PKTIMER, *PRKTIMER;
+
+VOID KeInitializeDpc(PRKDPC Dpc, PKDEFERRED_ROUTINE DeferredRoutine, PVOID DeferredContext);
+VOID KeInitializeTimer(PKTIMER Timer);
+VOID KeInitializeTimerEx(PKTIMER Timer, TIMER_TYPE Type);
+BOOLEAN KeSetTimer(PKTIMER Timer, LARGE_INTEGER DueTime, PKDPC Dpc);
+BOOLEAN KeSetTimerEx(PKTIMER Timer, LARGE_INTEGER DueTime, LONG Period, PKDPC Dpc);
+BOOLEAN KeCancelTimer(PKTIMER Timer);
+BOOLEAN KeReadStateTimer(PKTIMER Timer);
+/* Returns once the DPCs queued before the call have run (timer.hpp).
+ * PASSIVE_LEVEL. */
+VOID KeFlushQueuedDpcs(VOID);
+/* 100 ns units since 1601-01-01. A macro over KUSER_SHARED_DATA in the
+ * amd64 WDK (no kernel export there); a routine here. */
+VOID KeQuerySystemTime(PLARGE_INTEGER CurrentTime);
+
 /* The address of the routine or exported variable of this header named by
  * SystemRoutineName, or NULL [ddi:mmgetsystemroutineaddress]. PASSIVE_LEVEL.
  * Names the WDK defines only as macros or inline functions (KeRaiseIrql,
- * ObReferenceObject, ExInitializeFastMutex) and kmlab's own Kmlab* routines
- * are not exports: NULL, as on Windows. */
+ * ObReferenceObject, ExInitializeFastMutex; on amd64 KeQuerySystemTime and
+ * ExGetCurrentResourceThread), the filter manager's Flt*
+ * routines and kmlab's own Kmlab* routines are not kernel exports: NULL, as on
+ * Windows. */
 PVOID MmGetSystemRoutineAddress(PUNICODE_STRING SystemRoutineName);
 
 /* ---- kmlab: where bug checks go (see the top of this file) ---- */
@@ -510,6 +932,7 @@ KMLAB_FLAVOR KmlabSetFlavor(KMLAB_FLAVOR Flavor);
 KMLAB_FLAVOR KmlabGetFlavor(VOID);
 
 #undef KMLAB_WDM_STATUS
+#undef KMLAB_WDM_CAST
 #ifdef __cplusplus
 }
 #endif

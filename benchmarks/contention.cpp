@@ -1,5 +1,6 @@
-// S3-S6 of BENCHMARKING.md for every kmlab type x backend, the NT routines and
-// every peer, in one binary so that every ratio comes from one run.
+// S3-S6 of BENCHMARKING.md for every kmlab type x backend, the NT routines,
+// kmlab's spin locks and every peer, in one binary so that every ratio comes
+// from one run.
 //
 //   BM_Contended<L>/threads:T/cs_ns:C      S3: throughput sweep (T over the sweep at
 //                                           C = 50; C over 0, 200, 2000 at T = cores, 4x cores)
@@ -63,7 +64,7 @@ void BM_Latency(benchmark::State& state) {
 void register_all() {
     const int c = online_cores();
     const auto sweep = sweep_thread_counts();
-    for_each_lock([&]<class L>() {
+    for_each_exclusive_lock([&]<class L>() {
         auto* s3 = benchmark::RegisterBenchmark(
             bench_name("BM_Contended", LockAdapter<L>::name()).c_str(), BM_Contended<L>);
         s3->ArgNames({"threads", "cs_ns"});

@@ -36,7 +36,7 @@ void BM_Handoff(benchmark::State& state) {
 
 namespace {
 void register_all() {
-    for_each_lock([]<class L>() {
+    for_each_exclusive_lock([]<class L>() {
         benchmark::RegisterBenchmark(bench_name("BM_Handoff", LockAdapter<L>::name()).c_str(),
                                      BM_Handoff<L>)
             ->UseManualTime()

@@ -16,6 +16,7 @@
 
 #include "common/context.hpp"
 #include "common/locks.hpp"
+#include "common/rw_locks.hpp"
 
 namespace {
 using namespace kmlab::bench;
@@ -24,6 +25,39 @@ template <class L>
 [[gnu::noinline]] void kmlab_measure_pairs(L& lock, long pairs) {
     for (long i = 0; i < pairs; ++i) {
         LockAdapter<L>::lock_unlock(lock);
+        asm volatile("" ::: "memory");
+    }
+}
+
+template <class L>
+[[gnu::noinline]] void kmlab_measure_pairs_shared(L& lock, long pairs) {
+    for (long i = 0; i < pairs; ++i) {
+        RwAdapter<L>::lock_shared_unlock(lock);
+        asm volatile("" ::: "memory");
+    }
+}
+
+template <class L>
+[[gnu::noinline]] void kmlab_measure_pairs_shared_in_region(L& lock, long pairs) {
+    for (long i = 0; i < pairs; ++i) {
+        RwAdapter<L>::lock_shared_unlock_in_region(lock);
+        asm volatile("" ::: "memory");
+    }
+}
+
+template <class L>
+[[gnu::noinline]] void kmlab_measure_pairs_exclusive(L& lock, long pairs) {
+    for (long i = 0; i < pairs; ++i) {
+        RwAdapter<L>::lock_unlock(lock);
+        asm volatile("" ::: "memory");
+    }
+}
+
+// KeEnterCriticalRegion + KeLeaveCriticalRegion, what the ERESOURCE and push
+// lock pairs include besides the lock.
+[[gnu::noinline]] void kmlab_measure_pairs_region(long pairs) {
+    for (long i = 0; i < pairs; ++i) {
+        auto r = kmlab::CriticalRegion::enter();
         asm volatile("" ::: "memory");
     }
 }
@@ -42,8 +76,35 @@ int main(int argc, char** argv) {
             kmlab_measure_pairs(lock, pairs);
         };
     };
-    for_each_lock(add);
+    for_each_exclusive_lock(add);
     for_each_raw_lock(add);
+    // Reader/writer locks: "Resource (shared)", "Resource (exclusive)", and for
+    // those that need a critical region "Resource (shared, in a region)": the
+    // pair by a thread already in one.
+    for_each_rw_lock([&]<class L>() {
+        runners[RwAdapter<L>::name() + " (shared)"] = [](long pairs) {
+            static L lock{};
+            RwAdapter<L>::lock_shared_unlock(lock);
+            kmlab_measure_pairs_shared(lock, pairs);
+        };
+        runners[RwAdapter<L>::name() + " (exclusive)"] = [](long pairs) {
+            static L lock{};
+            RwAdapter<L>::lock_unlock(lock);
+            kmlab_measure_pairs_exclusive(lock, pairs);
+        };
+        if constexpr (needs_region<L>()) {
+            runners[RwAdapter<L>::name() + " (shared, in a region)"] = [](long pairs) {
+                static L lock{};
+                auto region = kmlab::CriticalRegion::enter();
+                RwAdapter<L>::lock_shared_unlock_in_region(lock);
+                kmlab_measure_pairs_shared_in_region(lock, pairs);
+            };
+        }
+    });
+    runners["critical_region"] = [](long pairs) {
+        { auto warm = kmlab::CriticalRegion::enter(); }
+        kmlab_measure_pairs_region(pairs);
+    };
     runners["fetch_add"] = [](long pairs) {
         static std::atomic<long> word{0};
         kmlab_measure_pairs_floor(word, pairs);

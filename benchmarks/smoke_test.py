@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """Runs one benchmark binary with a tiny time budget and checks that it exits
-0 and writes valid Google Benchmark JSON with kmlab's run context, and that
-the latency benchmarks keep their whole histogram."""
+0 and writes valid Google Benchmark JSON with kmlab's run context, that it
+registers every family the scenario table (scripts/kmlab/scenarios.py) gives
+it, with every family's reference lock, that the latency benchmarks keep their
+whole histogram, and that the read-mostly scenario covers its reader shares
+and thread counts. `instructions` must list every lock, the reader/writer
+locks once per mode."""
 
 import os
 import subprocess
@@ -11,6 +15,42 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from kmlab.results import LabError, errors_from, load_benchmark_json, records_from  # noqa: E402
+from kmlab.scenarios import SCENARIOS, reference_for  # noqa: E402
+
+# Locks every build has (absl::Mutex and kmlab's newer families may be left out).
+ALWAYS_LISTED = ("std::mutex", "tbb::spin_mutex", "tbb::queuing_mutex", "pthread_spinlock_t",
+                 "std::shared_mutex (shared)", "std::shared_mutex (exclusive)", "tbb::spin_rw_mutex (shared)",
+                 "tbb::queuing_rw_mutex (exclusive)", "pthread_rwlock_t (shared)")
+
+
+def check_families(name: str, records) -> str | None:
+    """Every family the table runs from this binary is there, with its reference lock."""
+    families = [f for s in SCENARIOS if s.binary == name for f in s.families]
+    for family in families:
+        locks = {r.lock for r in records if r.family == family}
+        if not locks:
+            return f"{name}: no results for {family}, which scripts/kmlab/scenarios.py expects from it"
+        if family not in ("BM_Floor", "BM_SafetyCost") and not family.startswith(("BM_Event", "BM_Semaphore",
+                                                                                   "BM_Wait", "BM_Irp", "BM_Grt")):
+            if reference_for(family) not in locks:
+                return f"{name}: {family} lacks its reference lock {reference_for(family)}"
+    return None
+
+
+def check_read_mostly(records) -> str | None:
+    """S12: every lock at reader shares 50, 90, 99 % and at 2 and 4 threads at least."""
+    s12 = [r for r in records if r.family == "BM_ReadMostly"]
+    for lock in {r.lock for r in s12}:
+        mine = [r for r in s12 if r.lock == lock]
+        shares = {r.param("read_pct") for r in mine}
+        threads = {r.param("threads") for r in mine}
+        if shares != {50, 90, 99} or not {2, 4} <= threads:
+            return f"read_mostly: {lock} ran reader shares {sorted(shares)} at threads {sorted(threads)}"
+        # A 3 ms run on a loaded machine may see one configuration's threads
+        # all descheduled; a lock that never lets anyone through shows in all.
+        if all(max(r.values.get("ops_per_s", [0])) <= 0 for r in mine):
+            return f"read_mostly: {lock} made no progress in any configuration"
+    return None
 
 
 def main(binary: str) -> int:
@@ -20,6 +60,10 @@ def main(binary: str) -> int:
         locks = [l for l in listed.stdout.splitlines() if l]
         if listed.returncode != 0 or len(locks) < 10:
             print(f"{name} --list failed: {listed.stderr}")
+            return 1
+        missing = [l for l in ALWAYS_LISTED if l not in locks]
+        if missing:
+            print(f"{name} --list lacks {missing}")
             return 1
         for lock in locks:
             r = subprocess.run([binary, lock, "100"], capture_output=True, text=True, timeout=60)
@@ -56,6 +100,10 @@ def main(binary: str) -> int:
         if latency and not all(r.histograms for r in latency):
             print(f"{name}: a latency benchmark kept no histogram in the JSON")
             return 1
+        for problem in (check_families(name, records), check_read_mostly(records)):
+            if problem:
+                print(problem)
+                return 1
         print(f"{name}: {len(records)} benchmarks, valid JSON")
     return 0
 

@@ -6,6 +6,12 @@
 //   LockAdapter<L>::lock_unlock(l)     one acquisition and release
 //   LockAdapter<L>::try_lock_unlock(l) one try (and release if it succeeded)
 //   LockAdapter<L>::Scoped             RAII hold for contended benchmarks
+//
+// Three lists: for_each_lock (kmlab's mutexes, their NT routines and every
+// peer), for_each_spin_lock (kmlab's spin locks and their NT routines, whose
+// peers pthread_spinlock_t, tbb::spin_mutex and tbb::queuing_mutex are in the
+// first list) and for_each_raw_lock (S11). The reader/writer locks are in
+// common/rw_locks.hpp.
 #pragma once
 
 #include <pthread.h>
@@ -23,6 +29,35 @@
 
 #ifdef KMLAB_HAVE_ABSL
 #include <absl/synchronization/mutex.h>
+#endif
+
+// The lock families beyond the mutexes, one switch each (idiomatic type, NT
+// routines), all on: a family switched off (-DKMLAB_BENCH_HAVE_X=0, e.g. to
+// shorten a run) is left out of every binary and every list, and the report
+// names it as missing.
+#ifndef KMLAB_BENCH_HAVE_SPIN_LOCK
+#define KMLAB_BENCH_HAVE_SPIN_LOCK 1  // kmlab::SpinLock<T>, kmlab::QueuedSpinLock<T>
+#endif
+#ifndef KMLAB_BENCH_HAVE_NT_SPIN_LOCK
+#define KMLAB_BENCH_HAVE_NT_SPIN_LOCK 1  // KeAcquireSpinLock, KeAcquireInStackQueuedSpinLock
+#endif
+#ifndef KMLAB_BENCH_HAVE_RESOURCE
+#define KMLAB_BENCH_HAVE_RESOURCE 1  // kmlab::Resource<T>
+#endif
+#ifndef KMLAB_BENCH_HAVE_NT_RESOURCE
+#define KMLAB_BENCH_HAVE_NT_RESOURCE 1  // ERESOURCE: ExAcquireResourceSharedLite / ExclusiveLite
+#endif
+#ifndef KMLAB_BENCH_HAVE_PUSH_LOCK
+#define KMLAB_BENCH_HAVE_PUSH_LOCK 1  // kmlab::PushLock<T>
+#endif
+#ifndef KMLAB_BENCH_HAVE_NT_PUSH_LOCK
+#define KMLAB_BENCH_HAVE_NT_PUSH_LOCK 1  // EX_PUSH_LOCK: ExAcquirePushLockShared / Exclusive
+#endif
+#ifndef KMLAB_BENCH_HAVE_RW_SPIN_LOCK
+#define KMLAB_BENCH_HAVE_RW_SPIN_LOCK 1  // kmlab::RwSpinLock<T>
+#endif
+#ifndef KMLAB_BENCH_HAVE_NT_EX_SPIN_LOCK
+#define KMLAB_BENCH_HAVE_NT_EX_SPIN_LOCK 1  // EX_SPIN_LOCK: ExAcquireSpinLockShared / Exclusive
 #endif
 
 namespace kmlab::bench {
@@ -164,6 +199,126 @@ struct LockAdapter<NtKMutex> : StdLockable<NtKMutex, kNtKMutex> {};
 template <>
 struct LockAdapter<NtGuardedMutex> : StdLockable<NtGuardedMutex, kNtGuardedMutex> {};
 
+// ---- Spin locks: the idiomatic types and the NT routines ----
+// A kmlab type whose lock() gives an std::expected<Guard, Error>, named
+// explicitly (the spin locks have no backend to name).
+template <class M, const char* Name>
+struct GuardLockable {
+    static std::string name() { return Name; }
+    static void lock_unlock(M& m) {
+        auto g = m.lock();
+        if (!g) [[unlikely]]
+            std::abort();
+    }
+    static bool try_lock_unlock(M& m) { return m.try_lock().has_value(); }
+    struct Scoped {
+        explicit Scoped(M& m) : g(m.lock()) {
+            if (!g) [[unlikely]]
+                std::abort();
+        }
+        decltype(std::declval<M&>().lock()) g;
+    };
+};
+
+#if KMLAB_BENCH_HAVE_SPIN_LOCK
+inline constexpr char kSpinLock[] = "SpinLock";
+inline constexpr char kQueuedSpinLock[] = "QueuedSpinLock";
+template <>
+struct LockAdapter<SpinLock<long>> : GuardLockable<SpinLock<long>, kSpinLock> {};
+template <>
+struct LockAdapter<QueuedSpinLock<long>> : GuardLockable<QueuedSpinLock<long>, kQueuedSpinLock> {};
+#endif
+
+#if KMLAB_BENCH_HAVE_NT_SPIN_LOCK
+// KeAcquireSpinLock returns the previous IRQL through its second argument; the
+// owner keeps it in the lock's block (written only by the holder after it
+// acquires, read by it before it releases), as a driver keeps it in a local.
+struct NtSpinLock {
+    nt::KSPIN_LOCK s;
+    nt::KIRQL old_irql = 0;
+    NtSpinLock() { nt::KeInitializeSpinLock(&s); }
+    void lock() {
+        nt::KIRQL old;
+        nt::KeAcquireSpinLock(&s, &old);
+        old_irql = old;
+    }
+    void unlock() { nt::KeReleaseSpinLock(&s, old_irql); }
+};
+inline constexpr char kNtSpinLock[] = "KeAcquireSpinLock";
+template <>
+struct LockAdapter<NtSpinLock> {
+    static std::string name() { return kNtSpinLock; }
+    static void lock_unlock(NtSpinLock& l) {
+        nt::KIRQL old;
+        nt::KeAcquireSpinLock(&l.s, &old);
+        nt::KeReleaseSpinLock(&l.s, old);
+    }
+    // KeTryToAcquireSpinLockAtDpcLevel needs DISPATCH_LEVEL already; the
+    // benchmarks have no try for KSPIN_LOCK at PASSIVE_LEVEL.
+    static bool try_lock_unlock(NtSpinLock& l) {
+        lock_unlock(l);
+        return true;
+    }
+    struct Scoped {
+        explicit Scoped(NtSpinLock& l) : lock(l) { l.lock(); }
+        ~Scoped() { lock.unlock(); }
+        NtSpinLock& lock;
+    };
+};
+
+// The in-stack queued spin lock: each acquirer brings its KLOCK_QUEUE_HANDLE
+// (its queue node, and where the previous IRQL is kept) on its own stack.
+struct NtQueuedSpinLock {
+    nt::KSPIN_LOCK s;
+    NtQueuedSpinLock() { nt::KeInitializeSpinLock(&s); }
+};
+inline constexpr char kNtQueuedSpinLock[] = "KeAcquireInStackQueuedSpinLock";
+template <>
+struct LockAdapter<NtQueuedSpinLock> {
+    static std::string name() { return kNtQueuedSpinLock; }
+    static void lock_unlock(NtQueuedSpinLock& l) {
+        nt::KLOCK_QUEUE_HANDLE h;
+        nt::KeAcquireInStackQueuedSpinLock(&l.s, &h);
+        nt::KeReleaseInStackQueuedSpinLock(&h);
+    }
+    static bool try_lock_unlock(NtQueuedSpinLock& l) {
+        lock_unlock(l);
+        return true;
+    }
+    struct Scoped {
+        explicit Scoped(NtQueuedSpinLock& l) { nt::KeAcquireInStackQueuedSpinLock(&l.s, &h); }
+        ~Scoped() { nt::KeReleaseInStackQueuedSpinLock(&h); }
+        Scoped(const Scoped&) = delete;
+        nt::KLOCK_QUEUE_HANDLE h;
+    };
+};
+#endif
+
+// Whether a lock has a try that can fail (the NT spin locks have none at
+// PASSIVE_LEVEL, so S1 has no try row for them).
+template <class L>
+inline constexpr bool kHasTry = true;
+#if KMLAB_BENCH_HAVE_NT_SPIN_LOCK
+template <>
+inline constexpr bool kHasTry<NtSpinLock> = false;
+template <>
+inline constexpr bool kHasTry<NtQueuedSpinLock> = false;
+#endif
+
+// Calls f.template operator()<L>() for each spin lock whose family is in
+// (S1, S3-S7; their peers are in for_each_lock).
+template <class F>
+void for_each_spin_lock([[maybe_unused]] F&& f) {
+#if KMLAB_BENCH_HAVE_SPIN_LOCK
+    f.template operator()<SpinLock<long>>();
+    f.template operator()<QueuedSpinLock<long>>();
+#endif
+#if KMLAB_BENCH_HAVE_NT_SPIN_LOCK
+    f.template operator()<NtSpinLock>();
+    f.template operator()<NtQueuedSpinLock>();
+#endif
+}
+
 // ---- The raw locks under the typed mutexes, with no kernel rules (S11) ----
 template <backends::WaitBackend B>
 struct RawFast {
@@ -231,6 +386,13 @@ void for_each_lock(F&& f) {
 #ifdef KMLAB_HAVE_ABSL
     f.template operator()<AbslMutex>();
 #endif
+}
+
+// Every exclusive lock: for_each_lock, then the spin locks (S1, S3-S7).
+template <class F>
+void for_each_exclusive_lock(F&& f) {
+    for_each_lock(f);
+    for_each_spin_lock(f);
 }
 
 }  // namespace kmlab::bench

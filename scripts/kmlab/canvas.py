@@ -1,5 +1,6 @@
 """Drawing with gnuplot: the fixed palette (one colour and marker per lock,
-the same in every chart; std::mutex always the black dashed reference), the
+the same in every chart; std::mutex, and std::shared_mutex where the
+reader/writer locks are compared, always the black dashed reference), the
 two chart kinds the report uses (lines over a numeric axis, and dot plots
 with one row per lock), each point with its spread, a log axis wherever the
 values span more than 100x, and a marker at the core count. Scripts are
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from . import ROOT
 from .results import LabError
-from .scenarios import REFERENCE_LOCK
+from .scenarios import REFERENCE_LOCK, RW_REFERENCE_LOCK
 
 TEMPLATES = ROOT / "reports" / "templates"
 
@@ -33,6 +34,13 @@ PALETTE = {
     "KeAcquireGuardedMutex": ("#843c39", 11),
     "std::recursive_mutex": ("#9e9e9e", 6), "tbb::spin_mutex": ("#8c6d31", 4), "tbb::mutex": ("#404040", 8),
     "tbb::queuing_mutex": ("#5254a3", 10), "pthread_spinlock_t": ("#ad494a", 12), "absl::Mutex": ("#b8860b", 14),
+    # kmlab's spin and reader/writer locks: filled markers, the NT routines' a darker shade with
+    # an inverted triangle; the reader/writer peers open markers.
+    "SpinLock": ("#e6550d", 7), "QueuedSpinLock": ("#31a354", 5),
+    "KeAcquireSpinLock": ("#a63603", 11), "KeAcquireInStackQueuedSpinLock": ("#006d2c", 11),
+    "Resource": ("#3182bd", 7), "PushLock": ("#756bb1", 5), "RwSpinLock": ("#fd8d3c", 9),
+    "ERESOURCE": ("#08519c", 11), "EX_PUSH_LOCK": ("#54278f", 11), "EX_SPIN_LOCK": ("#d94801", 11),
+    "pthread_rwlock_t": ("#ad494a", 12), "tbb::spin_rw_mutex": ("#8c6d31", 4), "tbb::queuing_rw_mutex": ("#5254a3", 10),
 }
 _SPARE = ("#6b6ecf", "#b5cf6b", "#e7ba52", "#d6616b", "#ce6dbd", "#9c9ede", "#8ca252", "#bd9e39")
 REFERENCE_COLOUR = "#000000"
@@ -41,7 +49,7 @@ SERIES_MARKS = ((7, "#1f77b4"), (5, "#ff7f0e"), (9, "#2ca02c"), (13, "#d62728"),
 
 
 def lock_colour(lock: str) -> str:
-    if lock == REFERENCE_LOCK:
+    if lock in (REFERENCE_LOCK, RW_REFERENCE_LOCK):
         return REFERENCE_COLOUR
     if lock in PALETTE:
         return PALETTE[lock][0]
@@ -49,8 +57,9 @@ def lock_colour(lock: str) -> str:
 
 
 def lock_style(lock: str) -> str:
-    """The line and marker of a lock, the same in every chart."""
-    if lock == REFERENCE_LOCK:
+    """The line and marker of a lock, the same in every chart; each reference
+    (std::mutex, std::shared_mutex for the reader/writer charts) black dashed."""
+    if lock in (REFERENCE_LOCK, RW_REFERENCE_LOCK):
         return f"lw 3 dt 2 lc rgb '{REFERENCE_COLOUR}' pt 1 ps 1.3"
     pt = PALETTE[lock][1] if lock in PALETTE else 3
     return f"lw 2 dt 1 lc rgb '{lock_colour(lock)}' pt {pt} ps 1.1"

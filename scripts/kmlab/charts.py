@@ -13,7 +13,8 @@ from statistics import median
 from . import latency
 from .canvas import Canvas
 from .results import Dataset, LabError
-from .scenarios import CHART_SCENARIOS, KMLAB_TYPES, REFERENCE_LOCK, is_kmlab_type, is_peer
+from .scenarios import (CHART_SCENARIOS, KMLAB_TYPES, REFERENCE_LOCK, RW_REFERENCE_LOCK, is_kmlab_type, is_peer,
+                        is_rw_lock, is_spin_lock)
 from .canvas import lock_style
 
 
@@ -74,6 +75,22 @@ def _throughput(c: Canvas, name, recs, kind):
 for _kind in KMLAB_TYPES:
     DRAWERS[f"throughput-{_kind.lower()}"] = functools.partial(_throughput, kind=_kind)
 
+# The spin locks' natural peers: what a C++ user would spin on instead.
+SPIN_PEERS = ("pthread_spinlock_t", "tbb::spin_mutex", "tbb::queuing_mutex")
+
+
+@_draws("throughput-spinlocks")
+def _throughput_spinlocks(c: Canvas, name, recs):
+    """kmlab's spin locks (idiomatic and NT) beside the spinning peers and std::mutex."""
+    s3 = _sweep(recs)
+    locks = sorted({r.lock for r in s3 if is_spin_lock(r.lock)})
+    if not locks:
+        return
+    others = [l for l in SPIN_PEERS + (REFERENCE_LOCK,) if any(r.lock == l for r in s3)]
+    c.lines(name, "Spin locks: throughput vs threads (50 ns critical section; median, min-max)", "threads",
+            "acquisitions per second", [(l, _by_threads(s3, l, "ops_per_s"), lock_style(l)) for l in locks + others],
+            threads_axis=True)
+
 
 def _per_thread_metric(c: Canvas, name, recs, metric, title, ylabel, **kw):
     s3 = _sweep(recs, metric)
@@ -130,6 +147,27 @@ def _uncontended_ns(c: Canvas, name, recs):
     c.dots(name, "Uncontended lock+unlock (median, min-max)", "nanoseconds per lock+unlock",
            [r.lock for r in s1], [("ns per pair", {i: spread(r.values["real_time"]) for i, r in enumerate(s1)})],
            floor=floor, floor_label="fetch_add floor", colour_rows=True)
+
+
+@_draws("uncontended-rw")
+def _uncontended_rw(c: Canvas, name, recs):
+    """The reader/writer locks' shared and exclusive pairs, the shared pair by
+    a thread already in a critical region, and that region (which ERESOURCE
+    and the push locks need around them) as a floor."""
+    shared = {r.lock: r for r in recs if r.family == "BM_RwShared" and "real_time" in r.values}
+    exclusive = {r.lock: r for r in recs if r.family == "BM_RwExclusive" and "real_time" in r.values}
+    in_region = {r.lock: r for r in recs if r.family == "BM_RwSharedInRegion" and "real_time" in r.values}
+    rows = sorted(set(shared) | set(exclusive),
+                  key=lambda l: median((shared.get(l) or exclusive[l]).values["real_time"]))
+    floor = next((median(r.values["real_time"]) for r in recs
+                  if r.family == "BM_Floor" and r.lock == "critical_region"), None)
+    c.dots(name, "Uncontended reader/writer locks: shared and exclusive acquire+release, and shared by a thread "
+                 "already in a critical region (median, min-max)",
+           "nanoseconds per acquire+release", rows,
+           [(kind, {i: spread(by[l].values["real_time"]) for i, l in enumerate(rows) if l in by})
+            for kind, by in (("shared", shared), ("exclusive", exclusive),
+                             ("shared, region already held", in_region))],
+           floor=floor, floor_label="critical region enter+leave")
 
 
 @_draws("uncontended-instructions")
@@ -222,6 +260,27 @@ def _dispatcher_lock(c: Canvas, name, recs):
         series.append((f"{n} lock{'s' if n > 1 else ''}", pts))
     c.dots(name, f"Many locks: global vs per-object dispatcher lock ({tmax} threads; median, min-max)",
            "acquisitions per second", rows, series)
+
+
+@_draws("read-mostly")
+def _read_mostly(c: Canvas, name, recs):
+    """Throughput vs the readers' share, one chart per thread count; kmlab's
+    reader/writer locks, the peers, and std::shared_mutex as the reference."""
+    s12 = [r for r in recs if r.family == "BM_ReadMostly" and "ops_per_s" in r.values]
+    shares = sorted({r.param("read_pct") for r in s12})
+    # Evenly spaced categories: 90 and 99 % would sit together on a linear axis.
+    # A tic label is a format for gnuplot: '%%' draws one '%'.
+    tics = "set xtics (" + ", ".join(f"'{p}%%' {i}" for i, p in enumerate(shares)) + ")"
+    extra = f"{tics}\nset xrange [-0.25:{len(shares) - 0.75:g}]"
+    for t in sorted({r.param("threads") for r in s12}):
+        at = [r for r in s12 if r.param("threads") == t]
+        locks = sorted({r.lock for r in at}, key=lambda l: (not is_rw_lock(l), l == RW_REFERENCE_LOCK, l))
+        series = [(l, [(shares.index(r.param("read_pct")), *spread(r.values["ops_per_s"])) for r in at if r.lock == l],
+                   lock_style(l)) for l in locks]
+        c.lines(f"{name}-{t}threads", f"Read-mostly: throughput vs readers' share at {t} threads "
+                                       f"(200 ns critical section; median, min-max)",
+                "share of acquisitions that read (the rest write)", "acquisitions per second (readers and writers)",
+                series, xlog=0, extra=extra)
 
 
 def render_charts(ds: Dataset, out_dir: Path) -> list[tuple[str, str]]:

@@ -30,24 +30,29 @@ class Scenario:
 
 
 SCENARIOS = [
-    Scenario("S1", "uncontended lock+unlock and try_lock", "uncontended", "BM_(LockUnlock|TryLockUnlock)<",
-             "real_time", False, "ns per lock+unlock", families=("BM_LockUnlock", "BM_TryLockUnlock"),
-             charts=("uncontended-ns", "uncontended-instructions"), questions=("uncontended", "dispatcher"),
-             counts_instructions=True),
+    # The reader/writer locks' shared and exclusive pairs are families of their own; so is the
+    # shared pair of those that need a critical region, by a thread already in one.
+    Scenario("S1", "uncontended lock+unlock and try_lock", "uncontended",
+             "BM_(LockUnlock|TryLockUnlock|RwShared|RwExclusive|RwSharedInRegion)<", "real_time", False,
+             "ns per lock+unlock",
+             families=("BM_LockUnlock", "BM_TryLockUnlock", "BM_RwShared", "BM_RwExclusive", "BM_RwSharedInRegion"),
+             charts=("uncontended-ns", "uncontended-rw", "uncontended-instructions"),
+             questions=("uncontended", "dispatcher", "spin", "rw"), counts_instructions=True),
     Scenario("S2", "physical floors", "uncontended", "BM_Floor<", "real_time", False, "ns per operation",
-             families=("BM_Floor",), charts=("uncontended-ns",), questions=("uncontended",)),
+             families=("BM_Floor",), charts=("uncontended-ns", "uncontended-rw"),
+             questions=("uncontended", "rw")),
     Scenario("S3", "contention sweep", "contention", "BM_Contended<", "ops_per_s", True, "acquisitions/s",
              families=("BM_Contended",),
-             charts=("throughput-kmutex", "throughput-fastmutex", "throughput-guardedmutex", "fairness", "cs-sweep",
-                     "cpu-per-op", "switches-per-op"), questions=("scaling", "fairness")),
+             charts=("throughput-kmutex", "throughput-fastmutex", "throughput-guardedmutex", "throughput-spinlocks",
+                     "fairness", "cs-sweep", "cpu-per-op", "switches-per-op"), questions=("scaling", "fairness", "spin")),
     Scenario("S4", "oversubscription", "contention", "BM_Oversubscribed<", "ops_per_s", True, "acquisitions/s",
              families=("BM_Oversubscribed",), charts=("oversubscription",), questions=("scaling",)),
     Scenario("S5", "fairness", "contention", "BM_Fairness<", "jain", True, "Jain's index (1 = equal shares)",
-             families=("BM_Fairness",), questions=("fairness",)),
+             families=("BM_Fairness",), questions=("fairness", "spin")),
     Scenario("S6", "acquisition latency", "contention", "BM_Latency<", "p99_ns", False, "ns, p99 time to acquire",
              families=("BM_Latency",), charts=("latency", "latency-cdf"), questions=("latency",)),
     Scenario("S7", "handoff", "handoff", "BM_Handoff<", "ops_per_s", True, "handoffs/s", families=("BM_Handoff",),
-             charts=("handoff",), questions=("handoff",)),
+             charts=("handoff",), questions=("handoff", "spin")),
     Scenario("S8", "many locks (global vs per-object dispatcher lock)", "many_locks", "BM_ManyLocks<", "ops_per_s",
              True, "acquisitions/s", families=("BM_ManyLocks",), charts=("dispatcher-lock",),
              questions=("dispatcher",)),
@@ -59,6 +64,8 @@ SCENARIOS = [
              families=("BM_IrpQueue", "BM_GrtLookupLock")),
     Scenario("S11", "safety cost", "uncontended", "BM_SafetyCost<", "real_time", False, "ns per lock+unlock",
              families=("BM_SafetyCost",), questions=("safety",), counts_instructions=True),
+    Scenario("S12", "read-mostly reader/writer locks", "read_mostly", "BM_ReadMostly<", "ops_per_s", True,
+             "acquisitions/s", families=("BM_ReadMostly",), charts=("read-mostly",), questions=("rw",)),
 ]
 SCENARIO_BY_ID = {s.id: s for s in SCENARIOS}
 FAMILY_SCENARIO = {f: s.id for s in SCENARIOS for f in s.families}
@@ -70,12 +77,31 @@ QUESTION_SCENARIOS = {q: tuple(s.id for s in SCENARIOS if q in s.questions)
                       for q in dict.fromkeys(q for s in SCENARIOS for q in s.questions)}
 
 REFERENCE_LOCK = "std::mutex"
+# The reader/writer families are compared with std::shared_mutex instead.
+RW_REFERENCE_LOCK = "std::shared_mutex"
+FAMILY_REFERENCE = {"BM_RwShared": RW_REFERENCE_LOCK, "BM_RwExclusive": RW_REFERENCE_LOCK,
+                    "BM_RwSharedInRegion": RW_REFERENCE_LOCK, "BM_ReadMostly": RW_REFERENCE_LOCK}
+
+
+def reference_for(family: str) -> str:
+    """The lock a family's ratios are taken against."""
+    return FAMILY_REFERENCE.get(family, REFERENCE_LOCK)
+
+
 KMLAB_TYPES = ("KMutex", "FastMutex", "GuardedMutex")  # a lock "FastMutex,futex" is one of ours
+# kmlab's spin locks and reader/writer locks have no backend: the lock is the type's name.
+SPIN_TYPES = ("SpinLock", "QueuedSpinLock")
+RW_TYPES = ("Resource", "PushLock", "RwSpinLock")
 # The NT routines measured beside the idiomatic types, and the type each is.
 NT_ROUTINES = {"KeWaitForSingleObject(KMUTEX)": "KMutex", "ExAcquireFastMutex": "FastMutex",
-               "KeAcquireGuardedMutex": "GuardedMutex"}
+               "KeAcquireGuardedMutex": "GuardedMutex", "KeAcquireSpinLock": "SpinLock",
+               "KeAcquireInStackQueuedSpinLock": "QueuedSpinLock"}
+# The NT reader/writer locks, named by their object (each has shared and exclusive routines).
+NT_RW_OBJECTS = {"ERESOURCE": "Resource", "EX_PUSH_LOCK": "PushLock", "EX_SPIN_LOCK": "RwSpinLock"}
 # What a driver author calls each type.
-NT_NAMES = {"KMutex": "KMUTEX", "FastMutex": "FAST_MUTEX", "GuardedMutex": "KGUARDED_MUTEX"}
+NT_NAMES = {"KMutex": "KMUTEX", "FastMutex": "FAST_MUTEX", "GuardedMutex": "KGUARDED_MUTEX",
+            "SpinLock": "KSPIN_LOCK", "QueuedSpinLock": "in-stack queued KSPIN_LOCK", "Resource": "ERESOURCE",
+            "PushLock": "EX_PUSH_LOCK", "RwSpinLock": "EX_SPIN_LOCK"}
 
 
 def is_kmlab_type(lock: str) -> bool:
@@ -83,22 +109,38 @@ def is_kmlab_type(lock: str) -> bool:
     return lock.split(",")[0] in KMLAB_TYPES and "," in lock
 
 
+def is_spin_lock(lock: str) -> bool:
+    """kmlab's spin locks, idiomatic or NT ("SpinLock", "KeAcquireSpinLock")."""
+    return lock in SPIN_TYPES or NT_ROUTINES.get(lock) in SPIN_TYPES
+
+
+def is_rw_lock(lock: str) -> bool:
+    """kmlab's reader/writer locks, idiomatic or NT ("Resource", "ERESOURCE")."""
+    return lock in RW_TYPES or lock in NT_RW_OBJECTS
+
+
 def is_kmlab(lock: str) -> bool:
     """Any lock kmlab provides: the idiomatic types, the NT routines, the raw locks under them."""
-    return is_kmlab_type(lock) or lock in NT_ROUTINES or lock.startswith("raw-")
+    return (is_kmlab_type(lock) or lock in NT_ROUTINES or lock.startswith("raw-") or lock in SPIN_TYPES
+            or is_rw_lock(lock))
 
 
 def is_peer(lock: str) -> bool:
-    """A lock C++ users already have, other than the reference."""
-    return not is_kmlab(lock) and lock != REFERENCE_LOCK
+    """A lock C++ users already have, other than the references."""
+    return not is_kmlab(lock) and lock not in (REFERENCE_LOCK, RW_REFERENCE_LOCK)
 
 
 def plain_name(lock: str) -> str:
-    """'FastMutex,futex' -> 'FAST_MUTEX over futex', as a driver author reads it."""
+    """'FastMutex,futex' -> 'FAST_MUTEX over futex', as a driver author reads it;
+    'SpinLock' -> 'SpinLock<T>'; 'ERESOURCE' -> 'ERESOURCE by the NT routines'."""
     if is_kmlab_type(lock):
         kind, backend = lock.split(",", 1)
         how = "through the dispatcher" if backend == "dispatcher" else f"over {backend}"
         return f"{NT_NAMES[kind]} {how}"
     if lock in NT_ROUTINES:
         return f"{NT_NAMES[NT_ROUTINES[lock]]} by {lock.split('(')[0]}"
+    if lock in SPIN_TYPES or lock in RW_TYPES:
+        return f"{lock}<T>"
+    if lock in NT_RW_OBJECTS:
+        return f"{lock} by the NT routines"
     return lock

@@ -10,12 +10,14 @@ from dataclasses import dataclass
 from statistics import median
 
 from .results import Dataset, Record
-from .scenarios import FAMILY_SCENARIO, NT_ROUTINES, REFERENCE_LOCK, Scenario, is_kmlab_type
+from .scenarios import (FAMILY_SCENARIO, NT_ROUTINES, NT_RW_OBJECTS, REFERENCE_LOCK, RW_TYPES, SPIN_TYPES, Scenario,
+                        is_kmlab_type, reference_for)
 from .stats import fmt, fmt_interval, ratio_interval
 
-RATIO_NOTE = ("Every ratio is a cost relative to std::mutex in the same group: time per operation, or the inverse "
-              "of a throughput or of Jain's index, so below 1x is better and above 1x worse; brackets give the 95% "
-              "confidence interval over repetitions.")
+RATIO_NOTE = ("Every ratio is a cost relative to the reference lock in the same group (std::mutex; std::shared_mutex "
+              "for the reader/writer groups): time per operation, or the inverse of a throughput or of Jain's "
+              "index, so below 1x is better and above 1x worse; brackets give the 95% confidence interval over "
+              "repetitions.")
 
 # Figures shown beside the leading metric when a group has them.
 EXTRAS = (("cpu_ns_per_op", "CPU ns/op"), ("vcsw_per_op", "sleeps/op"), ("p50_ns", "p50 ns"),
@@ -41,9 +43,10 @@ def scenario_groups(ds: Dataset, s: Scenario) -> list[Group]:
     for machine, family, params in keys:
         mine = [r for r in recs if (r.machine, r.family, r.params) == (machine, family, params)]
         mine.sort(key=lambda r: median(r.values[s.metric]), reverse=s.higher_is_better)
-        ref = next((r for r in mine if r.lock == REFERENCE_LOCK), None)
+        reference = reference_for(family)
+        ref = next((r for r in mine if r.lock == reference), None)
         extras = [(k, h) for k, h in EXTRAS if k != s.metric and any(r.values.get(k) for r in mine)]
-        header = ["lock", f"median ({s.unit})", "min", "max", "cost vs std::mutex [95% CI]"] + [h for _, h in extras]
+        header = ["lock", f"median ({s.unit})", "min", "max", f"cost vs {reference} [95% CI]"] + [h for _, h in extras]
         rows = []
         for r in mine:
             vals = r.values[s.metric]
@@ -70,7 +73,16 @@ def markdown(group: Group) -> list[str]:
 
 
 def _order(lock: str) -> tuple:
-    return (0 if is_kmlab_type(lock) else 1 if lock in NT_ROUTINES else 2 if lock == REFERENCE_LOCK else 3, lock)
+    """kmlab's mutexes, its spin and reader/writer types, the NT routines, std::mutex, then the peers."""
+    if is_kmlab_type(lock):
+        rank = 0
+    elif lock in SPIN_TYPES or lock in RW_TYPES:
+        rank = 1
+    elif lock in NT_ROUTINES or lock in NT_RW_OBJECTS:
+        rank = 2
+    else:
+        rank = 3 if lock == REFERENCE_LOCK else 4
+    return (rank, lock)
 
 
 def summary_table(ds: Dataset) -> str:
@@ -82,9 +94,10 @@ def summary_table(ds: Dataset) -> str:
     t2 = 2 if 2 in threads else (threads[0] if threads else None)
     tmax = threads[-1] if threads else None
     sweep = FAMILY_SCENARIO["BM_Contended"]
+    at = (lambda t: f"@{t} threads" if t else "(not run)")  # noqa: E731
     head = (f"{'lock':<30} {'uncontended':>12} {sweep + ' acq/s':>12} {sweep + ' acq/s':>12} {'cost vs':>20}\n"
-            f"{'':<30} {'ns per pair':>12} {f'@{t2} threads':>12} {f'@{tmax} threads':>12} "
-            f"{f'std::mutex @{tmax}':>20}")
+            f"{'':<30} {'ns per pair':>12} {at(t2):>12} {at(tmax):>12} "
+            f"{'std::mutex ' + (f'@{tmax}' if tmax else ''):>20}")
     lines = ["", head]
     ref_max = next((r for r in s3 if r.lock == REFERENCE_LOCK and r.param("threads") == tmax), None)
     locks = sorted({r.lock for r in recs if r.family in ("BM_LockUnlock", "BM_Contended")}, key=_order)

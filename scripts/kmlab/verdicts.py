@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from statistics import median
 
 from .results import Dataset, Record
-from .scenarios import (KMLAB_TYPES, NT_NAMES, QUESTION_SCENARIOS, REFERENCE_LOCK, is_kmlab_type, is_peer,
+from .scenarios import (KMLAB_TYPES, NT_NAMES, NT_ROUTINES, NT_RW_OBJECTS, QUESTION_SCENARIOS, REFERENCE_LOCK,
+                        RW_REFERENCE_LOCK, RW_TYPES, SPIN_TYPES, is_kmlab_type, is_peer, is_rw_lock, is_spin_lock,
                         plain_name)
 from .stats import Interval, fmt_ratio, geometric_mean, ratio_interval
 
@@ -44,7 +45,16 @@ QUESTIONS = {
     "handoff": "Handoff",
     "dispatcher": "Dispatcher cost",
     "safety": "Safety cost",
+    "spin": "Spin locks",
+    "rw": "Reader/writer locks",
 }
+
+# The issue's cost targets, checked from S1 in every run: (lock, family, peer, target ratio).
+SPIN_TARGET = ("SpinLock", "BM_LockUnlock", "tbb::spin_mutex", 1.2)
+RW_TARGET = ("Resource", "BM_RwShared", RW_REFERENCE_LOCK, 1.0)
+# What each kmlab spin lock is naturally compared with, uncontended.
+SPIN_PEER_OF = {"SpinLock": "tbb::spin_mutex", "QueuedSpinLock": "tbb::queuing_mutex"}
+SPIN_PEERS = ("pthread_spinlock_t", "tbb::spin_mutex", "tbb::queuing_mutex")
 
 
 def fmt_ns(v: float) -> str:
@@ -68,8 +78,8 @@ def ratio(x: Record, y: Record, metric: str, higher_is_better: bool) -> Interval
 def vs(iv: Interval | None, name: str) -> str:
     """'0.50x std::mutex [0.49-0.51]'."""
     if iv is None:
-        return f"? {name}"
-    text = f"{fmt_ratio(iv.estimate)} {name}"
+        return f"? {name}".rstrip()
+    text = fmt_ratio(iv.estimate) + (f" {name}" if name else "")
     if iv.low is not None:
         text += f" [{fmt_ratio(iv.low)[:-1]}-{fmt_ratio(iv.high)}]"
     return text
@@ -353,8 +363,159 @@ def safety(recs, ctx) -> Verdict:
     return Verdict("safety", QUESTIONS["safety"], text)
 
 
+def target_check(iv: Interval | None, target: float) -> str:
+    """'target <= 1.2x: met', judged by the estimate, with a word where the
+    interval reaches across the target."""
+    if iv is None:
+        return f"target <= {target:g}x: not measured"
+    if iv.estimate <= target:
+        doubt = iv.high is not None and iv.high > target
+        return f"target <= {target:g}x: met" + (" by the estimate; the interval reaches past it" if doubt else "")
+    doubt = iv.low is not None and iv.low <= target
+    return f"target <= {target:g}x: missed" + (" by the estimate; the interval reaches under it" if doubt else "")
+
+
+def _instructions(ctx, a: str, b: str) -> str:
+    inst = ctx.get("instructions") or {}
+    if a in inst and b in inst:
+        return f"; {inst[a]:.0f} against {inst[b]:.0f} instructions per pair under callgrind"
+    return ""
+
+
+def _not_in_run(expected, seen) -> str:
+    gone = [plain_name(l) for l in expected if l not in seen]
+    return f" Not in this run's binaries: {', '.join(gone)}." if gone else ""
+
+
+def spin_locks(recs, ctx) -> Verdict:
+    """kmlab's spin locks against the spinning peers: the uncontended target,
+    the NT routines against the idiomatic types, contention, fairness, handoff."""
+    m = "real_time"
+    s1 = _by_lock(recs, "BM_LockUnlock", m)
+    mine = [l for l in s1 if is_spin_lock(l)]
+    if not mine:
+        return _missing("spin")
+    parts = []
+    lock, _, peer, target = SPIN_TARGET
+    if lock in s1 and peer in s1:
+        parts.append(f"Uncontended, {plain_name(lock)} takes {fmt_ns(_med(s1[lock], m))} per lock+unlock: "
+                     f"{vs(ratio(s1[lock], s1[peer], m, False), peer)} ({fmt_ns(_med(s1[peer], m))}; "
+                     f"{target_check(ratio(s1[lock], s1[peer], m, False), target)}"
+                     f"{_instructions(ctx, lock, peer)}).")
+    for kind, p in SPIN_PEER_OF.items():
+        if kind != lock and kind in s1 and p in s1:
+            parts.append(f"{plain_name(kind)}: {fmt_ns(_med(s1[kind], m))}, {vs(ratio(s1[kind], s1[p], m, False), p)}.")
+    nt = [(r, k) for r, k in NT_ROUTINES.items() if k in SPIN_TYPES and r in s1 and k in s1]
+    if nt:
+        parts.append("Through the NT routines: " + ", ".join(
+            f"{r} {vs(ratio(s1[r], s1[k], m, False), plain_name(k))}" for r, k in nt) + ".")
+    # Contention: the cores and the most threads of the sweep.
+    s3 = [r for r in recs if r.family == "BM_Contended" and r.param("cs_ns") == 50 and r.values.get("ops_per_s")]
+    threads = sorted({r.param("threads") for r in s3 if r.param("threads") > 1})
+    for t in sorted({t for t in threads if t == ctx.get("cores")} | set(threads[-1:])):
+        at = _by_lock(s3, "BM_Contended", "ops_per_s", threads=t)
+        ours = [l for l in at if is_spin_lock(l)]
+        peers = [l for l in SPIN_PEERS if l in at]
+        if not ours:
+            continue
+        best = max(ours, key=lambda l: _med(at[l], "ops_per_s"))
+        worst = min(ours, key=lambda l: _med(at[l], "ops_per_s"))
+        text = f"At {t} threads (50 ns critical section) the fastest, {plain_name(best)}, costs "
+        figs = []
+        if peers:
+            peer = max(peers, key=lambda l: _med(at[l], "ops_per_s"))
+            figs.append(f"{vs(ratio(at[best], at[peer], 'ops_per_s', True), peer)} (the fastest spinning peer)")
+        if REFERENCE_LOCK in at:
+            figs.append(vs(ratio(at[best], at[REFERENCE_LOCK], "ops_per_s", True), REFERENCE_LOCK))
+        text += " and ".join(figs) or "?"
+        if worst != best and REFERENCE_LOCK in at:
+            text += f"; the slowest, {plain_name(worst)}, {vs(ratio(at[worst], at[REFERENCE_LOCK], 'ops_per_s', True), REFERENCE_LOCK)}"
+        parts.append(text + ".")
+    s5 = [r for r in recs if r.family == "BM_Fairness" and r.values.get("jain")]
+    if s5:
+        t = max(r.param("threads") for r in s5)
+        at = {r.lock: r for r in s5 if r.param("threads") == t}
+        ours = sorted((l for l in at if is_spin_lock(l)), key=lambda l: _med(at[l], "jain"))
+        if ours:
+            parts.append(f"Fairness at {t} threads, Jain's index (1 = equal shares): "
+                         + ", ".join(f"{plain_name(l)} {_med(at[l], 'jain'):.2f}" for l in ours)
+                         + "".join(f"; {p} {_med(at[p], 'jain'):.2f}" for p in SPIN_PEERS if p in at) + ".")
+    s7 = _by_lock(recs, "BM_Handoff", "ops_per_s")
+    ours = [l for l in s7 if is_spin_lock(l)]
+    if ours and REFERENCE_LOCK in s7:
+        parts.append("Handoff between two threads: " + ", ".join(
+            f"{plain_name(l)} {fmt_ns(1e9 / _med(s7[l], 'ops_per_s'))} "
+            f"({vs(ratio(s7[l], s7[REFERENCE_LOCK], 'ops_per_s', True), REFERENCE_LOCK)})" for l in ours) + ".")
+    expected = list(SPIN_TYPES) + [r for r, k in NT_ROUTINES.items() if k in SPIN_TYPES]
+    return Verdict("spin", QUESTIONS["spin"], " ".join(parts) + _not_in_run(expected, s1))
+
+
+def rw_locks(recs, ctx) -> Verdict:
+    """kmlab's reader/writer locks against std::shared_mutex and the peers:
+    the uncontended shared target, then the read-mostly mix (S12)."""
+    m = "real_time"
+    shared = _by_lock(recs, "BM_RwShared", m)
+    exclusive = _by_lock(recs, "BM_RwExclusive", m)
+    s12 = [r for r in recs if r.family == "BM_ReadMostly" and r.values.get("ops_per_s")]
+    mine_s1 = [l for l in shared if is_rw_lock(l)]
+    if not mine_s1 and not any(is_rw_lock(r.lock) for r in s12):
+        return _missing("rw")
+    parts = []
+    ref = shared.get(RW_REFERENCE_LOCK)
+    lock, _, peer, target = RW_TARGET
+    region = _by_lock(recs, "BM_Floor", m).get("critical_region")
+    if lock in shared and ref:
+        iv = ratio(shared[lock], ref, m, False)
+        text = (f"Uncontended, {plain_name(lock)} takes {fmt_ns(_med(shared[lock], m))} per shared acquire+release "
+                f"with the critical region entered and left around it: {vs(iv, peer)} ({fmt_ns(_med(ref, m))}; "
+                f"{target_check(iv, target)}{_instructions(ctx, lock + ' (shared)', peer + ' (shared)')})")
+        held = _by_lock(recs, "BM_RwSharedInRegion", m)
+        if lock in held and peer in held:
+            iv = ratio(held[lock], held[peer], m, False)
+            text += (f"; by a thread already in a region, {fmt_ns(_med(held[lock], m))}: {vs(iv, peer)} "
+                     f"({target_check(iv, target)}"
+                     f"{_instructions(ctx, lock + ' (shared, in a region)', peer + ' (shared)')})")
+        if region:
+            text += f"; entering and leaving the region alone takes {fmt_ns(_med(region, m))}"
+            inst = ctx.get("instructions") or {}
+            if "critical_region" in inst:
+                text += f" and {inst['critical_region']:.0f} instructions"
+        parts.append(text + ".")
+    others = [l for l in mine_s1 if l != lock]
+    if others and ref:
+        parts.append("Shared pairs of the others: " + ", ".join(
+            f"{plain_name(l)} {vs(ratio(shared[l], ref, m, False), RW_REFERENCE_LOCK)}" for l in others) + ".")
+    mine_x = [l for l in exclusive if is_rw_lock(l)]
+    if mine_x and RW_REFERENCE_LOCK in exclusive:
+        ex = exclusive[RW_REFERENCE_LOCK]
+        parts.append("Exclusive pairs: " + ", ".join(
+            f"{plain_name(l)} {vs(ratio(exclusive[l], ex, m, False), RW_REFERENCE_LOCK)}" for l in mine_x) + ".")
+    if s12:
+        t = max(r.param("threads") for r in s12)
+        shares = sorted({r.param("read_pct") for r in s12}, reverse=True)
+        for p in [shares[0]] + shares[-1:] if len(shares) > 1 else shares:
+            at = _by_lock(s12, "BM_ReadMostly", "ops_per_s", threads=t, read_pct=p)
+            ours = sorted((l for l in at if is_rw_lock(l)), key=lambda l: -_med(at[l], "ops_per_s"))
+            ref12 = at.get(RW_REFERENCE_LOCK)
+            if not ours or not ref12:
+                continue
+            mops = lambda l: f"{_med(at[l], 'ops_per_s') / 1e6:.3g} M/s"  # noqa: E731
+            text = (f"Read-mostly at {t} threads and {p}% reads ({RW_REFERENCE_LOCK} {mops(RW_REFERENCE_LOCK)}), "
+                    f"cost against it: " + ", ".join(
+                        f"{plain_name(l)} {vs(ratio(at[l], ref12, 'ops_per_s', True), '')}" for l in ours))
+            peers = [l for l in at if is_peer(l)]
+            if peers:
+                pp = max(peers, key=lambda l: _med(at[l], "ops_per_s"))
+                text += (f"; the fastest, {plain_name(ours[0])} ({mops(ours[0])}), costs "
+                         f"{vs(ratio(at[ours[0]], at[pp], 'ops_per_s', True), pp)}, the fastest peer")
+            parts.append(text + ".")
+    expected = list(RW_TYPES) + list(NT_RW_OBJECTS)
+    seen = set(shared) | {r.lock for r in s12}
+    return Verdict("rw", QUESTIONS["rw"], " ".join(parts) + _not_in_run(expected, seen))
+
+
 ANSWERS = {"uncontended": uncontended, "scaling": scaling, "fairness": fairness, "latency": tail_latency,
-           "handoff": handoff, "dispatcher": dispatcher, "safety": safety}
+           "handoff": handoff, "dispatcher": dispatcher, "safety": safety, "spin": spin_locks, "rw": rw_locks}
 
 
 def what_to_use(verdicts: list[Verdict]) -> str:

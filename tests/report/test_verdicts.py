@@ -74,6 +74,83 @@ class Verdicts(unittest.TestCase):
         self.assertNotIn("[", t["uncontended"])
 
 
+def lock_family_rows(spin_ns=8.0, resource_ns=11.0, with_push_lock=True):
+    """S1 pairs of the spin and reader/writer locks beside their peers, a
+    contention sweep and the read-mostly mix, five repetitions each."""
+    rows = []
+    for lock, ns in (("SpinLock", spin_ns), ("QueuedSpinLock", 12.0), ("KeAcquireSpinLock", spin_ns * 1.1),
+                     ("tbb::spin_mutex", 7.3), ("tbb::queuing_mutex", 11.0), ("pthread_spinlock_t", 7.5),
+                     ("std::mutex", 15.0)):
+        rows += five(f"BM_LockUnlock<{lock}>", {"real_time": ns})
+        for t in (2, 32):
+            rows += five(f"BM_Contended<{lock}>/threads:{t}/cs_ns:50", {"ops_per_s": 1e8 / ns / t})
+        rows += five(f"BM_Fairness<{lock}>/threads:16", {"jain": 0.99 if "Queued" in lock or "queuing" in lock else 0.6})
+        rows += five(f"BM_Handoff<{lock}>", {"ops_per_s": 1e7 / ns})
+    rw = [("Resource", resource_ns), ("ERESOURCE", 14.0), ("std::shared_mutex", 11.4), ("tbb::spin_rw_mutex", 9.7)]
+    if with_push_lock:
+        rw.append(("PushLock", 9.0))
+    for lock, ns in rw:
+        rows += five(f"BM_RwShared<{lock}>", {"real_time": ns})
+        if lock in ("Resource", "std::shared_mutex"):
+            rows += five(f"BM_RwSharedInRegion<{lock}>", {"real_time": ns * 0.8 if lock == "Resource" else ns})
+        rows += five(f"BM_RwExclusive<{lock}>", {"real_time": ns * 1.2})
+        for t in (2, 4):
+            for p in (50, 90, 99):
+                rows += five(f"BM_ReadMostly<{lock}>/threads:{t}/read_pct:{p}", {"ops_per_s": 1e8 / ns * p / 100})
+    rows += five("BM_Floor<critical_region>", {"real_time": 3.3})
+    return rows
+
+
+class LockFamilies(unittest.TestCase):
+    def text(self, rows):
+        answers, _ = verdicts.verdicts(dataset(rows))
+        return {v.key: v.text for v in answers}
+
+    def test_the_cost_targets_are_checked_from_the_figures(self):
+        t = self.text(lock_family_rows())
+        self.assertIn("SpinLock<T> takes 8 ns per lock+unlock: 1.10x tbb::spin_mutex [", t["spin"])
+        self.assertIn("target <= 1.2x: met", t["spin"])
+        self.assertIn("Resource<T> takes 11 ns per shared acquire+release with the critical region entered and "
+                      "left around it: 0.96x std::shared_mutex [", t["rw"])
+        self.assertIn("target <= 1x: met", t["rw"])
+        self.assertIn("by a thread already in a region, 8.8 ns: 0.77x std::shared_mutex [", t["rw"])
+        self.assertIn("the region alone takes 3.3 ns", t["rw"])
+        t = self.text(lock_family_rows(spin_ns=10.0, resource_ns=13.0))
+        self.assertIn("1.37x tbb::spin_mutex [", t["spin"])
+        self.assertIn("target <= 1.2x: missed", t["spin"])
+        self.assertIn("1.14x std::shared_mutex [", t["rw"])
+        self.assertIn("target <= 1x: missed", t["rw"])
+        self.assertIn("by a thread already in a region, 10.4 ns: 0.91x std::shared_mutex [", t["rw"])
+        self.assertEqual(t["rw"].count("target <= 1x: met"), 1, "missed with the region, met without")
+
+    def test_contention_fairness_and_the_read_mostly_mix_are_answered(self):
+        t = self.text(lock_family_rows())
+        self.assertIn("QueuedSpinLock<T>: 12 ns, 1.09x tbb::queuing_mutex", t["spin"])
+        self.assertIn("KeAcquireSpinLock 1.10x SpinLock<T>", t["spin"])
+        self.assertIn("At 32 threads (50 ns critical section) the fastest, SpinLock<T>, costs", t["spin"])
+        self.assertIn("the fastest spinning peer", t["spin"])
+        self.assertIn("Fairness at 16 threads", t["spin"])
+        self.assertIn("QueuedSpinLock<T> 0.99", t["spin"])
+        # 1e8 / 9 * 0.99 acquisitions/s: PushLock<T> is the fastest kmlab lock, 9 / 11.4 of std::shared_mutex's cost.
+        self.assertIn("Read-mostly at 4 threads and 99% reads (std::shared_mutex 8.68 M/s), cost against it: "
+                      "PushLock<T> 0.79x [", t["rw"])
+        self.assertIn("ERESOURCE by the NT routines 1.23x [", t["rw"])
+        self.assertIn("the fastest, PushLock<T> (11 M/s), costs 0.93x tbb::spin_rw_mutex [", t["rw"])
+        self.assertIn("4 threads and 50% reads", t["rw"])
+        self.assertNotIn("Not in this run", t["spin"].split("Handoff")[0])
+
+    def test_a_family_left_out_of_the_binaries_is_named(self):
+        t = self.text(lock_family_rows(with_push_lock=False))
+        self.assertIn("Not in this run's binaries: PushLock<T>, RwSpinLock<T>, EX_PUSH_LOCK by the NT routines, "
+                      "EX_SPIN_LOCK by the NT routines.", t["rw"])
+        self.assertIn("KeAcquireInStackQueuedSpinLock", t["spin"])
+
+    def test_without_the_new_locks_the_questions_say_what_to_run(self):
+        t = self.text(convoy_rows())
+        self.assertEqual(t["spin"], "Not measured in this run: needs S1,S3,S5,S7 (scripts/lab run --filter S1,S3,S5,S7).")
+        self.assertTrue(t["rw"].startswith("Not measured in this run: needs S1,S2,S12"))
+
+
 class Environment(unittest.TestCase):
     def test_every_condition_is_flagged(self):
         ds = dataset([entry("BM_Contended<std::mutex>/threads:32/cs_ns:50", 0, ops_per_s=1.0)],

@@ -3,8 +3,11 @@
  * SAL annotations, and the lock family a driver uses together:
  *  - a KSPIN_LOCK guards the pending-work list: producers take it with
  *    KeAcquireSpinLock (raising to DISPATCH_LEVEL), the timer's DPC at
- *    DISPATCH_LEVEL with KeAcquireSpinLockAtDpcLevel, the consumer with an
- *    in-stack queued acquire;
+ *    DISPATCH_LEVEL with KeAcquireSpinLockAtDpcLevel, the consumer with
+ *    KeAcquireSpinLock too (a lock taken this way must never be taken as an
+ *    in-stack queued spin lock as well: the KeAcquireInStackQueuedSpinLock
+ *    page forbids mixing the two, and kmlab stops with 0xF
+ *    SPIN_LOCK_ALREADY_OWNED when one meets the other);
  *  - an ERESOURCE guards the configuration: producers read it shared, the
  *    driver rewrites it exclusive, each inside a critical region;
  *  - a periodic synchronization KTIMER, with a DPC, releases a system thread
@@ -142,19 +145,19 @@ static KSTART_ROUTINE ConsumerRoutine;
 
 static ULONG DrainPendingList(IN OUT PDEVICE_EXTENSION ext) {
     LIST_ENTRY batch;
-    KLOCK_QUEUE_HANDLE lockHandle;
+    KIRQL oldIrql;
     ULONG drained = 0;
 
     /* Move the whole list out under the lock; free the items outside it. */
     InitializeListHead(&batch);
-    KeAcquireInStackQueuedSpinLock(&ext->ListLock, &lockHandle);
+    KeAcquireSpinLock(&ext->ListLock, &oldIrql);
     if (!IsListEmpty(&ext->PendingList)) {
         PLIST_ENTRY first = ext->PendingList.Flink;
         RemoveEntryList(&ext->PendingList);
         InitializeListHead(&ext->PendingList);
         AppendTailList(&batch, first);
     }
-    KeReleaseInStackQueuedSpinLock(&lockHandle);
+    KeReleaseSpinLock(&ext->ListLock, oldIrql);
 
     while (!IsListEmpty(&batch)) {
         PWORK_ITEM item = CONTAINING_RECORD(RemoveHeadList(&batch), WORK_ITEM, Link);
@@ -279,7 +282,9 @@ static NTSTATUS DriverEntry(IN PVOID DriverObject OPTIONAL, IN PUNICODE_STRING R
     {
         LARGE_INTEGER interval;
         interval.QuadPart = -10000LL * TIMER_PERIOD_MS;
-        while (ext->ConsumerWakeups < MIN_TIMER_WAKEUPS)
+        /* The consumer counts with an interlocked increment while it runs:
+         * read the count the same way (a plain read would race with it). */
+        while (InterlockedCompareExchange(&ext->ConsumerWakeups, 0, 0) < MIN_TIMER_WAKEUPS)
             KeDelayExecutionThread(KernelMode, FALSE, &interval);
     }
     KeSetEvent(&ext->StopEvent, IO_NO_INCREMENT, FALSE);

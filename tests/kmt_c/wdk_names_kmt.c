@@ -127,12 +127,16 @@ static VOID TestWaitBlock(VOID) {
     LIST_ENTRY Started;
     INT i;
     LARGE_INTEGER Delay;
+    LARGE_INTEGER Zero;
+    KEVENT Gate;
     NTSTATUS Status;
     OBJECT_ATTRIBUTES Attributes;
     PLIST_ENTRY Entry;
     KEVENT Shared;
 
     Delay.QuadPart = -1 * MILLISECOND;
+    Zero.QuadPart = 0;
+    KeInitializeEvent(&Gate, NotificationEvent, FALSE);
     InitializeListHead(&Started);
     KeInitializeEvent(&Shared, NotificationEvent, FALSE);
     for (i = 0; i < (INT)RTL_NUMBER_OF(Waiters); ++i) {
@@ -145,9 +149,19 @@ static VOID TestWaitBlock(VOID) {
                                            KernelMode, (PVOID*)&Waiters[i].Thread, NULL);
         ok_eq_hex(Status, STATUS_SUCCESS);
         InsertTailList(&Started, &Waiters[i].Link);
-        /* Until the thread blocks on its event. */
-        while (IsListEmpty(&Waiters[i].Event.Header.WaitListHead))
+        /* Until the thread blocks on its event. The wait list is the
+         * dispatcher's, so it is read under the dispatcher lock: a
+         * Wait = TRUE KeSetEvent keeps the lock for the caller's next wait,
+         * which gives it back (a zero timeout on the signalled Gate). */
+        for (;;) {
+            BOOLEAN Blocked;
+            KeSetEvent(&Gate, IO_NO_INCREMENT, TRUE);
+            Blocked = !IsListEmpty(&Waiters[i].Event.Header.WaitListHead);
+            Status = KeWaitForSingleObject(&Gate, Executive, KernelMode, FALSE, &Zero);
+            ok_eq_hex(Status, STATUS_SUCCESS);
+            if (Blocked) break;
             KeDelayExecutionThread(KernelMode, FALSE, &Delay);
+        }
         Entry = Waiters[i].Event.Header.WaitListHead.Flink;
         ok_eq_pointer(CONTAINING_RECORD(Entry, KTHREAD, WaitBlock[0].WaitListEntry),
                       Waiters[i].Thread);

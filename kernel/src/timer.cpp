@@ -103,30 +103,48 @@ struct Service {
 Service g_service;
 static_assert(std::is_trivially_destructible_v<Service>);
 
-// KeFlushQueuedDpcs' word: DPCs queued (claimed in queue_dpc) or running, in
-// the low 16 bits; in the high 16 an epoch bumped each time that count comes
-// back to 0. A flush returns once the word shows a count of 0 or an epoch
-// other than the one it read first: then every DPC counted when it started
-// has returned (a periodic timer that keeps queueing its DPC cannot hold a
-// flush off, since the count reaching 0 once is enough). A KDPC is queued
-// at most once at a time, so the count is at most the number of KDPCs
-// queued at once: 65,535 is far beyond any test's. Orders: every change is a
-// read-modify-write, and each finish a release, so the flush's acquire load
-// that sees the count at 0 (or a new epoch) reads the end of a release
-// sequence that every finished routine's decrement heads: what the routines
-// did happens before the flush returns.
+// KeFlushQueuedDpcs' word: the DPCs queued (claimed in queue_dpc) or
+// running, in two phases: bits 0..14 count phase 0's, bits 15..29 phase 1's,
+// and bit 31 names the phase a DPC claimed now joins. Each DPC keeps its
+// phase in bit 0 of DpcData (a pointer to a list head otherwise, so the bit
+// is free) and leaves that phase once its routine has returned. A flush
+// first lets the other phase drain (nothing joins it, so it only drains),
+// then switches the current phase over and waits for the old one to drain:
+// every DPC queued before the flush started was in one of the two, and a
+// DPC queued meanwhile, even by a routine that queues itself again, joins
+// the new phase and cannot hold the flush off (an earlier single count that
+// had to come back to 0 could be held off for good that way). A KDPC is
+// queued at most once at a time, so a phase counts at most the KDPCs queued
+// at once: 32,767 is far beyond any test's. Orders: every change is a
+// read-modify-write and each finish a release, so the flush's acquire load
+// that sees its phase at 0 reads the end of a release sequence that every
+// finished routine's decrement heads: what the routines did happens before
+// the flush returns.
 std::atomic<std::uint32_t> g_dpcs_pending{0};
-constexpr std::uint32_t kDpcCountMask = 0xFFFF;
-constexpr std::uint32_t kDpcEpochOne = 0x10000;
+constexpr std::uint32_t kDpcCountMask = 0x7FFF;
+constexpr int kDpcPhaseShift = 15;
+constexpr std::uint32_t kDpcPhaseBit = 0x80000000u;
+constexpr std::uint32_t dpc_one(std::uint32_t phase) noexcept {
+    return 1u << (phase * kDpcPhaseShift);
+}
+constexpr std::uint32_t dpc_count(std::uint32_t w, std::uint32_t phase) noexcept {
+    return (w >> (phase * kDpcPhaseShift)) & kDpcCountMask;
+}
 
-void dpc_finished() noexcept {
+// Counts a DPC just claimed into the current phase, and returns that phase.
+std::uint32_t dpc_queued() noexcept {
     std::uint32_t w = g_dpcs_pending.load(std::memory_order_relaxed);
-    std::uint32_t next;
-    do {
-        next = (w & kDpcCountMask) == 1 ? (w & ~kDpcCountMask) + kDpcEpochOne : w - 1;
-    } while (!g_dpcs_pending.compare_exchange_weak(w, next, std::memory_order_release,
-                                                   std::memory_order_relaxed));
-    if ((next & kDpcCountMask) == 0) platform::sys::futex_wake(g_dpcs_pending, INT32_MAX);
+    std::uint32_t phase = w >> 31;
+    while (!g_dpcs_pending.compare_exchange_weak(w, w + dpc_one(phase), std::memory_order_relaxed,
+                                                 std::memory_order_relaxed))
+        phase = w >> 31;
+    return phase;
+}
+
+void dpc_finished(std::uint32_t phase) noexcept {
+    const std::uint32_t next =
+        g_dpcs_pending.fetch_sub(dpc_one(phase), std::memory_order_release) - dpc_one(phase);
+    if (dpc_count(next, phase) == 0) platform::sys::futex_wake(g_dpcs_pending, INT32_MAX);
 }
 
 void service_main();
@@ -198,7 +216,12 @@ void queue_dpc(PKDPC dpc, PLIST_ENTRY queue) {
     if (!std::atomic_ref<PVOID>(const_cast<PVOID&>(dpc->DpcData))
              .compare_exchange_strong(expected, queue, std::memory_order_acquire))
         return;
-    g_dpcs_pending.fetch_add(1, std::memory_order_relaxed);
+    // The claim is this thread's until the service runs the DPC: the phase
+    // goes into DpcData's spare bit 0 (still non-NULL while queued).
+    const std::uint32_t phase = dpc_queued();
+    std::atomic_ref<PVOID>(const_cast<PVOID&>(dpc->DpcData))
+        .store(reinterpret_cast<PVOID>(reinterpret_cast<ULONG_PTR>(queue) | phase),
+               std::memory_order_relaxed);
     LARGE_INTEGER now;
     nt::KeQuerySystemTime(&now);
     dpc->SystemArgument1 = reinterpret_cast<PVOID>(static_cast<ULONG_PTR>(now.u.LowPart));
@@ -268,8 +291,10 @@ void run_dpcs(PLIST_ENTRY queue) noexcept {
         const PVOID context = dpc->DeferredContext;
         const PVOID a1 = dpc->SystemArgument1;
         const PVOID a2 = dpc->SystemArgument2;
-        std::atomic_ref<PVOID>(const_cast<PVOID&>(dpc->DpcData))
-            .store(nullptr, std::memory_order_release);
+        std::atomic_ref<PVOID> data(const_cast<PVOID&>(dpc->DpcData));
+        const auto phase = static_cast<std::uint32_t>(
+            reinterpret_cast<ULONG_PTR>(data.load(std::memory_order_relaxed)) & 1);
+        data.store(nullptr, std::memory_order_release);
         const KIRQL irql = t->Irql;
         kernel::set_irql(t, DISPATCH_LEVEL);
         try {
@@ -278,7 +303,7 @@ void run_dpcs(PLIST_ENTRY queue) noexcept {
             report_dpc_exception();
         }
         kernel::set_irql(t, irql);
-        dpc_finished();
+        dpc_finished(phase);
     }
 }
 
@@ -533,12 +558,31 @@ void KeFlushQueuedDpcs() {
     // Documented for PASSIVE_LEVEL [ddi:keflushqueueddpcs]; above it, the
     // project's IRQL-ceiling rule (rules.hpp check_irql_at_most): 0xA.
     require_irql_at_most(PASSIVE_LEVEL);
-    const std::uint32_t start = dispatcher::g_dpcs_pending.load(std::memory_order_acquire);
-    std::uint32_t w = start;
-    while ((w & dispatcher::kDpcCountMask) != 0 &&
-           (w & ~dispatcher::kDpcCountMask) == (start & ~dispatcher::kDpcCountMask)) {
-        (void)platform::sys::futex_wait(dispatcher::g_dpcs_pending, w, Deadline::never());
-        w = dispatcher::g_dpcs_pending.load(std::memory_order_acquire);
+    using dispatcher::dpc_count;
+    using dispatcher::g_dpcs_pending;
+    // Waits until `phase` holds no DPC (see g_dpcs_pending).
+    auto drain = [](std::uint32_t phase) {
+        std::uint32_t w = g_dpcs_pending.load(std::memory_order_acquire);
+        while (dpc_count(w, phase) != 0) {
+            (void)platform::sys::futex_wait(g_dpcs_pending, w, Deadline::never());
+            w = g_dpcs_pending.load(std::memory_order_acquire);
+        }
+    };
+    std::uint32_t w = g_dpcs_pending.load(std::memory_order_acquire);
+    for (;;) {
+        const std::uint32_t phase = w >> 31;
+        if (dpc_count(w, phase ^ 1) != 0) {
+            drain(phase ^ 1);  // an earlier flush's old phase: it only drains
+            w = g_dpcs_pending.load(std::memory_order_acquire);
+            continue;
+        }
+        // Switch: DPCs claimed from now on join the other phase.
+        if (g_dpcs_pending.compare_exchange_weak(w, w ^ dispatcher::kDpcPhaseBit,
+                                                 std::memory_order_acquire,
+                                                 std::memory_order_acquire)) {
+            drain(phase);
+            return;
+        }
     }
 }
 

@@ -772,3 +772,50 @@ TEST(TimerDeathTest, ProcessExitDoesNotWaitForTheTimerService) {
         },
         ::testing::ExitedWithCode(0), "");
 }
+
+// A DPC that queues itself again from its own routine (KeSetTimer at an
+// already-due time) must not hold KeFlushQueuedDpcs off: the flush waits for
+// the DPCs queued before it started [ddi:keflushqueueddpcs], not for the
+// moment no DPC at all is queued (review finding: the flush waited for a
+// count of queued-or-running DPCs that never came back to 0).
+namespace {
+KTIMER g_requeue_timer;
+KDPC g_requeue_dpc;
+std::atomic<bool> g_requeue_stop{false};
+std::atomic<int> g_requeue_runs{0};
+void requeue_routine(PKDPC, PVOID, PVOID, PVOID) {
+    g_requeue_runs.fetch_add(1);
+    if (!g_requeue_stop.load()) {
+        LARGE_INTEGER due;
+        due.QuadPart = 0;  // an absolute time already past: due at once
+        KeSetTimer(&g_requeue_timer, due, &g_requeue_dpc);
+    }
+}
+}  // namespace
+
+TEST_F(Timer, ADpcThatQueuesItselfAgainDoesNotHoldOffKeFlushQueuedDpcs) {
+    KeInitializeTimer(&g_requeue_timer);
+    KeInitializeDpc(&g_requeue_dpc, requeue_routine, nullptr);
+    g_requeue_stop = false;
+    g_requeue_runs = 0;
+    LARGE_INTEGER due;
+    due.QuadPart = 0;
+    KeSetTimer(&g_requeue_timer, due, &g_requeue_dpc);
+    ASSERT_TRUE(kmlab::test::eventually([] { return g_requeue_runs.load() > 10; }));
+    std::atomic<bool> returned{false};
+    std::thread flusher([&] {
+        KeFlushQueuedDpcs();
+        returned = true;
+    });
+    // A bound for the failure only: a correct flush returns after the DPC
+    // run in flight when it started, and the one queued then.
+    const bool in_time = kmlab::test::eventually([&] { return returned.load(); });
+    g_requeue_stop = true;
+    flusher.join();
+    KeFlushQueuedDpcs();  // the run that may have queued it once more after the stop
+    KeCancelTimer(&g_requeue_timer);
+    KeFlushQueuedDpcs();
+    EXPECT_TRUE(in_time) << "KeFlushQueuedDpcs still waited after " << g_requeue_runs.load()
+                         << " runs of a DPC that kept queueing itself";
+    EXPECT_EQ(g_requeue_dpc.DpcData, nullptr);
+}

@@ -560,10 +560,14 @@ void KeFlushQueuedDpcs() {
     require_irql_at_most(PASSIVE_LEVEL);
     using dispatcher::dpc_count;
     using dispatcher::g_dpcs_pending;
-    // Waits until `phase` holds no DPC (see g_dpcs_pending).
+    // Waits until `phase`, not the current one, has drained: its count is 0,
+    // or another flush has made it current again, which its switch did only
+    // after seeing that count at 0 (a concurrent flush's switch can make the
+    // phase current again and let a self-queueing DPC keep its count above 0,
+    // so waiting for the count alone could wait for good).
     auto drain = [](std::uint32_t phase) {
         std::uint32_t w = g_dpcs_pending.load(std::memory_order_acquire);
-        while (dpc_count(w, phase) != 0) {
+        while (dpc_count(w, phase) != 0 && (w >> 31) != phase) {
             (void)platform::sys::futex_wait(g_dpcs_pending, w, Deadline::never());
             w = g_dpcs_pending.load(std::memory_order_acquire);
         }

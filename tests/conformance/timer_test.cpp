@@ -802,16 +802,21 @@ TEST_F(Timer, ADpcThatQueuesItselfAgainDoesNotHoldOffKeFlushQueuedDpcs) {
     due.QuadPart = 0;
     KeSetTimer(&g_requeue_timer, due, &g_requeue_dpc);
     ASSERT_TRUE(kmlab::test::eventually([] { return g_requeue_runs.load() > 10; }));
-    std::atomic<bool> returned{false};
-    std::thread flusher([&] {
-        KeFlushQueuedDpcs();
-        returned = true;
-    });
+    // Two flushers, each flushing again and again: a flush must return
+    // while another one switches the phases under it (review finding).
+    std::atomic<int> returned{0};
+    std::vector<std::thread> flushers;
+    for (int f = 0; f < 2; ++f) {
+        flushers.emplace_back([&] {
+            for (int i = 0; i < 200; ++i) KeFlushQueuedDpcs();
+            returned.fetch_add(1);
+        });
+    }
     // A bound for the failure only: a correct flush returns after the DPC
     // run in flight when it started, and the one queued then.
-    const bool in_time = kmlab::test::eventually([&] { return returned.load(); });
+    const bool in_time = kmlab::test::eventually([&] { return returned.load() == 2; });
     g_requeue_stop = true;
-    flusher.join();
+    for (auto& f : flushers) f.join();
     KeFlushQueuedDpcs();  // the run that may have queued it once more after the stop
     KeCancelTimer(&g_requeue_timer);
     KeFlushQueuedDpcs();

@@ -208,6 +208,7 @@ BOOLEAN ExAcquireResourceExclusiveLite(PERESOURCE Resource, BOOLEAN Wait) {
     if (common_case(t) && Algo::try_exclusive_fast(Resource)) [[likely]] {
         resource::store_count(Resource, 1);
         resource::store_owner(Resource, resource::thread_id(t));
+        t->Extra->resource_holds.mark_named();
         return TRUE;
     }
     t = current_thread();

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <mutex>
 #include <unordered_set>
+#include <vector>
 
 #include <kmlab/kernel/rules.hpp>
 
@@ -35,6 +36,15 @@ std::mutex g_threads_lock;
 std::unordered_set<nt::PKTHREAD>& live_threads() {
     static auto* set = new std::unordered_set<nt::PKTHREAD>;  // outlives every thread's exit
     return *set;
+}
+// KTHREADs never freed because an ERESOURCE has named them (ResourceHolds::
+// named): an ERESOURCE_THREAD is the KTHREAD's address and may be used after
+// the thread exits (ExReleaseResourceForThreadLite, an exclusive OwnerEntry
+// left behind), so a new thread must never get that address. Kept here,
+// reachable, for the leak checkers; guarded by g_threads_lock.
+std::vector<nt::PKTHREAD>& retired_threads() {
+    static auto* v = new std::vector<nt::PKTHREAD>;
+    return *v;
 }
 
 // Runs an attached thread's exit checks when its OS thread ends (a system
@@ -111,6 +121,10 @@ void dereference_thread(nt::PKTHREAD thread) noexcept {
         {
             std::lock_guard g(g_threads_lock);
             live_threads().erase(thread);
+            if (thread->Extra->resource_holds.named()) {
+                retired_threads().push_back(thread);
+                return;
+            }
         }
         delete thread->Extra;
         delete thread;

@@ -693,6 +693,48 @@ TEST_F(Resource, ReleaseForThreadOfAnExitedThread) {
     ExDeleteResourceLite(&r);
 }
 
+// An ERESOURCE_THREAD is its KTHREAD's address, and a thread that exits
+// holding a resource stays named by it: a later thread must not take over
+// that name. Thread A exits holding R shared and T exclusive; thread B then
+// takes R shared: releasing for A must release A's hold, not B's, and B
+// must not find itself T's owner (review finding: B was created at A's
+// freed address, and both went wrong).
+TEST_F(Resource, AThreadCreatedAfterAnOwnerExitedDoesNotTakeOverItsHolds) {
+    ERESOURCE r;
+    ERESOURCE t;
+    ExInitializeResourceLite(&r);
+    ExInitializeResourceLite(&t);
+    ERESOURCE_THREAD a = 0;
+    kmlab::test::on_new_thread([&] {
+        KeEnterCriticalRegion();
+        ASSERT_TRUE(ExAcquireResourceSharedLite(&r, TRUE));
+        ASSERT_TRUE(ExAcquireResourceExclusiveLite(&t, TRUE));
+        a = ExGetCurrentResourceThread();
+        KeLeaveCriticalRegion();
+    });
+    // Several new threads, so that an allocator that reuses A's block would
+    // hand it to one of them.
+    for (int i = 0; i < 8; ++i) {
+        kmlab::test::on_new_thread([&] {
+            KeEnterCriticalRegion();
+            EXPECT_NE(ExGetCurrentResourceThread(), a) << "a new thread named as the exited A";
+            EXPECT_FALSE(ExAcquireResourceExclusiveLite(&t, FALSE)) << "T is still A's";
+            ASSERT_TRUE(ExAcquireResourceSharedLite(&r, TRUE));
+            EXPECT_EQ(ExIsResourceAcquiredSharedLite(&r), 1u);
+            ExReleaseResourceLite(&r);
+            KeLeaveCriticalRegion();
+        });
+    }
+    KeEnterCriticalRegion();
+    ExReleaseResourceForThreadLite(&r, a);  // A's shared hold
+    ExReleaseResourceForThreadLite(&t, a);  // A's exclusive hold
+    EXPECT_EQ(active_count(&r), 0);
+    EXPECT_EQ(active_count(&t), 0);
+    KeLeaveCriticalRegion();
+    ExDeleteResourceLite(&r);
+    ExDeleteResourceLite(&t);
+}
+
 // An id that names no owner of the resource (not a thread, or an owner
 // pointer without its low bits) is never dereferenced: RESOURCE_NOT_OWNED
 // [bc:0xE3], as Windows answers a release it finds no entry for

@@ -339,6 +339,7 @@ struct Algorithm {
         }
         store_count(r, 1);
         store_owner(r, thread_id(t));
+        t->Extra->resource_holds.mark_named();
         return true;
     }
 

@@ -90,7 +90,15 @@ class ResourceHolds {
     void add_inline(const void* r, std::uint32_t n) noexcept {
         set(inline_[n], r, 1);
         set_size(n + 1);
+        named_ = true;
     }
+    // Whether a resource has ever named this thread (as a shared holder, or
+    // as exclusive owner: mark_named): its KTHREAD's address is then an
+    // ERESOURCE_THREAD that may outlive the thread, so the KTHREAD is never
+    // freed for another thread to reuse (kernel/thread.cpp,
+    // dereference_thread). Written by the owner thread alone.
+    void mark_named() noexcept { named_ = true; }
+    bool named() const noexcept { return named_; }
     void drop_last_inline(std::uint32_t n) noexcept { set_size(n - 1); }
 
     // ---- the owner's slow paths (each takes `lock`) ----
@@ -104,6 +112,7 @@ class ResourceHolds {
     }
     void add(const void* r, nt::ULONG count) {
         std::lock_guard g(lock);
+        named_ = true;
         if (foreign_releases_) compact();
         if (size_ < kInline) {
             set(inline_[size_], r, count);
@@ -162,6 +171,7 @@ class ResourceHolds {
     std::mutex lock;
 
   private:
+    bool named_ = false;
     static void set(ResourceHold& h, const void* r, nt::ULONG count) noexcept {
         std::atomic_ref<const void*>(h.resource).store(r, std::memory_order_relaxed);
         set_count(h, count);

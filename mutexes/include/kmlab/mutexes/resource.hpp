@@ -154,6 +154,7 @@ class Resource {
             [[likely]] {
             resource::store_count(&r_, 1);
             resource::store_owner(&r_, resource::thread_id(t));
+            t->Extra->resource_holds.mark_named();
             return ExclusiveGuard(this, t, true);
         }
         return acquire_exclusive_slow(wait);

@@ -1,8 +1,9 @@
 // kmlab's idiomatic API, namespace kmlab:
 //   KMutex<T, Backend>, FastMutex<T, Backend>, GuardedMutex<T, Backend>
 //   (lock() / try_lock() / KMutex::lock_for() -> std::expected<Guard, Error>),
-//   SpinLock<T>, QueuedSpinLock<T>, Resource<T>, PushLock<T>, RwSpinLock<T> (lock() / lock_shared() /
-//   try_ variants), CriticalRegion, GuardedRegion, the Grt registry, and the backends
+//   SpinLock<T>, QueuedSpinLock<T>, Resource<T>, PushLock<T>, RwSpinLock<T>
+//   (lock() / lock_shared() / their try_ forms), CriticalRegion, GuardedRegion,
+//   the Grt registry, and the backends
 //   kmlab::backends::{Futex (default), Spin, Dispatcher}.
 #pragma once
 

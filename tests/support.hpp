@@ -47,6 +47,20 @@ class Nt : public ::testing::Test {
     void TearDown() override;
 };
 
+// Nt for tests that change the flavour (kmlab::set_flavor): each test runs
+// in the flavour it sets, and the process's flavour is restored after it.
+class FlavorRestoringNt : public Nt {
+  protected:
+    void SetUp() override { saved_ = kmlab::flavor(); }
+    void TearDown() override {
+        kmlab::set_flavor(saved_);
+        Nt::TearDown();
+    }
+
+  private:
+    Flavor saved_ = Flavor::checked;
+};
+
 // Expects `stmt` to bug check with `code`; evaluates to the BugCheck.
 #define EXPECT_BUG_CHECK(stmt, code_)                                                    \
     [&]() -> ::kmlab::BugCheck {                                                         \

@@ -13,17 +13,7 @@ namespace bugcheck = kmlab::bugcheck;
 
 namespace {
 // Runs each test in the flavour it names and restores the process's flavour.
-class FlavorTest : public kmlab::test::Nt {
-  protected:
-    void SetUp() override { saved_ = kmlab::flavor(); }
-    void TearDown() override {
-        kmlab::set_flavor(saved_);
-        Nt::TearDown();
-    }
-
-  private:
-    Flavor saved_ = Flavor::checked;
-};
+using FlavorTest = kmlab::test::FlavorRestoringNt;
 using Checked = FlavorTest;
 using Free = FlavorTest;
 

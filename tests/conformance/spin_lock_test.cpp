@@ -19,17 +19,7 @@ namespace bugcheck = kmlab::bugcheck;
 namespace {
 
 // Runs each test in the flavour it names and restores the process's flavour.
-class SpinLockTest : public kmlab::test::Nt {
-  protected:
-    void SetUp() override { saved_ = kmlab::flavor(); }
-    void TearDown() override {
-        kmlab::set_flavor(saved_);
-        Nt::TearDown();
-    }
-
-  private:
-    Flavor saved_ = Flavor::checked;
-};
+using SpinLockTest = kmlab::test::FlavorRestoringNt;
 using SpinLock = SpinLockTest;
 using SpinLockChecked = SpinLockTest;
 using SpinLockFree = SpinLockTest;

@@ -27,19 +27,14 @@ using kmlab::test::waiters_reach;
 namespace bugcheck = kmlab::bugcheck;
 
 namespace {
-class Timer : public kmlab::test::Nt {
+class Timer : public kmlab::test::FlavorRestoringNt {
   protected:
-    void SetUp() override { saved_ = kmlab::flavor(); }
     // Every test cancels what it set: a timer left set would be expired by the
     // service after the test's frame is gone.
     void TearDown() override {
-        kmlab::set_flavor(saved_);
         EXPECT_EQ(kmlab::kernel::set_timer_count(), 0u) << "a test left a timer set";
-        Nt::TearDown();
+        FlavorRestoringNt::TearDown();
     }
-
-  private:
-    Flavor saved_ = Flavor::checked;
 };
 
 LARGE_INTEGER relative_ms(long long ms) {

@@ -25,7 +25,7 @@ std::mutex g_database_lock;
 
 // The dispatcher's lock and parking. A link seam, not a run-time one: the
 // schedule explorer's library compiles this file again with
-// KMLAB_DISPATCHER_SEAM (tests/model/CMakeLists.txt) and its test links
+// KMLAB_DISPATCHER_SEAM (explore/src/dispatcher_seam.cpp) and its test links
 // that object instead of libkmlab's, so there every lock, unlock, wake and
 // park goes through platform::g_dispatcher_seam to the model, and
 // production pays nothing (benchmarks/instructions counts are unchanged).

@@ -1,5 +1,5 @@
 // Internals of the emulated NT dispatcher, private to kernel/src (the
-// schedule explorer's model of the dispatcher, in tests/model, reads them
+// schedule explorer's model of the dispatcher, in explore/, reads them
 // too). The public face is <kmlab/kernel/dispatcher.hpp>.
 //
 // Model (SEMANTICS.md 4.4): one global dispatcher lock guards every dispatcher

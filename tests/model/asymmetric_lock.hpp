@@ -4,7 +4,7 @@
 // model). It releases with a plain store and relies on a membarrier on the
 // waiting side (an asymmetric Dekker pairing), so it is what proves that the
 // explorer sees x86-TSO: with the membarrier it must find no store-buffer
-// bug, with the pairing switched off (model::HeavyFence::broken) it must
+// bug, with the pairing switched off (explore::HeavyFence::broken) it must
 // find the lost wake-up the fence prevents. It also still holds the lost
 // wake-up of issue 9 (wake() / drain_stale_token(), found sequentially
 // consistent with 3 threads) and is unsafe to destroy right after unlock:
@@ -17,7 +17,7 @@
 #include <kmlab/kernel/lock_bit.hpp>
 #include <kmlab/kernel/ntdef.hpp>
 
-namespace kmlab::model {
+namespace kmlab::explore {
 
 using nt::LONG;
 
@@ -121,4 +121,4 @@ class AsymmetricLockBit {
     typename P::template atomic<std::uint32_t> gate_{0};
 };
 
-}  // namespace kmlab::model
+}  // namespace kmlab::explore

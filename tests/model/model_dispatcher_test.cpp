@@ -14,13 +14,13 @@
 #include <utility>
 #include <vector>
 
+#include <kmlab/explore.hpp>
+#include <kmlab/explore/dispatcher.hpp>
 #include <kmlab/kernel/routines.hpp>
 #include "dispatcher_core.hpp"
-#include "dispatcher_model.hpp"
-#include "explorer.hpp"
 #include "model_program.hpp"
 
-namespace kmlab::model {
+namespace kmlab::explore {
 namespace {
 
 struct DispatcherKMutex {
@@ -236,4 +236,4 @@ TEST(ModelDispatcher, KMutexPerObjectLocks) {
 }
 
 }  // namespace
-}  // namespace kmlab::model
+}  // namespace kmlab::explore

@@ -4,10 +4,10 @@
 
 #include <memory>
 
-#include "explorer.hpp"
+#include <kmlab/explore.hpp>
 #include "model_program.hpp"
 
-namespace kmlab::model {
+namespace kmlab::explore {
 namespace {
 
 // The explorer itself (from its review): a spinner whose condition became
@@ -60,4 +60,4 @@ TEST(ModelExplorer, ABufferedStoreIntoDestroyedMemoryIsCaught) {
 }
 
 }  // namespace
-}  // namespace kmlab::model
+}  // namespace kmlab::explore

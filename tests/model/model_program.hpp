@@ -28,12 +28,12 @@
 #include <string>
 #include <vector>
 
+#include <kmlab/explore.hpp>
 #include <kmlab/kernel/lock_bit.hpp>
 #include <kmlab/kernel/routines.hpp>
 #include <kmlab/mutexes/raw.hpp>
-#include "explorer.hpp"
 
-namespace kmlab::model {
+namespace kmlab::explore {
 
 enum class Op { lock, try_lock, timed };
 
@@ -192,4 +192,4 @@ inline int bound_override() {
     return v != nullptr ? std::atoi(v) : 0;
 }
 
-}  // namespace kmlab::model
+}  // namespace kmlab::explore

@@ -5,11 +5,11 @@
 #include <cstdlib>
 #include <string>
 
+#include <kmlab/explore.hpp>
 #include <kmlab/mutexes/raw.hpp>
-#include "explorer.hpp"
 #include "model_program.hpp"
 
-namespace kmlab::model {
+namespace kmlab::explore {
 namespace {
 
 // ---- seeded random (PCT) exploration of larger configurations ----
@@ -57,4 +57,4 @@ TEST(ModelRandom, FastMutexRoutines) {
 }
 
 }  // namespace
-}  // namespace kmlab::model
+}  // namespace kmlab::explore

@@ -7,13 +7,13 @@
 #include <cstdio>
 #include <string>
 
+#include <kmlab/explore.hpp>
 #include <kmlab/kernel/lock_bit.hpp>
 #include <kmlab/mutexes/raw.hpp>
 #include "asymmetric_lock.hpp"
-#include "explorer.hpp"
 #include "model_program.hpp"
 
-namespace kmlab::model {
+namespace kmlab::explore {
 namespace {
 
 struct AsymmetricFace {  // the fixture: RawLockBit<Futex> before the fix
@@ -193,4 +193,4 @@ TEST(ModelRegression, FindsABrokenLock) {
 }
 
 }  // namespace
-}  // namespace kmlab::model
+}  // namespace kmlab::explore

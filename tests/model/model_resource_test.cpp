@@ -32,13 +32,13 @@
 #include <utility>
 #include <vector>
 
+#include <kmlab/explore.hpp>
+#include <kmlab/explore/dispatcher.hpp>
 #include <kmlab/kernel/resource_algorithm.hpp>
 #include "dispatcher_core.hpp"
-#include "dispatcher_model.hpp"
-#include "explorer.hpp"
 #include "model_program.hpp"
 
-namespace kmlab::model {
+namespace kmlab::explore {
 namespace {
 
 using resource::Mutant;
@@ -291,4 +291,4 @@ TEST(ModelResource, FindsStarveExclusiveWaitingBehindAnExclusiveWaiter) {
 }
 
 }  // namespace
-}  // namespace kmlab::model
+}  // namespace kmlab::explore

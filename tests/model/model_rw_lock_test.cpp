@@ -38,11 +38,11 @@
 #include <tuple>
 #include <vector>
 
+#include <kmlab/explore.hpp>
 #include <kmlab/kernel/rw_lock_algorithm.hpp>
-#include "explorer.hpp"
 #include "model_program.hpp"
 
-namespace kmlab::model {
+namespace kmlab::explore {
 namespace {
 
 using rw_lock::Mutant;
@@ -387,4 +387,4 @@ TEST(ModelRwLockMutant, PushReleaseForgetsTheWake) {
 }
 
 }  // namespace
-}  // namespace kmlab::model
+}  // namespace kmlab::explore

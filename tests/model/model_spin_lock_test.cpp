@@ -14,11 +14,11 @@
 #include <string>
 #include <vector>
 
+#include <kmlab/explore.hpp>
 #include <kmlab/kernel/spin_lock_algorithm.hpp>
-#include "explorer.hpp"
 #include "model_program.hpp"
 
-namespace kmlab::model {
+namespace kmlab::explore {
 namespace {
 
 using spin_lock::Mutant;
@@ -242,4 +242,4 @@ TEST(ModelSpinLockMutant, WaitSetAfterTheLinkOverwritesTheHandOff) {
 }
 
 }  // namespace
-}  // namespace kmlab::model
+}  // namespace kmlab::explore

@@ -9,11 +9,11 @@
 #include <algorithm>
 #include <string>
 
+#include <kmlab/explore.hpp>
 #include <kmlab/mutexes/raw.hpp>
-#include "explorer.hpp"
 #include "model_program.hpp"
 
-namespace kmlab::model {
+namespace kmlab::explore {
 namespace {
 
 template <class Face>
@@ -63,4 +63,4 @@ TEST(Model, GuardedMutexRoutines) {
 }
 
 }  // namespace
-}  // namespace kmlab::model
+}  // namespace kmlab::explore

@@ -46,14 +46,14 @@
 #include <utility>
 #include <vector>
 
+#include <kmlab/explore.hpp>
+#include <kmlab/explore/dispatcher.hpp>
 #include <kmlab/kernel/routines.hpp>
 #include <kmlab/kernel/timer.hpp>
 #include "dispatcher_core.hpp"
-#include "dispatcher_model.hpp"
-#include "explorer.hpp"
 #include "model_program.hpp"
 
-namespace kmlab::model {
+namespace kmlab::explore {
 namespace {
 
 enum class Shape { rearm, cancel, waitany };
@@ -493,4 +493,4 @@ TEST(ModelTimer, FindsATimerListWithoutItsLockPerObjectLocks) {
 }
 
 }  // namespace
-}  // namespace kmlab::model
+}  // namespace kmlab::explore

@@ -1,7 +1,7 @@
 // The platform seam: how a lock algorithm touches the memory that threads
 // race on, reads the clock and spins. (Fields that only the owner writes,
 // before the operation that frees the lock, such as the owner and
-// contention fields, stay plain std::atomic; tests/model/explorer.hpp says
+// contention fields, stay plain std::atomic; explore/include/kmlab/explore.hpp says
 // what that leaves unexplored.)
 //
 // A lock algorithm (backends/lock_bit.hpp, mutexes/raw.hpp) names its atomics,
@@ -16,7 +16,7 @@
 //
 // Production code uses Native, whose members are the std:: types and inline
 // functions themselves, so the seam costs nothing (benchmarks/instructions
-// counts are unchanged by it). The schedule explorer (tests/model/) supplies a
+// counts are unchanged by it). The schedule explorer (explore/) supplies a
 // Platform whose every operation first hands control to its scheduler, and
 // whose memory is x86-TSO: that is how each algorithm is run schedule by
 // schedule. A backend names its platform as `using platform = P;`; a backend

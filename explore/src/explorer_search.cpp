@@ -10,7 +10,7 @@
 
 #include "explorer_internal.hpp"
 
-namespace kmlab::model::internal {
+namespace kmlab::explore::internal {
 
 // The choices at this step, the default first. Cost: running another
 // thread, draining a buffer or expiring a deadline while the thread that
@@ -122,4 +122,4 @@ int Scheduler::pct_choose(const std::vector<Option>& opts, bool) {
     return best;
 }
 
-}  // namespace kmlab::model::internal
+}  // namespace kmlab::explore::internal

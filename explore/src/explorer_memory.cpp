@@ -8,7 +8,7 @@
 
 #include "explorer_internal.hpp"
 
-namespace kmlab::model::internal {
+namespace kmlab::explore::internal {
 
 // Ending a run leaves the fibers' stacks as they are (see end_run), so
 // nothing on them may own heap memory at that point: the message is
@@ -260,4 +260,4 @@ bool Scheduler::destroyed(const void* p, std::size_t size) const {
     return false;
 }
 
-}  // namespace kmlab::model::internal
+}  // namespace kmlab::explore::internal

@@ -23,7 +23,7 @@
 #include <utility>
 #include <vector>
 
-#include "explorer.hpp"
+#include <kmlab/explore.hpp>
 
 // Sanitizers must be told about fiber switches, or they take the new stack for
 // a corrupted one (ASan) or every fiber for one thread (TSan).
@@ -54,7 +54,7 @@ extern "C" void __tsan_destroy_fiber(void* fiber);
 extern "C" void __tsan_switch_to_fiber(void* fiber, unsigned flags);
 #endif
 
-namespace kmlab::model::internal {
+namespace kmlab::explore::internal {
 
 // Unwinds a fiber's run when the run ends early (violation, deadlock): the
 // fiber is simply never resumed, so nothing is thrown across a context switch.
@@ -239,4 +239,4 @@ class Scheduler {
 // The inverse of Scheduler::schedule(): one name per choice.
 std::vector<std::string> parse_schedule(const std::string& s);
 
-}  // namespace kmlab::model::internal
+}  // namespace kmlab::explore::internal

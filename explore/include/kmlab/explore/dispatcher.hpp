@@ -26,7 +26,7 @@
 
 #include <kmlab/platform/platform.hpp>
 
-namespace kmlab::model {
+namespace kmlab::explore {
 
 class DispatcherUnderModel {
   public:
@@ -54,4 +54,4 @@ class DispatcherUnderModel {
     std::map<const void*, std::uint32_t> lock_words_;
 };
 
-}  // namespace kmlab::model
+}  // namespace kmlab::explore

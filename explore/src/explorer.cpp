@@ -3,7 +3,7 @@
 // backtracks the depth-first search between runs, and the calls a model
 // thread makes into the scheduler of the run in progress. The scheduler
 // itself is declared in explorer_internal.hpp.
-#include "explorer.hpp"
+#include <kmlab/explore.hpp>
 
 #include <algorithm>
 #include <cstring>
@@ -13,7 +13,7 @@
 
 #include "explorer_internal.hpp"
 
-namespace kmlab::model {
+namespace kmlab::explore {
 
 namespace internal {
 Scheduler* g_sched = nullptr;
@@ -93,7 +93,7 @@ Result explore(const Config& config, const std::function<Program()>& make) {
 
 void fail(const char* what) {
     if (g_sched == nullptr)
-        throw std::logic_error(std::string("model::fail outside a run: ") + what);
+        throw std::logic_error(std::string("explore::fail outside a run: ") + what);
     g_sched->fail(what);
 }
 void destroy(const void* p, std::size_t size) {
@@ -181,4 +181,4 @@ void event_signal(const void* event, bool* signalled) {
 }
 }  // namespace detail
 
-}  // namespace kmlab::model
+}  // namespace kmlab::explore

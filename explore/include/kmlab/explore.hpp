@@ -8,7 +8,7 @@
 //  * Each model thread is a fiber (ucontext) on one OS thread, so exactly one
 //    runs at a time and a run is a pure function of its scheduling choices.
 //  * The lock algorithms reach shared memory, wait/wake and spinning only
-//    through the platform seam (kmlab/platform/platform.hpp). model::Platform
+//    through the platform seam (kmlab/platform/platform.hpp). explore::Platform
 //    implements it: before every shared-memory operation the fiber hands
 //    control back to the scheduler, which picks who performs the next one.
 //  * Search: stateless depth-first search over the choice points, replaying
@@ -37,10 +37,10 @@
 //  * Time is virtual: a wait or spin with a deadline may time out at any
 //    choice point (a choice), and never otherwise.
 //  * Violations: a deadlock (threads left, none can run and no store is
-//    pending), a check failed inside the program (model::fail, e.g. two
+//    pending), a check failed inside the program (explore::fail, e.g. two
 //    threads in the critical section), a failed final check (e.g. the lock
 //    not back in its initial state), an access to memory the program
-//    destroyed (model::destroy), and a run longer than `step_limit`.
+//    destroyed (explore::destroy), and a run longer than `step_limit`.
 #pragma once
 
 #include <chrono>
@@ -54,7 +54,7 @@
 
 #include <kmlab/platform/platform.hpp>
 
-namespace kmlab::model {
+namespace kmlab::explore {
 
 enum class Memory { sc, tso };
 
@@ -302,4 +302,4 @@ struct EventGate {
     bool signalled = false;
 };
 
-}  // namespace kmlab::model
+}  // namespace kmlab::explore

@@ -1,12 +1,12 @@
-#include "dispatcher_model.hpp"
+#include <kmlab/explore/dispatcher.hpp>
 
 #include <stdexcept>
 
+#include <kmlab/explore.hpp>
 #include <kmlab/kernel/thread.hpp>
 #include "dispatcher_core.hpp"
-#include "explorer.hpp"
 
-namespace kmlab::model {
+namespace kmlab::explore {
 
 DispatcherUnderModel* DispatcherUnderModel::current_ = nullptr;
 
@@ -83,4 +83,4 @@ std::vector<std::pair<void*, std::size_t>> DispatcherUnderModel::fiber_locals() 
             dispatcher::pending_wakes_storage()};
 }
 
-}  // namespace kmlab::model
+}  // namespace kmlab::explore

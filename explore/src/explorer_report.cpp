@@ -10,7 +10,7 @@
 
 #include "explorer_internal.hpp"
 
-namespace kmlab::model::internal {
+namespace kmlab::explore::internal {
 
 std::string Scheduler::schedule() const {
     std::ostringstream o;
@@ -107,9 +107,9 @@ std::vector<std::string> parse_schedule(const std::string& s) {
     return out;
 }
 
-}  // namespace kmlab::model::internal
+}  // namespace kmlab::explore::internal
 
-namespace kmlab::model {
+namespace kmlab::explore {
 
 std::string Result::summary() const {
     std::ostringstream o;
@@ -118,4 +118,4 @@ std::string Result::summary() const {
     return o.str();
 }
 
-}  // namespace kmlab::model
+}  // namespace kmlab::explore

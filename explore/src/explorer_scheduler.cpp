@@ -15,7 +15,7 @@
 
 #include "explorer_internal.hpp"
 
-namespace kmlab::model::internal {
+namespace kmlab::explore::internal {
 
 bool Scheduler::run_once(const Program& program, std::vector<Decision>& trail,
                          std::vector<std::string>* forced, bool tracing) {
@@ -310,4 +310,4 @@ bool Scheduler::loop() {
     }
 }
 
-}  // namespace kmlab::model::internal
+}  // namespace kmlab::explore::internal

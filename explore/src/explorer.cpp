@@ -105,6 +105,19 @@ void label(const void* p, std::size_t size, const char* name) {
 int current_thread() {
     return g_sched != nullptr ? g_sched->current() : -1;
 }
+int spawn(std::function<void()>) {
+    throw std::logic_error("explore::spawn: not implemented yet");
+}
+void check(bool condition, const char* message) {
+    if (!condition) fail(message);
+}
+void note(const char*) {}
+bool active() noexcept {
+    return g_sched != nullptr && g_sched->current() >= 0;
+}
+Config config_from_environment(Config defaults) {
+    return defaults;
+}
 void set_heavy_fence(HeavyFence mode) {
     g_heavy_fence = mode;
 }

@@ -78,6 +78,8 @@ struct Config {
     // one OS thread, so each gets its own copy of these blocks, swapped in
     // whenever it runs (its copy starts as the scheduler's).
     std::vector<std::pair<void*, std::size_t>> fiber_locals;
+    // Traces list raw memory operations too, not only kernel-level ones.
+    bool verbose = false;
 };
 
 struct Result {
@@ -100,6 +102,33 @@ struct Program {
 
 // Calls make() for every run, so each run starts from fresh state.
 Result explore(const Config& config, const std::function<Program()>& make);
+
+// ---- a driver's own test under the explorer ----
+// (Declared here, implemented in explore/src/kernel_run.cpp; the API a driver
+// author uses. See README "Explore your own test".)
+//
+// Runs `body` as model thread T0, once per schedule, with the whole emulated
+// kernel under the model: the dispatcher (both lock modes), system threads
+// (PsCreateSystemThread starts a model thread), thread exit and its rundown,
+// virtual time (a timeout fires only as a scheduling choice). Each run starts
+// from fresh kernel state for the threads it creates.
+Result run(const Config& config, const std::function<void()>& body);
+
+// Inside a run: starts a model thread running `fn` (what PsCreateSystemThread
+// does under the model); returns its index (T<index> in traces).
+int spawn(std::function<void()> fn);
+// Inside a run: unless `condition`, a violation naming `message`.
+void check(bool condition, const char* message);
+// Inside a run: one kernel-level trace line for the running thread
+// ("KeSetEvent(done) wakes T1"); raw memory operations show only with
+// Config::verbose.
+void note(const char* line);
+// True inside a run (in a model thread).
+bool active() noexcept;
+// `defaults`, overridden by the environment: KMLAB_MODEL_REPLAY (a schedule
+// as a Result prints it), KMLAB_MODEL_BOUND, KMLAB_MODEL_RANDOM (a count of
+// PCT runs), KMLAB_MODEL_SEED, KMLAB_MODEL_VERBOSE.
+Config config_from_environment(Config defaults = {});
 
 // Inside a model thread: record a violation and end the run.
 // (A C string: the run ends inside this call, so its caller's temporaries

@@ -22,6 +22,7 @@ using namespace kmlab::bench;
 
 template <class L>
 void BM_Contended(benchmark::State& state) {
+    VerifierScope verifier(kVerified<L>);  // S15: on for Verified<L> only
     const int threads = static_cast<int>(state.range(0));
     const std::int64_t cs = state.range(1);
     auto g = std::make_unique<Guarded<L>>();
@@ -86,6 +87,15 @@ void register_all() {
         for (int t : {c, 8 * c}) s6->Args({t});
         for (auto* b : {s3, s4, s5, s6})
             b->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
+    });
+    // S15: Driver Verifier's cost under contention, two points of S3's sweep
+    // (C = 50) with the verifier on.
+    for_each_verified_lock([&]<class L>() {
+        auto* s15 = benchmark::RegisterBenchmark(
+            bench_name("BM_VerifierContended", LockAdapter<L>::name()).c_str(), BM_Contended<L>);
+        s15->ArgNames({"threads", "cs_ns"});
+        for (int t : {2, 4 * c}) s15->Args({t, 50});
+        s15->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
     });
 }
 }  // namespace

@@ -35,6 +35,7 @@ struct alignas(128) Padded {
 
 template <class L>
 void BM_LockUnlock(benchmark::State& state) {
+    VerifierScope verifier(kVerified<L>);  // S14: on for Verified<L> only
     auto* p = new Padded<L>();
     for (auto _ : state) LockAdapter<L>::lock_unlock(p->lock);
     state.SetItemsProcessed(state.iterations());
@@ -146,6 +147,11 @@ void register_all() {
         if constexpr (requires { L::kind(); }) safety.template operator()<L>();
     });
     for_each_raw_lock(safety);
+    // S14: Driver Verifier's cost, the same pair with the verifier on.
+    for_each_verified_lock([]<class L>() {
+        benchmark::RegisterBenchmark(
+            bench_name("BM_VerifierLockUnlock", LockAdapter<L>::name()).c_str(), BM_LockUnlock<L>);
+    });
 }
 }  // namespace
 

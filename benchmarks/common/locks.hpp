@@ -24,6 +24,7 @@
 #include <oneapi/tbb/queuing_mutex.h>
 #include <oneapi/tbb/spin_mutex.h>
 
+#include <kmlab/kernel/verifier.hpp>
 #include <kmlab/kmlab.hpp>
 #include <kmlab/kmlab_nt.hpp>
 
@@ -393,6 +394,54 @@ template <class F>
 void for_each_exclusive_lock(F&& f) {
     for_each_lock(f);
     for_each_spin_lock(f);
+}
+
+// ---- Driver Verifier's cost (S14, S15) ----
+// Verified<L> is L measured with the verifier flavour on (kernel/verifier.hpp):
+// a benchmark of one holds a VerifierScope, which turns the flavour on (the
+// gate of every live thread, and of the threads it starts) and back off with
+// the verifier's graph cleared. Its rows (BM_VerifierLockUnlock,
+// BM_VerifierContended) name the lock as its off rows do, so that the report
+// pairs them into on/off ratios.
+template <class L>
+struct Verified : L {
+    Verified() : L() {}
+};
+template <class L>
+struct LockAdapter<Verified<L>> : LockAdapter<L> {};
+template <class L>
+inline constexpr bool kVerified = false;
+template <class L>
+inline constexpr bool kVerified<Verified<L>> = true;
+
+class VerifierScope {
+  public:
+    explicit VerifierScope(bool on) : on_(on), saved_(kmlab::flavor()) {
+        if (on_) kmlab::set_flavor(kmlab::Flavor::verifier);
+    }
+    ~VerifierScope() {
+        if (!on_) return;
+        kmlab::set_flavor(saved_);
+        kmlab::kernel::verifier::reset();
+    }
+    VerifierScope(const VerifierScope&) = delete;
+    VerifierScope& operator=(const VerifierScope&) = delete;
+
+  private:
+    bool on_;
+    kmlab::Flavor saved_;
+};
+
+// The locks measured with the verifier on: the NT FAST_MUTEX, KMUTEX and
+// KSPIN_LOCK routines, and the idiomatic FastMutex.
+template <class F>
+void for_each_verified_lock(F&& f) {
+    f.template operator()<Verified<NtFastMutex>>();
+    f.template operator()<Verified<NtKMutex>>();
+#if KMLAB_BENCH_HAVE_NT_SPIN_LOCK
+    f.template operator()<Verified<NtSpinLock>>();
+#endif
+    f.template operator()<Verified<FastMutex<long, backends::Futex>>>();
 }
 
 }  // namespace kmlab::bench

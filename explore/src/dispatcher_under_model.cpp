@@ -5,6 +5,8 @@
 #include <kmlab/explore.hpp>
 #include <kmlab/kernel/thread.hpp>
 #include "dispatcher_core.hpp"
+#include "kernel_seam.hpp"
+#include "lock_seam.hpp"
 
 namespace kmlab::explore {
 
@@ -57,6 +59,20 @@ DispatcherUnderModel::DispatcherUnderModel() {
     if (!dispatcher::built_with_model_seam())
         throw std::logic_error(
             "model: this program links libkmlab's dispatcher, not kmlab_model's");
+    // The explorer's copies of the other kernel sources, pulled into every
+    // link that reaches this constructor (kernel_seam.hpp).
+    kernel_seam::objects_seam_marker();
+    kernel_seam::fast_mutex_seam_marker();
+    kernel_seam::system_thread_seam_marker();
+    kernel_seam::thread_seam_marker();
+    // ... and of the spin-lock family, ERESOURCE, push locks, EX_SPIN_LOCK
+    // and the clocks (lock_seam.hpp).
+    kernel_seam::spin_lock_seam_marker();
+    kernel_seam::resource_seam_marker();
+    kernel_seam::push_lock_seam_marker();
+    kernel_seam::ex_spin_lock_seam_marker();
+    kernel_seam::time_seam_marker();
+    kernel_seam::timer_seam_marker();
     current_ = this;
     platform::g_dispatcher_seam = &kSeam;
 }

@@ -6,6 +6,8 @@
 #include <kmlab/explore.hpp>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -17,6 +19,7 @@ namespace kmlab::explore {
 
 namespace internal {
 Scheduler* g_sched = nullptr;
+std::string (*g_wait_describer)(int thread) = nullptr;
 }  // namespace internal
 
 namespace {
@@ -28,7 +31,34 @@ using internal::g_sched;
 using internal::parse_schedule;
 using internal::Scheduler;
 
-Result explore(const Config& config, const std::function<Program()>& make) {
+namespace {
+const char* env(const char* name) {
+    const char* v = std::getenv(name);
+    return v != nullptr && *v != '\0' ? v : nullptr;
+}
+
+long env_number(const char* name, const char* v) {
+    char* end = nullptr;
+    errno = 0;
+    const long n = std::strtol(v, &end, 0);
+    if (errno != 0 || end == v || *end != '\0' || n < 0)
+        throw std::invalid_argument(std::string(name) + "='" + v + "' is not a number");
+    return n;
+}
+}  // namespace
+
+// Replay, break and verbose traces from the environment (explore.hpp):
+// an explicit replay or break step wins.
+Result explore(const Config& config_in, const std::function<Program()>& make) {
+    Config config = config_in;
+    if (config.replay.empty()) {
+        if (const char* v = env("KMLAB_MODEL_REPLAY")) config.replay = v;
+    }
+    if (config.break_step == 0) {
+        if (const char* v = env("KMLAB_MODEL_BREAK"))
+            config.break_step = env_number("KMLAB_MODEL_BREAK", v);
+    }
+    if (const char* v = env("KMLAB_MODEL_VERBOSE")) config.verbose = std::strcmp(v, "0") != 0;
     Result r;
     Scheduler s(config);
     auto record = [&](Scheduler& sched, const std::vector<std::string>& schedule_names) {
@@ -39,12 +69,21 @@ Result explore(const Config& config, const std::function<Program()>& make) {
         Scheduler tracer(config);
         std::vector<std::string> forced = schedule_names;
         std::vector<Decision> unused;
+        r.step = sched.violation_step();
         const Program p = make();
         tracer.run_once(p, unused, &forced, true);
         r.trace = tracer.trace(60);
     };
     if (!config.replay.empty()) {
-        std::vector<std::string> forced = parse_schedule(config.replay);
+        std::vector<std::string> forced;
+        try {
+            forced = parse_schedule(config.replay);
+        } catch (const std::exception& e) {
+            r.violation = true;
+            r.what = std::string("the replayed schedule does not fit this program: ") + e.what();
+            r.schedule = config.replay;
+            return r;
+        }
         std::vector<Decision> unused;
         const Program p = make();
         const bool ok = s.run_once(p, unused, &forced, true);
@@ -52,6 +91,7 @@ Result explore(const Config& config, const std::function<Program()>& make) {
         r.max_steps = s.steps();
         r.violation = !ok;
         r.what = s.violation();
+        r.step = s.violation_step();
         r.schedule = s.schedule();
         r.trace = s.trace(200);
         return r;
@@ -105,18 +145,36 @@ void label(const void* p, std::size_t size, const char* name) {
 int current_thread() {
     return g_sched != nullptr ? g_sched->current() : -1;
 }
-int spawn(std::function<void()>) {
-    throw std::logic_error("explore::spawn: not implemented yet");
+int spawn(std::function<void()> fn) {
+    if (!active()) throw std::logic_error("explore::spawn outside a run");
+    return g_sched->spawn(std::move(fn));
 }
 void check(bool condition, const char* message) {
     if (!condition) fail(message);
 }
-void note(const char*) {}
+void note(const char* line) {
+    if (active()) g_sched->user_note(line);
+}
+void set_wait_describer(std::string (*describe)(int thread)) {
+    internal::g_wait_describer = describe;
+}
 bool active() noexcept {
     return g_sched != nullptr && g_sched->current() >= 0;
 }
 Config config_from_environment(Config defaults) {
-    return defaults;
+    Config c = std::move(defaults);
+    if (const char* v = env("KMLAB_MODEL_REPLAY")) c.replay = v;
+    if (const char* v = env("KMLAB_MODEL_BOUND"))
+        c.preemption_bound = static_cast<int>(env_number("KMLAB_MODEL_BOUND", v));
+    if (const char* v = env("KMLAB_MODEL_RANDOM")) {
+        c.random_schedules = env_number("KMLAB_MODEL_RANDOM", v);
+        c.random = c.random_schedules > 0;
+    }
+    if (const char* v = env("KMLAB_MODEL_SEED"))
+        c.seed = static_cast<std::uint64_t>(env_number("KMLAB_MODEL_SEED", v));
+    if (const char* v = env("KMLAB_MODEL_VERBOSE")) c.verbose = std::strcmp(v, "0") != 0;
+    if (const char* v = env("KMLAB_MODEL_BREAK")) c.break_step = env_number("KMLAB_MODEL_BREAK", v);
+    return c;
 }
 void set_heavy_fence(HeavyFence mode) {
     g_heavy_fence = mode;
@@ -138,6 +196,9 @@ bool Platform::heavy_fence() {
 }
 
 namespace detail {
+std::string label_of(const void* p) {
+    return g_sched != nullptr ? g_sched->label_of(p) : std::string();
+}
 void load(const void* p, void* out, std::size_t size) {
     if (g_sched == nullptr || g_sched->current() < 0) {
         std::memcpy(out, p, size);
@@ -192,6 +253,24 @@ void event_signal(const void* event, bool* signalled) {
     }
     g_sched->event_signal(event, signalled);
 }
+bool deadline_passed() {
+    return active() && g_sched->deadline_passed();
+}
 }  // namespace detail
 
 }  // namespace kmlab::explore
+
+// The debugger's hooks (explore.hpp): out of line and with a side effect,
+// so that neither call is folded away.
+extern "C" {
+volatile int kmlab_explore_break_thread = -1;
+volatile long kmlab_explore_break_step = 0;
+__attribute__((noinline)) void kmlab_explore_step(int thread, long step) {
+    asm volatile("" : : "r"(thread), "r"(step) : "memory");
+}
+__attribute__((noinline)) void kmlab_explore_break(int thread, long step) {
+    kmlab_explore_break_thread = thread;
+    kmlab_explore_break_step = step;
+    asm volatile("" : : : "memory");
+}
+}

@@ -13,6 +13,7 @@
 
 #include <csetjmp>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -83,6 +84,11 @@ struct Thread {
     bool fresh = false;
     bool others_progressed = true;          // since this thread's last timeout
     std::vector<std::vector<char>> locals;  // its copies of Config::fiber_locals
+    // Its copy of the C++ runtime's per-thread exception state (see EhGlobals).
+    std::array<char, 16> eh{};
+    // The write epoch at which a spurious wake-up of this sleeper was last
+    // offered (see options()).
+    std::uint64_t offered_epoch = ~std::uint64_t{0};
 #if !(KMLAB_MODEL_ASAN || KMLAB_MODEL_TSAN)
     std::jmp_buf jb;
 #endif
@@ -91,7 +97,10 @@ struct Thread {
 #endif
 };
 
-enum class OptKind : char { run = 'T', timeout = 'X', flush = 'F' };
+// Every choice a schedule names: run a thread, expire a blocked thread's
+// deadline, drain the oldest store of a buffer, wake a futex sleeper
+// spuriously, answer "yes" to a running thread's detail::deadline_passed().
+enum class OptKind : char { run = 'T', timeout = 'X', flush = 'F', spurious = 'W', deadline = 'D' };
 struct Option {
     OptKind kind;
     int thread;
@@ -111,11 +120,25 @@ struct Decision {
 
 struct RunAbort {};
 
+// One trace line and who sees it: raw lines (memory operations) in a run
+// without notes or with Config::verbose; events in every trace; quiet events
+// (sleeps, wakes: the raw lines say as much) only where raw lines do not
+// show; notes (explore::note) wherever the run made some.
+enum class Level : char { raw, event, quiet, note };
+struct TraceLine {
+    long step;
+    Level level;
+    std::string text;
+};
+
 class Scheduler;
-extern Scheduler* g_sched;  // the scheduler of the run in progress
+extern Scheduler* g_sched;                           // the scheduler of the run in progress
+extern std::string (*g_wait_describer)(int thread);  // set_wait_describer
 
 class Scheduler {
   public:
+    // The name label() gave the memory at p ("lock+4"), or "".
+    std::string label_of(const void* p) const;
     Scheduler(const Config& c) : config_(c), rng_(c.seed) {}
 
     // ---- one run ----
@@ -126,9 +149,13 @@ class Scheduler {
     std::string schedule() const;
     std::string trace(std::size_t last) const;
     long steps() const { return steps_; }
+    long violation_step() const { return violation_step_; }
 
     // ---- called from model threads ----
     int current() const { return running_; }
+    int spawn(std::function<void()> fn);
+    void user_note(const char* line);
+    bool deadline_passed();
 
     // Before a shared-memory operation: hand control to the scheduler.
     void yield() {
@@ -167,6 +194,11 @@ class Scheduler {
     void resumed(void* fake);
     void switch_to(int i);
     void swap_fiber_locals(Thread& t, bool in);
+    void run_body();
+    // On a fiber, each time it goes on after a choice: the replay hooks.
+    void went_on();
+    // Records the first violation (later ones are consequences), with its step.
+    void set_violation(std::string what);
     void jump_to_scheduler(Thread& t);
     void jump_to_fiber(Thread& t);
     // A choice is made in one of two places: step() on the running fiber,
@@ -185,17 +217,19 @@ class Scheduler {
     bool destroyed(const void* p, std::size_t size) const;
 
     // ---- choices (explorer_search.cpp) ----
-    std::vector<Option> options() const;
+    std::vector<Option> options();
     int decide(const std::vector<Option>& opts);
     void pct_setup();
+    void pct_add_thread(int i);
     int pct_choose(const std::vector<Option>& opts, bool);
 
     // ---- text (explorer_report.cpp) ----
     std::string blocked_threads() const;
     std::string where(const void* p) const;
     static std::string show(const void* v, std::size_t size);
+    // A raw line for the running thread (memory operations).
     void note(const std::string& what);
-    void trace_line(int thread, const std::string& what);
+    void trace_line(int thread, const std::string& what, Level level = Level::event);
 
   public:
     long expected_steps_ = 64;  // PCT's horizon, learned from earlier runs
@@ -203,7 +237,9 @@ class Scheduler {
   private:
     Config config_;
     std::mt19937_64 rng_;
-    std::vector<Thread> threads_;
+    // A deque: spawn() appends while fibers hold references to their Thread
+    // (and a ucontext_t must not move: it points into itself).
+    std::deque<Thread> threads_;
     std::vector<std::pair<std::uintptr_t, std::uintptr_t>> destroyed_;
     std::vector<Label> labels_;
     ucontext_t main_ctx_{};
@@ -225,13 +261,19 @@ class Scheduler {
     long steps_ = 0;
     int cost_ = 0;
     std::uint64_t seq_ = 0;
+    std::uint64_t write_epoch_ = 0;  // counts writes to shared memory
     std::vector<Decision>* trail_ = nullptr;
     std::vector<std::string>* forced_ = nullptr;
     std::size_t decision_ = 0;
     std::vector<std::string> schedule_;
-    std::vector<std::string> trace_;
+    std::vector<TraceLine> trace_;
     bool tracing_ = false;
+    bool noted_ = false;  // the run made a note: kernel-level trace
+    bool hooks_ = false;  // a replay: call the gdb hooks
+    bool break_done_ = false;
     std::string violation_;
+    long violation_step_ = 0;
+    std::array<char, 16> main_eh_{};
     std::vector<int> priority_;
     std::vector<long> change_points_;
 };

@@ -5,6 +5,7 @@
 // synchronization events under EventGate.
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "explorer_internal.hpp"
 
@@ -14,7 +15,7 @@ namespace kmlab::explore::internal {
 // nothing on them may own heap memory at that point: the message is
 // built into violation_ in a statement of its own first.
 void Scheduler::fail(const char* what) {
-    if (violation_.empty()) violation_ = 'T' + std::to_string(running_) + ": " + what;
+    if (violation_.empty()) set_violation('T' + std::to_string(running_) + ": " + what);
     end_run();
 }
 
@@ -22,8 +23,8 @@ void Scheduler::check_alive(const void* p, std::size_t size) {
     for (const auto& [lo, hi] : destroyed_) {
         const auto a = reinterpret_cast<std::uintptr_t>(p);
         if (a < hi && a + size > lo) {
-            violation_ =
-                'T' + std::to_string(running_) + ": access to destroyed memory at " + where(p);
+            set_violation('T' + std::to_string(running_) + ": access to destroyed memory at " +
+                          where(p));
             end_run();
         }
     }
@@ -37,13 +38,13 @@ void Scheduler::load(const void* p, void* out, std::size_t size) {
         for (auto it = buf.rbegin(); it != buf.rend(); ++it) {
             if (it->addr == p) {
                 std::memcpy(out, &it->bits, size);
-                note("load " + where(p) + " = " + show(out, size) + " (own buffer)");
+                if (tracing_) note("load " + where(p) + " = " + show(out, size) + " (own buffer)");
                 return;
             }
         }
     }
     std::memcpy(out, p, size);
-    note("load " + where(p) + " = " + show(out, size));
+    if (tracing_) note("load " + where(p) + " = " + show(out, size));
     remember_read(p, out, size);
 }
 
@@ -54,13 +55,14 @@ void Scheduler::store(void* p, const void* in, std::size_t size, bool seq_cst) {
         Store s{p, size, 0};
         std::memcpy(&s.bits, in, size);
         threads_[running_].buffer.push_back(s);
-        note("store " + where(p) + " := " + show(in, size) +
-             (seq_cst ? " (seq_cst)" : " (buffered)"));
+        if (tracing_)
+            note("store " + where(p) + " := " + show(in, size) +
+                 (seq_cst ? " (seq_cst)" : " (buffered)"));
         if (seq_cst) drain(running_, 0);
         return;
     }
     std::memcpy(p, in, size);
-    note("store " + where(p) + " := " + show(in, size));
+    if (tracing_) note("store " + where(p) + " := " + show(in, size));
     memory_written();
 }
 
@@ -77,8 +79,9 @@ void Scheduler::rmw(void* p, void* old, void* out, std::size_t size,
     } else if (running_ >= 0) {
         remember_read(p, old, size);
     }
-    note(std::string(what) + " " + where(p) + " " + show(old, size) +
-         (write ? " -> " + show(out, size) : " (no write)"));
+    if (tracing_)
+        note(std::string(what) + " " + where(p) + " " + show(old, size) +
+             (write ? " -> " + show(out, size) : " (no write)"));
 }
 
 void Scheduler::fence(bool all) {
@@ -89,7 +92,7 @@ void Scheduler::fence(bool all) {
     } else {
         drain(running_, 0);
     }
-    note(all ? "membarrier (every buffer drained)" : "fence");
+    if (tracing_) note(all ? "membarrier (every buffer drained)" : "fence");
 }
 
 bool Scheduler::futex_wait(const void* p, std::uint32_t expected, bool has_deadline) {
@@ -99,12 +102,14 @@ bool Scheduler::futex_wait(const void* p, std::uint32_t expected, bool has_deadl
     std::uint32_t v;
     std::memcpy(&v, p, 4);
     if (v != expected) {
-        note("futex_wait " + where(p) + ": value " + std::to_string(v) +
-             " != " + std::to_string(expected) + ", returns");
+        if (tracing_)
+            note("futex_wait " + where(p) + ": value " + std::to_string(v) +
+                 " != " + std::to_string(expected) + ", returns");
         return true;
     }
-    note("futex_wait " + where(p) + " (value " + std::to_string(v) + ")" +
-         (has_deadline ? " with deadline" : "") + ": sleeps");
+    if (tracing_)
+        note("futex_wait " + where(p) + " (value " + std::to_string(v) + ")" +
+             (has_deadline ? " with deadline" : "") + ": sleeps");
     return block(State::futex, p, has_deadline);
 }
 
@@ -112,7 +117,7 @@ void Scheduler::futex_wake(const void* p, int count) {
     yield();
     drain(running_, 0);
     int woken = wake(State::futex, p, count);
-    note("futex_wake " + where(p) + ": woke " + std::to_string(woken));
+    if (tracing_) note("futex_wake " + where(p) + ": woke " + std::to_string(woken));
 }
 
 // A spinner sleeps until memory it read while deciding to spin holds
@@ -127,10 +132,10 @@ bool Scheduler::spin_wait(bool has_deadline) {
     for (const Store& r : t.reads) stale = stale || std::memcmp(r.addr, &r.bits, r.size) != 0;
     if (stale) {
         t.reads.clear();
-        note("spins: memory already changed, checks again");
+        if (tracing_) note("spins: memory already changed, checks again");
         return true;
     }
-    note(std::string("spins") + (has_deadline ? " with deadline" : ""));
+    if (tracing_) note(std::string("spins") + (has_deadline ? " with deadline" : ""));
     const bool ok = block(State::spin, nullptr, has_deadline);
     threads_[running_].reads.clear();
     return ok;
@@ -148,10 +153,10 @@ void Scheduler::event_wait(const void* e) {
         static_cast<bool*>(const_cast<void*>(e));  // EventGate::signalled is its first member
     if (*signalled) {
         *signalled = false;
-        note("event_wait " + where(e) + ": signalled, consumed");
+        if (tracing_) note("event_wait " + where(e) + ": signalled, consumed");
         return;
     }
-    note("event_wait " + where(e) + ": sleeps");
+    if (tracing_) note("event_wait " + where(e) + ": sleeps");
     block(State::event, e, false);
 }
 
@@ -160,10 +165,10 @@ void Scheduler::event_signal(const void* e, bool* signalled) {
     check_alive(e, 1);
     drain(running_, 0);
     if (wake(State::event, e, 1) == 1) {
-        note("event_signal " + where(e) + ": woke a waiter");
+        if (tracing_) note("event_signal " + where(e) + ": woke a waiter");
     } else {
         *signalled = true;
-        note("event_signal " + where(e) + ": set");
+        if (tracing_) note("event_signal " + where(e) + ": set");
     }
 }
 
@@ -173,7 +178,7 @@ void Scheduler::destroy(const void* p, std::size_t size) {
     if (running_ >= 0) drain(running_, 0);
     const auto a = reinterpret_cast<std::uintptr_t>(p);
     destroyed_.emplace_back(a, a + size);
-    note("destroys " + where(p));
+    if (tracing_) note("destroys " + where(p));
 }
 
 void Scheduler::label(const void* p, std::size_t size, const char* name) {
@@ -182,8 +187,11 @@ void Scheduler::label(const void* p, std::size_t size, const char* name) {
 }
 
 void Scheduler::flush_one(int i) {
-    const Store st = threads_[i].buffer.front();
-    trace_line(i, "buffer drains " + where(st.addr) + " := " + show(&st.bits, st.size));
+    if (tracing_) {
+        const Store st = threads_[i].buffer.front();
+        trace_line(i, "buffer drains " + where(st.addr) + " := " + show(&st.bits, st.size),
+                   Level::raw);
+    }
     drain(i, 1);
 }
 
@@ -194,6 +202,14 @@ bool Scheduler::block(State s, const void* addr, bool has_deadline) {
     t.has_deadline = has_deadline;
     t.timed_out = false;
     t.wait_seq = ++seq_;
+    t.offered_epoch = ~std::uint64_t{0};
+    if (tracing_) {
+        trace_line(running_,
+                   s == State::spin    ? std::string("spins until memory it read changes")
+                   : s == State::event ? "sleeps on event " + where(addr)
+                                       : "sleeps in futex_wait on " + where(addr),
+                   Level::quiet);
+    }
     switch_to_scheduler();
     return !t.timed_out;
 }
@@ -202,13 +218,18 @@ int Scheduler::wake(State s, const void* addr, int count) {
     int woken = 0;
     while (woken < count) {
         Thread* first = nullptr;
-        for (auto& t : threads_) {
-            if (t.state == s && t.wait_addr == addr && (!first || t.wait_seq < first->wait_seq))
+        std::size_t which = 0;
+        for (std::size_t i = 0; i < threads_.size(); ++i) {
+            Thread& t = threads_[i];
+            if (t.state == s && t.wait_addr == addr && (!first || t.wait_seq < first->wait_seq)) {
                 first = &t;
+                which = i;
+            }
         }
         if (!first) break;
         first->state = State::runnable;
         ++woken;
+        if (tracing_) trace_line(running_, "wakes T" + std::to_string(which), Level::quiet);
     }
     return woken;
 }
@@ -221,6 +242,7 @@ void Scheduler::remember_read(const void* p, const void* value, std::size_t size
 }
 
 void Scheduler::memory_written() {
+    ++write_epoch_;
     for (auto& t : threads_) {
         if (t.state != State::spin) continue;
         bool changed = t.reads.empty();
@@ -242,14 +264,35 @@ void Scheduler::drain(int i, std::size_t n) {
         const Store s = buf.front();
         buf.pop_front();
         if (destroyed(s.addr, s.size) && violation_.empty()) {
-            violation_ = 'T' + std::to_string(i) +
-                         ": a buffered store reached destroyed memory at " + where(s.addr);
+            set_violation('T' + std::to_string(i) +
+                          ": a buffered store reached destroyed memory at " + where(s.addr));
             if (running_ >= 0) end_run();
             return;
         }
         std::memcpy(s.addr, &s.bits, s.size);
     }
     memory_written();
+}
+
+// "Has the deadline passed?" asked by a running thread: a step, then a
+// choice between "not yet" (T<n>, free) and "yes" (D<n>, a preemption's
+// cost: like a timeout while others could run, it is time passing at a
+// moment the program did not wait for).
+bool Scheduler::deadline_passed() {
+    yield();
+    int chosen = -1;
+    bool passed = false;
+    {  // nothing owning memory may be alive on this stack if the run ends
+        const std::vector<Option> opts{{OptKind::run, running_, 0},
+                                       {OptKind::deadline, running_, 1}};
+        ++steps_;
+        chosen = decide_or_abort(opts);
+        if (chosen >= 0) passed = opts[chosen].kind == OptKind::deadline;
+    }
+    if (chosen < 0) end_run();
+    if (tracing_ && passed) trace_line(running_, "finds its deadline passed");
+    went_on();
+    return passed;
 }
 
 bool Scheduler::destroyed(const void* p, std::size_t size) const {

@@ -2,6 +2,8 @@
 // folded as "T0*3") and parsed back for Config::replay, the trace of a run's
 // operations, the blocked threads a deadlock names, addresses by their labels,
 // and Result::summary().
+#include <errno.h>  // program_invocation_name
+
 #include <cstring>
 #include <sstream>
 #include <stdexcept>
@@ -25,19 +27,39 @@ std::string Scheduler::schedule() const {
     return o.str();
 }
 
+// Kernel-level when the run made notes (and not verbose), else today's raw
+// trace; each line starts with its step, the number KMLAB_MODEL_BREAK takes.
 std::string Scheduler::trace(std::size_t last) const {
+    const bool raw = config_.verbose || !noted_;
+    std::vector<const TraceLine*> shown;
+    for (const auto& l : trace_) {
+        const bool show_it = l.level == Level::event || l.level == Level::note ||
+                             (l.level == Level::raw ? raw : !raw);
+        if (show_it) shown.push_back(&l);
+    }
     std::ostringstream o;
-    const std::size_t from = trace_.size() > last ? trace_.size() - last : 0;
-    if (from) o << "  ... " << from << " earlier operations\n";
-    for (std::size_t i = from; i < trace_.size(); ++i) o << "  " << trace_[i] << '\n';
+    const std::size_t from = shown.size() > last ? shown.size() - last : 0;
+    if (from) o << "  ... " << from << " earlier lines\n";
+    for (std::size_t i = from; i < shown.size(); ++i)
+        o << "  " << shown[i]->step << ": " << shown[i]->text << '\n';
     return o.str();
 }
 
 std::string Scheduler::blocked_threads() const {
     std::ostringstream o;
+    bool first = true;
     for (std::size_t i = 0; i < threads_.size(); ++i) {
         const auto& t = threads_[i];
         if (t.state == State::finished) continue;
+        if (!first) o << "; ";
+        first = false;
+        if (g_wait_describer != nullptr) {
+            const std::string d = g_wait_describer(static_cast<int>(i));
+            if (!d.empty()) {
+                o << d;
+                continue;
+            }
+        }
         o << "T" << i << ' ';
         switch (t.state) {
             case State::futex:
@@ -53,17 +75,21 @@ std::string Scheduler::blocked_threads() const {
                 o << "runnable";
                 break;
         }
-        o << "; ";
     }
     return o.str();
 }
 
-std::string Scheduler::where(const void* p) const {
+std::string Scheduler::label_of(const void* p) const {
     const auto a = reinterpret_cast<std::uintptr_t>(p);
     for (const auto& l : labels_) {
         if (a >= l.lo && a < l.hi)
             return a == l.lo ? l.name : l.name + "+" + std::to_string(a - l.lo);
     }
+    return {};
+}
+
+std::string Scheduler::where(const void* p) const {
+    if (std::string l = label_of(p); !l.empty()) return l;
     std::ostringstream o;
     o << p;
     return o.str();
@@ -82,11 +108,13 @@ std::string Scheduler::show(const void* v, std::size_t size) {
 }
 
 void Scheduler::note(const std::string& what) {
-    if (tracing_ && running_ >= 0) trace_line(running_, what);
+    if (tracing_ && running_ >= 0) trace_line(running_, what, Level::raw);
 }
 
-void Scheduler::trace_line(int thread, const std::string& what) {
-    if (tracing_) trace_.push_back('T' + std::to_string(thread) + " " + what);
+void Scheduler::trace_line(int thread, const std::string& what, Level level) {
+    if (!tracing_) return;
+    trace_.push_back(
+        {steps_, level, thread < 0 ? what : 'T' + std::to_string(thread) + " " + what});
 }
 
 std::vector<std::string> parse_schedule(const std::string& s) {
@@ -97,11 +125,19 @@ std::vector<std::string> parse_schedule(const std::string& s) {
         long n = 1;
         const auto star = tok.find('*');
         if (star != std::string::npos) {
-            n = std::stol(tok.substr(star + 1));
+            const std::string count = tok.substr(star + 1);
+            if (count.empty() || count.find_first_not_of("0123456789") != std::string::npos ||
+                count.size() > 9)
+                throw std::invalid_argument("'" + tok + "' is not a choice");
+            n = std::stol(count);
             tok = tok.substr(0, star);
         }
-        if (tok.size() < 2 || (tok[0] != 'T' && tok[0] != 'X' && tok[0] != 'F'))
-            throw std::invalid_argument("model: bad schedule token '" + tok + "'");
+        if (tok.empty()) throw std::invalid_argument("'*' without a choice");
+        const bool known =
+            tok[0] == 'T' || tok[0] == 'X' || tok[0] == 'F' || tok[0] == 'W' || tok[0] == 'D';
+        if (tok.size() < 2 || !known ||
+            tok.find_first_not_of("0123456789", 1) != std::string::npos || n < 1)
+            throw std::invalid_argument("'" + tok + "' is not a choice");
         for (long i = 0; i < n; ++i) out.push_back(tok);
     }
     return out;
@@ -115,7 +151,22 @@ std::string Result::summary() const {
     std::ostringstream o;
     o << schedules << " schedules" << (complete ? " (all within the bound)" : "") << ", longest "
       << max_steps << " steps, " << (violation ? "VIOLATION: " + what : "0 violations");
+    if (violation) o << "\n  replay: " << replay_command();
     return o.str();
+}
+
+// Single quotes around the schedule: it holds spaces and '*', never a quote.
+std::string Result::replay_command(const std::string& test) const {
+    if (!violation) return {};
+    std::string line = "KMLAB_MODEL_REPLAY='" + schedule + "' " + program_invocation_name;
+    if (!test.empty()) line += " --gtest_filter=" + test;
+    return line;
+}
+
+std::string Result::describe(const std::string& test) const {
+    if (!violation) return "no violation";
+    return what + "\n  replay: " + replay_command(test) +
+           "\n  trace of its end (step: thread, operation):\n" + trace;
 }
 
 }  // namespace kmlab::explore

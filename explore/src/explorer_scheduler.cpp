@@ -8,11 +8,15 @@
 
 #include <csetjmp>
 
+#include <cxxabi.h>
+
+#include <cstdio>
 #include <cstring>
 #include <exception>
 #include <string>
 #include <vector>
 
+#include <kmlab/kernel/bugcheck.hpp>
 #include "explorer_internal.hpp"
 
 namespace kmlab::explore::internal {
@@ -21,11 +25,16 @@ bool Scheduler::run_once(const Program& program, std::vector<Decision>& trail,
                          std::vector<std::string>* forced, bool tracing) {
     threads_.clear();
     threads_.resize(program.threads.size());
+    noted_ = false;
+    hooks_ = forced != nullptr;
+    break_done_ = false;
+    violation_step_ = 0;
     destroyed_.clear();
     labels_.clear();
     steps_ = 0;
     cost_ = 0;
     seq_ = 0;
+    write_epoch_ = 0;
     current_ = 0;
     schedule_.clear();
     trace_.clear();
@@ -53,11 +62,12 @@ bool Scheduler::run_once(const Program& program, std::vector<Decision>& trail,
         if (program.check) {
             const std::string what = program.check();
             if (!what.empty()) {
-                violation_ = "final check: " + what;
+                set_violation("final check: " + what);
                 ok = false;
             }
         }
     }
+    if (!ok) trace_line(-1, "VIOLATION: " + violation_);
     g_sched = nullptr;
 #if KMLAB_MODEL_TSAN
     for (auto& t : threads_) __tsan_destroy_fiber(t.tsan_fiber);
@@ -85,22 +95,93 @@ void Scheduler::trampoline() {
     s->resumed(nullptr);
     // The scheduler chose this fiber for its first operation already.
     s->threads_[s->running_].fresh = true;
-    try {
-        s->threads_[s->running_].body();
-    } catch (const std::exception& e) {
-        s->violation_ = 'T' + std::to_string(s->running_) + ": exception: " + e.what();
-    }
+    s->went_on();
+    s->run_body();
     if (!s->violation_.empty()) s->end_run();
     s->finish_thread();
 }
 
-// A finished thread's stores may still sit in its buffer: they drain at
-// a scheduling choice, as everybody's do.
+namespace {
+std::string hex(unsigned long long v) {
+    char b[24];
+    std::snprintf(b, sizeof b, "0x%llX", v);
+    return b;
+}
+}  // namespace
+
+// An exception that escapes a thread's body is caught here, at the bottom
+// of its fiber's stack (an exception never unwinds across a switch), and is
+// the run's violation. The message is built inside the handler, so nothing
+// on this stack owns memory when the run ends.
+void Scheduler::run_body() {
+    const auto who = [this] { return 'T' + std::to_string(running_); };
+    try {
+        threads_[running_].body();
+    } catch (const BugCheck& b) {
+        const auto& p = b.parameters();
+        set_violation(who() + ": bug check " + hex(b.code()) + " (" + hex(p[0]) + ", " + hex(p[1]) +
+                      ", " + hex(p[2]) + ", " + hex(p[3]) + ") " + bugcheck::name(b.code()));
+    } catch (const std::exception& e) {
+        set_violation(who() + ": uncaught exception: " + e.what());
+    } catch (...) {
+        set_violation(who() + ": uncaught exception (not a std::exception)");
+    }
+}
+
+// A thread's end drains its store buffer: leaving a thread is a system
+// call on x86, which serializes (and whoever joins it reads its stores).
+// The end is a step of its own where stores are pending, so other threads
+// may run first while they still sit in the buffer (a real thread does more
+// work before it exits; the stores may stay buffered through it).
+// Decision, kmlab: leaving a thread there costs a preemption, as leaving any
+// runnable thread does. (Free, it made the TSO searches explode: every
+// flush and switch at a thread's end became free.) A store-buffer bug that
+// needs a thread's stores delayed past its end therefore costs one
+// preemption more than when the end left its buffer alone; such a search
+// found fewer schedules within the same bound (KSPIN_LOCK TTAS 4x1 TSO pb=2:
+// 257642 before, 37908 now).
 void Scheduler::finish_thread() {
+    if (!threads_[running_].buffer.empty()) yield();
+    drain(running_, 0);
     Thread& t = threads_[running_];
     t.state = State::finished;
-    note("ends");
+    trace_line(running_, "ends");
     leave_fiber(true);
+}
+
+int Scheduler::spawn(std::function<void()> fn) {
+    const int i = static_cast<int>(threads_.size());
+    Thread& t = threads_.emplace_back();
+    t.body = std::move(fn);
+    make_fiber(t);
+    if (config_.random) pct_add_thread(i);
+    trace_line(running_, "starts T" + std::to_string(i));
+    // The choice that let the creator make its first operation was made
+    // without the new thread: the next operation is a choice again.
+    threads_[running_].fresh = false;
+    return i;
+}
+
+void Scheduler::user_note(const char* line) {
+    noted_ = true;
+    if (tracing_) trace_line(running_, line, Level::note);
+}
+
+// The hooks a debugger stops at (explore.hpp): called on the fiber that
+// goes on, so its frames are the ones gdb shows.
+void Scheduler::went_on() {
+    if (!hooks_) return;
+    kmlab_explore_step(running_, steps_);
+    if (config_.break_step > 0 && !break_done_ && steps_ >= config_.break_step) {
+        break_done_ = true;
+        kmlab_explore_break(running_, steps_);
+    }
+}
+
+void Scheduler::set_violation(std::string what) {
+    if (!violation_.empty()) return;
+    violation_step_ = steps_;
+    violation_ = std::move(what) + " (step " + std::to_string(steps_) + ")";
 }
 
 // A run that ends early leaves its fibers where they are: they are never
@@ -133,6 +214,7 @@ void Scheduler::switch_to_scheduler() {
 #endif
     jump_to_scheduler(t);
     resumed(fake);
+    went_on();
 }
 
 // On a fiber, after a switch into it: record where the scheduler's stack is.
@@ -142,10 +224,25 @@ void Scheduler::resumed([[maybe_unused]] void* fake) {
 #endif
 }
 
+// The C++ runtime keeps the exceptions being handled (and the count of those
+// in flight) per OS thread, in __cxa_get_globals(): a fiber that switches
+// away inside a catch handler would leave its exception there for the next
+// fiber to find (and rethrow, or free). Each fiber has its own copy, swapped
+// as fiber_locals are; a new fiber's is empty. 16 bytes: libstdc++'s
+// __cxa_eh_globals is a pointer and an unsigned int.
+namespace {
+void* eh_globals() {
+    return abi::__cxa_get_globals();
+}
+}  // namespace
+
 void Scheduler::switch_to(int i) {
     running_ = i;
     Thread& t = threads_[i];
     swap_fiber_locals(t, true);
+    void* const eh = eh_globals();
+    std::memcpy(main_eh_.data(), eh, main_eh_.size());
+    std::memcpy(eh, t.eh.data(), t.eh.size());
 #if KMLAB_MODEL_TSAN
     if (main_tsan_ == nullptr) main_tsan_ = __tsan_get_current_fiber();
     __tsan_switch_to_fiber(t.tsan_fiber, 0);
@@ -158,6 +255,8 @@ void Scheduler::switch_to(int i) {
 #if KMLAB_MODEL_ASAN
     __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
 #endif
+    std::memcpy(t.eh.data(), eh, t.eh.size());
+    std::memcpy(eh, main_eh_.data(), main_eh_.size());
     swap_fiber_locals(t, false);
     running_ = -1;
 }
@@ -231,8 +330,8 @@ void Scheduler::step() {
         {
             const auto opts = options();
             if (++steps_ > config_.step_limit) {
-                violation_ = "no end after " + std::to_string(config_.step_limit) +
-                             " steps (livelock?): " + blocked_threads();
+                set_violation("no end after " + std::to_string(config_.step_limit) +
+                              " steps (livelock?): " + blocked_threads());
                 abort = true;
             } else {
                 const int c = decide_or_abort(opts);
@@ -243,7 +342,10 @@ void Scheduler::step() {
             }
         }
         if (abort) end_run();
-        if (o.kind == OptKind::run && o.thread == running_) return;
+        if (o.kind == OptKind::run && o.thread == running_) {
+            went_on();
+            return;
+        }
         if (o.kind == OptKind::flush) {
             flush_one(o.thread);
             continue;
@@ -278,12 +380,12 @@ bool Scheduler::loop() {
                 if (all_done) return true;
                 const auto opts = options();
                 if (opts.empty()) {
-                    violation_ = "deadlock: " + blocked_threads();
+                    set_violation("deadlock: " + blocked_threads());
                     return false;
                 }
                 if (++steps_ > config_.step_limit) {
-                    violation_ = "no end after " + std::to_string(config_.step_limit) +
-                                 " steps (livelock?): " + blocked_threads();
+                    set_violation("no end after " + std::to_string(config_.step_limit) +
+                                  " steps (livelock?): " + blocked_threads());
                     return false;
                 }
                 o = opts[decide(opts)];
@@ -300,8 +402,16 @@ bool Scheduler::loop() {
                     trace_line(o.thread, "deadline expires");
                     switch_to(o.thread);
                     break;
+                case OptKind::spurious:
+                    threads_[o.thread].state = State::runnable;
+                    current_ = o.thread;
+                    trace_line(o.thread, "wakes up spuriously (no futex_wake)");
+                    switch_to(o.thread);
+                    break;
                 case OptKind::flush:
                     flush_one(o.thread);
+                    break;
+                case OptKind::deadline:  // made on the fiber (deadline_passed)
                     break;
             }
         }

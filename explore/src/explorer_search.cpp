@@ -20,7 +20,7 @@ namespace kmlab::explore::internal {
 // without that rule let a thread that polls with a deadline time out
 // forever while a pending store never drains, an unfair schedule no
 // machine makes.)
-std::vector<Option> Scheduler::options() const {
+std::vector<Option> Scheduler::options() {
     std::vector<Option> opts;
     const int n = static_cast<int>(threads_.size());
     const bool cur_runnable = threads_[current_].state == State::runnable;
@@ -46,6 +46,28 @@ std::vector<Option> Scheduler::options() const {
         const int i = (current_ + k) % n;
         if (!threads_[i].buffer.empty()) opts.push_back({OptKind::flush, i, alt});
     }
+    // A spurious wake-up, while some other thread can run: a correct waiter
+    // checks its word and sleeps again, so where nothing else can move it
+    // only re-runs that check (and would let a deadlock look like a
+    // livelock). Always a preemption's cost: the search spends its bound on
+    // it as on any other unexpected event. Offered at the first choice after
+    // the sleep began and at the first after each write to shared memory:
+    // between two writes the sleeper would find the same memory whenever it
+    // woke, and who runs after it is a choice of its own.
+    if (config_.spurious_wakeups) {
+        bool someone_runs = false;
+        for (const auto& t : threads_) someone_runs = someone_runs || t.state == State::runnable;
+        if (someone_runs) {
+            for (int k = 0; k < n; ++k) {
+                const int i = (current_ + k) % n;
+                Thread& t = threads_[i];
+                if (t.state == State::futex && t.offered_epoch != write_epoch_) {
+                    t.offered_epoch = write_epoch_;
+                    opts.push_back({OptKind::spurious, i, 1});
+                }
+            }
+        }
+    }
     // The cheapest choice is the default.
     std::stable_sort(opts.begin(), opts.end(),
                      [](const Option& a, const Option& b) { return a.cost < b.cost; });
@@ -61,8 +83,15 @@ int Scheduler::decide(const std::vector<Option>& opts) {
             auto it = std::find_if(opts.begin(), opts.end(),
                                    [&](const Option& o) { return o.name() == want; });
             if (it == opts.end()) {
-                violation_ = "replay diverged at step " + std::to_string(decision_) + ": " + want +
-                             " is not possible here";
+                std::string what = "the replayed schedule does not fit this program: it chooses ";
+                what += want;
+                what += " here, which is not possible (possible:";
+                for (const auto& o : opts) {
+                    what += ' ';
+                    what += o.name();
+                }
+                what += ')';
+                set_violation(std::move(what));
                 throw RunAbort{};
             }
             chosen = static_cast<int>(it - opts.begin());
@@ -74,8 +103,8 @@ int Scheduler::decide(const std::vector<Option>& opts) {
         if (decision_ < trail.size()) {
             chosen = trail[decision_].chosen;
             if (trail[decision_].count != static_cast<int>(opts.size())) {
-                violation_ = "a replayed run took another path at step " +
-                             std::to_string(decision_) + " (is the program deterministic?)";
+                set_violation("a replayed run took another path at choice " +
+                              std::to_string(decision_ + 1) + " (is the program deterministic?)");
                 throw RunAbort{};
             }
         } else {
@@ -104,6 +133,20 @@ void Scheduler::pct_setup() {
     const long horizon = std::max<long>(expected_steps_, 16);
     for (int d = 1; d < config_.pct_depth; ++d)
         change_points_.push_back(std::uniform_int_distribution<long>(0, horizon)(rng_));
+}
+
+// A thread spawned mid-run gets a random rank among the priorities above
+// the change points' (PCT draws a random permutation; a new thread takes a
+// uniformly random place in it).
+void Scheduler::pct_add_thread(int i) {
+    if (priority_.size() < static_cast<std::size_t>(i))
+        priority_.resize(static_cast<std::size_t>(i), config_.pct_depth);
+    const int rank =
+        std::uniform_int_distribution<int>(0, static_cast<int>(priority_.size()))(rng_);
+    for (int& p : priority_) {
+        if (p >= config_.pct_depth + rank) ++p;
+    }
+    priority_.push_back(config_.pct_depth + rank);
 }
 
 int Scheduler::pct_choose(const std::vector<Option>& opts, bool) {

@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include <kmlab/kernel/thread.hpp>
+#include <kmlab/kernel/verifier.hpp>
 
 namespace kmlab {
 
@@ -63,7 +64,15 @@ std::string stop_message(nt::ULONG code, const std::array<nt::ULONG_PTR, 4>& p) 
 }
 
 void default_handler(const BugCheck& bc) {
-    std::fprintf(stderr, "\n%s\n\nkmlab: the emulated system has stopped.\n", bc.what());
+    std::fprintf(stderr, "\n%s\n", bc.what());
+    // Deadlock Detection's report, as !deadlock would show it (kernel/verifier.hpp).
+    if (bc.code() == bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION &&
+        bc.parameter(1) >= bugcheck::VERIFIER_DEADLOCK_SELF &&
+        bc.parameter(1) <= bugcheck::VERIFIER_DEADLOCK_DELETED_WHILE_HELD) {
+        if (auto r = kernel::verifier::last_report())
+            std::fprintf(stderr, "\n%s", r->text().c_str());
+    }
+    std::fprintf(stderr, "\nkmlab: the emulated system has stopped.\n");
     std::fflush(stderr);
     std::abort();
 }

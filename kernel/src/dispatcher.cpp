@@ -59,6 +59,34 @@ bool park(std::atomic<std::uint32_t>& w, Deadline dl) {
     if (seam()) return seam()->futex_wait(w, 0, dl);
     return platform::sys::futex_wait(w, 0, dl);
 }
+// Inside explore::run() (explore/src/kernel_seam.hpp, which the copy's
+// translation unit includes first): the wake word's reset is model memory,
+// whether a deadline has passed is the scheduler's choice (virtual time), and
+// the wait's steps are kernel-level trace lines.
+void reset_wake(std::atomic<std::uint32_t>& w) {
+    explore::kernel_seam::store_wake(w, 0);
+}
+bool deadline_expired(Deadline dl) {
+    return explore::kernel_seam::deadline_expired(dl);
+}
+void trace_blocks(ULONG count, PVOID const* objects, WAIT_TYPE type, bool alertable, Deadline dl) {
+    explore::kernel_seam::blocks(count, objects, type, alertable, !dl.is_never());
+}
+void trace_unwait(PKTHREAD t, NTSTATUS status) {
+    explore::kernel_seam::unwaits(t, status);
+}
+void trace_timeout(ULONG count, PVOID const* objects) {
+    explore::kernel_seam::times_out(count, objects);
+}
+NTSTATUS trace_satisfied(ULONG count, PVOID const* objects, NTSTATUS status) {
+    explore::kernel_seam::satisfied(count, objects, status);
+    return status;
+}
+// A routine's trace line is written once its section holds the lock: the
+// moment its effect is ordered with the other threads'.
+void trace_section() {
+    explore::kernel_seam::section_entered();
+}
 #else
 void lock_db(std::mutex& m) {
     m.lock();
@@ -78,6 +106,20 @@ void publish_wake(std::atomic<std::uint32_t>& w) {
 bool park(std::atomic<std::uint32_t>& w, Deadline dl) {
     return platform::sys::futex_wait(w, 0, dl);
 }
+// Reset under the lock before parking; the waker's release store follows it.
+void reset_wake(std::atomic<std::uint32_t>& w) {
+    w.store(0, std::memory_order_relaxed);
+}
+bool deadline_expired(Deadline dl) {
+    return dl.expired();
+}
+inline void trace_blocks(ULONG, PVOID const*, WAIT_TYPE, bool, Deadline) {}
+inline void trace_unwait(PKTHREAD, NTSTATUS) {}
+inline void trace_timeout(ULONG, PVOID const*) {}
+inline NTSTATUS trace_satisfied(ULONG, PVOID const*, NTSTATUS status) {
+    return status;
+}
+inline void trace_section() {}
 #endif
 // Threads unwaited by this thread whose wake is still to be published, in
 // unwait order, linked through ThreadExtra::next_pending_wake (a thread is
@@ -109,6 +151,34 @@ std::pair<void*, std::size_t> pending_wakes_storage() noexcept {
     return {&t_pending_wakes, sizeof t_pending_wakes};
 }
 
+// The explorer's must-find mutants (dispatcher_core.hpp, testing::Mutant):
+// switched on only in the explorer's copy; production's hooks are
+// `if (false)`, which the compiler drops.
+using testing::Mutant;
+#ifdef KMLAB_DISPATCHER_SEAM
+namespace {
+Mutant g_mutant = Mutant::none;
+bool mutated(Mutant m) noexcept {
+    return g_mutant == m;
+}
+int (*g_stripe_of)(const void*) = nullptr;
+int g_stripes_of_test = 1;
+}  // namespace
+void testing::set_mutant(Mutant m) noexcept {
+    g_mutant = m;
+}
+void testing::set_stripe_of(int (*stripe)(const void* object), int stripes) noexcept {
+    g_stripe_of = stripe;
+    g_stripes_of_test = std::clamp(stripes, 1, 64);
+}
+#else
+namespace {
+constexpr bool mutated(Mutant) noexcept {
+    return false;
+}
+}  // namespace
+#endif
+
 namespace {
 
 // Under the lock: unlinks `t`'s wait blocks and records `status`.
@@ -121,7 +191,7 @@ void end_wait(PKTHREAD t, NTSTATUS status) noexcept {
                 wb->BlockState = 0;
             }
             wb = wb->NextWaitBlock;
-        } while (wb != first);
+        } while (wb != first && !mutated(Mutant::unwait_leaves_blocks));
     }
     t->WaitBlockList = nullptr;
     t->WaitStatus = status;
@@ -160,6 +230,10 @@ void boost_priority(PKTHREAD t, KPRIORITY increment) noexcept {
 // Under the lock: ends `t`'s wait with `status` and wakes it. The wake itself
 // is published by flush_wakes() once the lock is released (see there).
 void unwait(PKTHREAD t, NTSTATUS status, KPRIORITY increment) noexcept {
+    if ((status == STATUS_ALERTED && mutated(Mutant::alert_unwait_forgotten)) ||
+        (status == STATUS_USER_APC && mutated(Mutant::user_apc_unwait_forgotten)))
+        return;
+    trace_unwait(t, status);
     end_wait(t, status);
     boost_priority(t, increment);
     // The reference keeps its KTHREAD (and wake word) alive until the flush.
@@ -211,7 +285,32 @@ LockMode initial_mode() noexcept {
 }
 std::atomic<LockMode> g_mode{initial_mode()};
 
+#ifdef KMLAB_DISPATCHER_SEAM
+// Inside explore::run() (kernel_seam.hpp): an address hash would make a run
+// depend on where its objects happen to be allocated, so that a schedule
+// would not replay. There each object takes one of the first
+// kModelStripes stripes in the order the run first uses it (objects share a
+// stripe only past that many), and a section over every object takes those
+// alone: the other stripes are then never used, so taking them orders nothing.
+constexpr int kModelStripes = 4;
+int stripes_in_use() noexcept {
+    if (explore::kernel_seam::active()) return kModelStripes;
+    return g_stripe_of != nullptr ? g_stripes_of_test : kStripes;
+}
+#else
+constexpr int stripes_in_use() noexcept {
+    return kStripes;
+}
+#endif
+
 std::mutex& stripe_of(const void* object) noexcept {
+#ifdef KMLAB_DISPATCHER_SEAM
+    if (explore::kernel_seam::active())
+        return g_stripes[explore::kernel_seam::model_stripe(object, kModelStripes)].m;
+    // A model test on fixed fibers (testing::set_stripe_of): its own
+    // address-free choice, for the same reason.
+    if (g_stripe_of != nullptr) return g_stripes[g_stripe_of(object) % g_stripes_of_test].m;
+#endif
     // Fibonacci hashing of the address: neighbouring objects spread out.
     const auto h = (reinterpret_cast<std::uintptr_t>(object) >> 4) * 0x9E3779B97F4A7C15ull;
     return g_stripes[h >> 58].m;  // top 6 bits: 0..63
@@ -248,7 +347,7 @@ void Section::lock() {
             return;
         }
     } else {
-        for (auto& s : g_stripes) lock_db(s.m);
+        for (int i = 0; i < stripes_in_use(); ++i) lock_db(g_stripes[i].m);
     }
     locked_ = true;
 }
@@ -260,7 +359,7 @@ void Section::unlock() {
     } else if (object_ != nullptr) {
         unlock_db(stripe_of(object_));
     } else {
-        for (int i = kStripes - 1; i >= 0; --i) unlock_db(g_stripes[i].m);
+        for (int i = stripes_in_use() - 1; i >= 0; --i) unlock_db(g_stripes[i].m);
     }
 }
 
@@ -273,6 +372,7 @@ Section::Section(PKTHREAD t, Kind kind, const void* object)
     } else {
         lock();
     }
+    trace_section();
 }
 
 Section::~Section() {
@@ -321,7 +421,7 @@ void drop_wait_next_hold(PKTHREAD t) noexcept {
     if (lock_mode() == LockMode::global) {
         unlock_db(g_database_lock);
     } else {
-        for (int i = kStripes - 1; i >= 0; --i) unlock_db(g_stripes[i].m);
+        for (int i = stripes_in_use() - 1; i >= 0; --i) unlock_db(g_stripes[i].m);
     }
     flush_wakes();
 }
@@ -368,12 +468,19 @@ void init_header(DISPATCHER_HEADER* h, UCHAR type, std::size_t size, LONG state)
 void wait_test_waiters(DISPATCHER_HEADER* h, KPRIORITY increment) {
     PLIST_ENTRY head = &h->WaitListHead;
     PLIST_ENTRY e = head->Flink;
+    if ((mutated(Mutant::event_wake_removed) &&
+         (h->Type == EventNotificationObject || h->Type == EventSynchronizationObject)) ||
+        (mutated(Mutant::mutant_wake_removed) && h->Type == MutantObject))
+        return;
     while (e != head && load_state(h) > 0) {
         KWAIT_BLOCK* wb = containing_record(e, &KWAIT_BLOCK::WaitListEntry);
         PKTHREAD waiter = wb->Thread;
         if (wb->WaitType == WaitAny) {
             const NTSTATUS s = satisfy(h, waiter);
             unwait(waiter, s | wb->WaitKey, increment);
+            if ((mutated(Mutant::notification_wakes_one) && h->Type == EventNotificationObject) ||
+                (mutated(Mutant::semaphore_wakes_one) && h->Type == SemaphoreObject))
+                return;
             e = head->Flink;  // unwait unlinked every block of that waiter
             continue;
         }
@@ -382,7 +489,10 @@ void wait_test_waiters(DISPATCHER_HEADER* h, KPRIORITY increment) {
         const auto objects = wait_objects_of(waiter);
         const auto n = static_cast<ULONG>(objects.size());
         if (all_satisfiable(n, objects.data(), waiter)) {
-            unwait(waiter, satisfy_all(n, objects.data(), waiter), increment);
+            unwait(waiter,
+                   mutated(Mutant::wait_all_satisfies_one) ? satisfy(h, waiter)
+                                                           : satisfy_all(n, objects.data(), waiter),
+                   increment);
             e = head->Flink;
         } else {
             e = e->Flink;
@@ -399,26 +509,34 @@ NTSTATUS wait(Section& section, ULONG count, PVOID const* objects, WAIT_TYPE typ
             for (ULONG i = 0; i < count; ++i) {
                 DISPATCHER_HEADER* h = header_of(objects[i]);
                 check_mutant_limit(h, t);
-                if (satisfiable(h, t)) return satisfy(h, t) | static_cast<NTSTATUS>(i);
+                if (satisfiable(h, t))
+                    return trace_satisfied(count, objects,
+                                           satisfy(h, t) | static_cast<NTSTATUS>(i));
             }
         } else if (count > 0) {
             for (ULONG i = 0; i < count; ++i) check_mutant_limit(header_of(objects[i]), t);
-            if (all_satisfiable(count, objects, t)) return satisfy_all(count, objects, t);
+            if (all_satisfiable(count, objects, t))
+                return trace_satisfied(count, objects, satisfy_all(count, objects, t));
         }
         // 2. A signaled object wins over a pending alert (KiCheckAlertability).
         if (alertable) {
-            if (t->Alerted[static_cast<int>(mode)]) {
+            if (t->Alerted[static_cast<int>(mode)] && !mutated(Mutant::pending_alert_ignored)) {
                 t->Alerted[static_cast<int>(mode)] = FALSE;
                 return STATUS_ALERTED;
             }
-            if (mode == UserMode && !t->Extra->user_apcs.empty()) return STATUS_USER_APC;
-            if (t->Alerted[KernelMode]) {
+            if (mode == UserMode && !t->Extra->user_apcs.empty() &&
+                !mutated(Mutant::pending_user_apc_ignored))
+                return STATUS_USER_APC;
+            if (t->Alerted[KernelMode] && !mutated(Mutant::pending_alert_ignored)) {
                 t->Alerted[KernelMode] = FALSE;
                 return STATUS_ALERTED;
             }
         }
         // 3. Zero or expired timeout.
-        if (deadline.expired()) return STATUS_TIMEOUT;
+        if (deadline_expired(deadline)) {
+            trace_timeout(count, objects);
+            return STATUS_TIMEOUT;
+        }
 
         // 4. Block: link a wait block per object at the tail of its list.
         for (ULONG i = 0; i < count; ++i) {
@@ -436,7 +554,8 @@ NTSTATUS wait(Section& section, ULONG count, PVOID const* objects, WAIT_TYPE typ
         t->WaitMode = mode;
         t->WaitStatus = STATUS_PENDING;
         t->Extra->waiting = true;
-        t->Extra->wake.store(0, std::memory_order_relaxed);
+        reset_wake(t->Extra->wake);
+        trace_blocks(count, objects, type, alertable, deadline);
         section.unlock_for_block();
 
         // Park until unwaited or the deadline passes; futex returns early on
@@ -457,7 +576,8 @@ NTSTATUS wait(Section& section, ULONG count, PVOID const* objects, WAIT_TYPE typ
         section.relock();
         if (t->Extra->waiting) {
             // Timed out and nobody unwaited us in the meantime: withdraw.
-            withdraw(t);
+            if (!mutated(Mutant::timeout_leaves_blocks)) withdraw(t);
+            trace_timeout(count, objects);
             return STATUS_TIMEOUT;
         }
         // Unwaited after the timeout, by a thread that has released the lock
@@ -493,6 +613,11 @@ ULONG waiter_count(PVOID object) {
     return n;
 }
 
+// kernel/src/fast_mutex.cpp: records a thread that exits at a raised IRQL or
+// with APCs disabled as one that may still own FAST_MUTEXes and
+// KGUARDED_MUTEXes, and releases those that threads already wait for.
+void release_gate_locks_at_exit(PKTHREAD t);
+
 void rundown_thread(PKTHREAD t) {
     PKMUTANT held_kmutex = nullptr;
     {
@@ -506,7 +631,7 @@ void rundown_thread(PKTHREAD t) {
             RemoveEntryList(&m->MutantListEntry);
             t->KernelApcDisable = static_cast<SHORT>(t->KernelApcDisable + m->ApcDisable);
             store_owner(m, nullptr);
-            m->Abandoned = TRUE;
+            if (!mutated(Mutant::abandon_not_marked)) m->Abandoned = TRUE;
             store_state(&m->Header, 1);
             wait_test(&m->Header, MUTANT_INCREMENT);  // as KeRundownThread [ros-thrd]
         }
@@ -523,15 +648,17 @@ void rundown_thread(PKTHREAD t) {
         auto* m = containing_record(t->OwnedKMutexListHead.Flink, &kernel::OwnedKMutexLink::entry);
         m->abandon(m, t);
     }
+    // Every FAST_MUTEX / KGUARDED_MUTEX holder exits so (see below).
+    const bool may_hold_gate_locks = t->KernelApcDisable != t->Extra->base_kernel_apc_disable ||
+                                     t->SpecialApcDisable != 0 || t->Irql != PASSIVE_LEVEL;
     if (held != nullptr) {
         report_fatal_bug_check(BugCheck(bugcheck::THREAD_TERMINATE_HELD_MUTEX,
                                         reinterpret_cast<ULONG_PTR>(t),
                                         reinterpret_cast<ULONG_PTR>(held)));
-    } else if (t->KernelApcDisable != t->Extra->base_kernel_apc_disable ||
-               t->SpecialApcDisable != 0 || t->Irql != PASSIVE_LEVEL) {
+    } else if (may_hold_gate_locks) {
         // KERNEL_APC_PENDING_DURING_EXIT: parameter 2 is the APC disable
         // count, parameter 3 the current IRQL, which "should be zero"
-        // [bc:0x20]. Fast and guarded mutexes are not on any per-thread list,
+        // [bc:0x20]. The kernel keeps fast and guarded mutexes on no per-thread list,
         // so this is how an exit holding one is reported (decision, kmlab):
         //  * a FAST_MUTEX / FastMutex holder is at APC_LEVEL (ExAcquireFastMutex
         //    raised it), so the IRQL is non-zero: 0x20 with parameter 3 = 1.
@@ -544,15 +671,22 @@ void rundown_thread(PKTHREAD t) {
         //    CombinedApcDisable != 0 [ros-kill];
         //  * an *Unsafe acquisition holder is inside the caller's critical or
         //    guarded region: 0x20 as well.
-        // The mutex itself stays owned if the handler returns: its waiters
-        // are stranded, as they would be after a free build's exit.
+        // If the handler returns, the mutex is released on the thread's
+        // behalf (below).
         report_fatal_bug_check(BugCheck(bugcheck::KERNEL_APC_PENDING_DURING_EXIT, 0,
                                         static_cast<ULONG>(t->CombinedApcDisable), t->Irql, 0));
     }
+    // Fast and guarded mutexes still held (no record says which): released
+    // on the thread's behalf, by this rundown for the ones already waited
+    // for and by their next acquirers for the others, so that no waiter is
+    // stranded behind a dead owner, as the mutants above are abandoned
+    // (fast_mutex.cpp, "A mutex held by a thread that exits").
+    if (may_hold_gate_locks) release_gate_locks_at_exit(t);
     Section section(t);
     t->Terminated = TRUE;
     store_state(&t->Header, 1);
-    wait_test(&t->Header);  // a thread object wakes every waiter and stays signaled
+    // A thread object wakes every waiter and stays signaled.
+    if (!mutated(Mutant::thread_exit_no_wake)) wait_test(&t->Header);
 }
 
 }  // namespace kmlab::dispatcher

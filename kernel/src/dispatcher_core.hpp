@@ -180,4 +180,37 @@ int stripe_index(const void* object) noexcept;
 // dispatcher.cpp (KMLAB_DISPATCHER_SEAM); production has no such switch.
 void set_timer_list_lock_mutant(bool on) noexcept;
 
+// The explorer's must-find mutants of the dispatcher itself
+// (tests/model/model_dispatcher_objects_test.cpp): each breaks one step of
+// dispatcher.cpp that a kind of object or wait relies on, and the model suite
+// must report it. Like set_timer_list_lock_mutant, set_mutant is defined only
+// in the explorer's copy of dispatcher.cpp (KMLAB_DISPATCHER_SEAM); in
+// production's every hook is a constant false (no code, no load).
+namespace testing {
+enum class Mutant {
+    none,
+    event_wake_removed,         // the wait test of an event wakes nobody (KeSetEvent, KePulseEvent)
+    notification_wakes_one,     // a notification event's wait test stops after one waiter
+    semaphore_wakes_one,        // a semaphore's wait test stops after one waiter
+    mutant_wake_removed,        // the wait test of a mutant wakes nobody (KeReleaseMutex/Mutant)
+    wait_all_satisfies_one,     // a WaitAll woken by the wait test consumes only that object
+    unwait_leaves_blocks,       // ending a wait unlinks its first wait block only
+    timeout_leaves_blocks,      // a timed-out waiter returns without withdrawing its wait
+    alert_unwait_forgotten,     // KeAlertThread's unwait of an alertable waiter does nothing
+    user_apc_unwait_forgotten,  // KeInsertQueueUserApc's unwait of a user-mode waiter does nothing
+    pending_alert_ignored,      // a wait does not consume an alert pending before it
+    pending_user_apc_ignored,   // a user-mode alertable wait ignores queued user APCs
+    abandon_not_marked,         // thread rundown releases a mutant without marking it abandoned
+    thread_exit_no_wake,        // the thread object is signalled at exit without its wait test
+};
+void set_mutant(Mutant m) noexcept;
+// Outside explore::run() (which picks stripes itself), a model test's own
+// choice of stripe for each object in the per-object mode (nullptr: the
+// address hash): a hash of addresses that differ from run to run would make
+// a schedule take another path when replayed. While set, as inside
+// explore::run(), only the first `stripes` (1 to 64) stripes are used (the
+// choice modulo `stripes`), and a section over every object takes those alone.
+void set_stripe_of(int (*stripe)(const void* object), int stripes) noexcept;
+}  // namespace testing
+
 }  // namespace kmlab::dispatcher

@@ -23,6 +23,7 @@
 #include <unordered_set>
 
 #include <kmlab/kernel/routines.hpp>
+#include <kmlab/kernel/verifier.hpp>
 #include "dispatcher_core.hpp"
 #include "object_manager.hpp"
 
@@ -122,7 +123,7 @@ NTSTATUS ObReferenceObjectByHandle(HANDLE Handle, ACCESS_MASK DesiredAccess,
                                    PVOID* Object, POBJECT_HANDLE_INFORMATION HandleInformation) {
     // Documented for PASSIVE_LEVEL; Windows accepts APC_LEVEL, which the free
     // flavour follows.
-    kernel::require_irql_documented(PASSIVE_LEVEL, APC_LEVEL, Handle);
+    kernel::require_irql_documented_verifier(PASSIVE_LEVEL, APC_LEVEL, Handle);
     // NULL on every failure, so that cleanup which tests it is safe [ros-obref].
     *Object = nullptr;
     // A UserMode reference searches the process's user handles, of which the
@@ -169,7 +170,7 @@ void ObfDereferenceObject(PVOID Object) {
 NTSTATUS ZwClose(HANDLE Handle) {
     // As ObReferenceObjectByHandle: documented PASSIVE_LEVEL, APC_LEVEL in the
     // free flavour [ddi:zwclose].
-    kernel::require_irql_documented(PASSIVE_LEVEL, APC_LEVEL, Handle);
+    kernel::require_irql_documented_verifier(PASSIVE_LEVEL, APC_LEVEL, Handle);
     PVOID object;
     {
         auto& m = manager();
@@ -188,7 +189,7 @@ NTSTATUS ObCloseHandle(HANDLE Handle, KPROCESSOR_MODE PreviousMode) {
     // UserMode close searches the process's user handles, of which the
     // emulator has none [ros-obref].
     if (PreviousMode != KernelMode) {
-        kernel::require_irql_documented(PASSIVE_LEVEL, APC_LEVEL, Handle);
+        kernel::require_irql_documented_verifier(PASSIVE_LEVEL, APC_LEVEL, Handle);
         return STATUS_INVALID_HANDLE;
     }
     return ZwClose(Handle);

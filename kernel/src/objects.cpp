@@ -2,7 +2,17 @@
 // unsynchronized state reads.
 #include <kmlab/kernel/routines.hpp>
 #include <kmlab/kernel/rules.hpp>
+#include <kmlab/kernel/verifier.hpp>
+#include <kmlab/platform/platform.hpp>
 #include "dispatcher_core.hpp"
+
+// The explorer's copy (explore/src/objects_seam.cpp) names each signalling
+// routine in the model's kernel-level trace; production's compiles to nothing.
+#ifdef KMLAB_DISPATCHER_SEAM
+#define KMLAB_TRACE_ROUTINE(name, object) ::kmlab::explore::kernel_seam::routine(name, object)
+#else
+#define KMLAB_TRACE_ROUTINE(name, object) static_cast<void>(0)
+#endif
 
 namespace kmlab::nt {
 using dispatcher::load_state;
@@ -29,12 +39,35 @@ inline void begin_increment(KPRIORITY increment) noexcept {
     if (static_cast<SCHAR>(increment) < 0) [[unlikely]]
         (void)dispatcher::take_readied_with_negative_increment();
 }
+
+// The unlink of a mutant from another thread's MutantListHead (KeReleaseMutant
+// with Abandon = TRUE by a thread that does not own it), with the explorer's
+// scheduling point between reading the entry's neighbours and writing them:
+// a seam load of a word nobody writes, as timer.cpp's timer_list_step, so
+// that an edit of the owner's list that the dispatcher's locks fail to
+// exclude (the owner acquiring another mutant) interleaves there
+// (tests/model/model_defects_test.cpp, defect 6). Only where the section
+// holds one stripe. Production pays a load of a null pointer, on this rare
+// path only.
+constinit std::atomic<std::uint32_t> g_mutant_list_word{0};
+void unlink_from_owner(const Section& section, PLIST_ENTRY entry) noexcept {
+    const PLIST_ENTRY next = entry->Flink;
+    const PLIST_ENTRY prev = entry->Blink;
+    if (const platform::DispatcherSeam* seam = platform::g_dispatcher_seam) [[unlikely]] {
+        if (section.covers_one_stripe()) (void)seam->load(g_mutant_list_word);
+    }
+    prev->Flink = next;
+    next->Blink = prev;
+}
 }  // namespace
 
 // ---- Mutants ----
 
 void KeInitializeMutex(PRKMUTEX Mutex, ULONG Level) {
     (void)Level;  // "Reserved. Drivers set this to zero"; ignored [kmt-KeMutex]
+    if (PKTHREAD t = kernel::verifier::initializing_thread(); kernel::verifier::on(t)) [[unlikely]]
+        kernel::verifier::on_initialize(t, Mutex, kernel::verifier::LockType::kmutex,
+                                        __builtin_return_address(0));
     dispatcher::init_header(&Mutex->Header, MutantObject, sizeof(KMUTEX), 1);
     dispatcher::store_owner(Mutex, nullptr);
     Mutex->Abandoned = FALSE;
@@ -45,6 +78,9 @@ void KeInitializeMutex(PRKMUTEX Mutex, ULONG Level) {
 
 void KeInitializeMutant(PRKMUTANT Mutant, BOOLEAN InitialOwner) {
     PKTHREAD t = current_thread();
+    if (kernel::verifier::on(t)) [[unlikely]]
+        kernel::verifier::on_initialize(t, Mutant, kernel::verifier::LockType::kmutex,
+                                        __builtin_return_address(0));
     Mutant->Abandoned = FALSE;
     Mutant->ApcDisable = 0;
     if (InitialOwner) {
@@ -52,6 +88,7 @@ void KeInitializeMutant(PRKMUTANT Mutant, BOOLEAN InitialOwner) {
         Section section(t);
         dispatcher::store_owner(Mutant, t);
         InsertTailList(&t->MutantListHead, &Mutant->MutantListEntry);
+        kernel::verifier::on_acquired(t, Mutant, kernel::verifier::LockType::kmutex, false, true);
     } else {
         dispatcher::init_header(&Mutant->Header, MutantObject, sizeof(KMUTANT), 1);
         dispatcher::store_owner(Mutant, nullptr);
@@ -60,14 +97,36 @@ void KeInitializeMutant(PRKMUTANT Mutant, BOOLEAN InitialOwner) {
 
 // KeReleaseMutant as ReactOS implements it [ros-mutex]; Abandon = TRUE is the
 // thread-rundown path and skips the owner check.
+namespace {
+// The IRQL rule's compare read through the gate word (kernel/verifier.hpp):
+// above DISPATCH_LEVEL, or the verifier on. The hook runs before the
+// release, as Driver Verifier's thunk would.
+[[gnu::cold, gnu::noinline]] void release_mutant_gate(PKTHREAD t, PRKMUTANT mutant,
+                                                      BOOLEAN abandon) {
+    kernel::enforce(kernel::check_mutant_release_irql(t, mutant));
+    if (!abandon) kernel::verifier::on_release(t, mutant, kernel::verifier::LockType::kmutex);
+}
+}  // namespace
+
 LONG KeReleaseMutant(PRKMUTANT Mutant, KPRIORITY Increment, BOOLEAN Abandon, BOOLEAN Wait) {
+    KMLAB_TRACE_ROUTINE(Mutant->ApcDisable != 0 ? "KeReleaseMutex" : "KeReleaseMutant", Mutant);
     begin_increment(Increment);
     PKTHREAD t = current_thread();
-    kernel::enforce(kernel::check_mutant_release_irql(t, Mutant));
+    if (t->IrqlGate > DISPATCH_LEVEL) [[unlikely]]
+        release_mutant_gate(t, Mutant, Abandon);
     bool leave_critical_region = false;
     LONG previous;
     {
-        Section section(t, Section::Kind::Routine, Wait ? nullptr : Mutant);
+        // Abandon = TRUE may come from a thread that does not own the mutant
+        // (ExpDeleteMutant releases a mutant object deleted while owned this
+        // way [ros-exmutant]); it then unlinks the mutant from the owner's
+        // MutantListHead, which the owner edits under the stripe of whatever
+        // mutant it acquires or releases. In per-object mode the section
+        // covers every object then, as a Wait = TRUE one does: the mutant's
+        // stripe alone let the owner's edits run at the same time (decision,
+        // kmlab: the kernel's one dispatcher lock [ros-mutex] orders them;
+        // Abandon = TRUE is rare, the thread-rundown and delete paths).
+        Section section(t, Section::Kind::Routine, Wait || Abandon ? nullptr : Mutant);
         previous = load_state(&Mutant->Header);
         if (Abandon) {
             store_state(&Mutant->Header, 1);
@@ -80,10 +139,11 @@ LONG KeReleaseMutant(PRKMUTANT Mutant, KPRIORITY Increment, BOOLEAN Abandon, BOO
         }
         if (load_state(&Mutant->Header) == 1 && previous <= 0) {
             if (PKTHREAD owner = Mutant->OwnerThread) {
-                RemoveEntryList(&Mutant->MutantListEntry);
                 if (owner == t) {
+                    RemoveEntryList(&Mutant->MutantListEntry);
                     leave_critical_region = Mutant->ApcDisable != 0;
                 } else {
+                    unlink_from_owner(section, &Mutant->MutantListEntry);
                     owner->KernelApcDisable =
                         static_cast<SHORT>(owner->KernelApcDisable + Mutant->ApcDisable);
                 }
@@ -123,6 +183,7 @@ void KeInitializeEvent(PRKEVENT Event, EVENT_TYPE Type, BOOLEAN State) {
 }
 
 LONG KeSetEvent(PRKEVENT Event, KPRIORITY Increment, BOOLEAN Wait) {
+    KMLAB_TRACE_ROUTINE("KeSetEvent", Event);
     begin_increment(Increment);
     require_irql_at_most(Wait ? APC_LEVEL : DISPATCH_LEVEL, Event);
     LONG previous;
@@ -139,6 +200,7 @@ LONG KeSetEvent(PRKEVENT Event, KPRIORITY Increment, BOOLEAN Wait) {
 }
 
 LONG KeResetEvent(PRKEVENT Event) {
+    KMLAB_TRACE_ROUTINE("KeResetEvent", Event);
     require_irql_at_most(DISPATCH_LEVEL, Event);
     Section section(current_thread(), Section::Kind::Routine, Event);
     const LONG previous = load_state(&Event->Header);
@@ -147,12 +209,14 @@ LONG KeResetEvent(PRKEVENT Event) {
 }
 
 void KeClearEvent(PRKEVENT Event) {
+    KMLAB_TRACE_ROUTINE("KeClearEvent", Event);
     require_irql_at_most(DISPATCH_LEVEL, Event);
     Section section(current_thread(), Section::Kind::Routine, Event);
     store_state(&Event->Header, 0);
 }
 
 LONG KePulseEvent(PRKEVENT Event, KPRIORITY Increment, BOOLEAN Wait) {
+    KMLAB_TRACE_ROUTINE("KePulseEvent", Event);
     begin_increment(Increment);
     require_irql_at_most(DISPATCH_LEVEL, Event);
     LONG previous;
@@ -186,6 +250,7 @@ void KeInitializeSemaphore(PRKSEMAPHORE Semaphore, LONG Count, LONG Limit) {
 
 LONG KeReleaseSemaphore(PRKSEMAPHORE Semaphore, KPRIORITY Increment, LONG Adjustment,
                         BOOLEAN Wait) {
+    KMLAB_TRACE_ROUTINE("KeReleaseSemaphore", Semaphore);
     begin_increment(Increment);
     require_irql_at_most(Wait ? PASSIVE_LEVEL : DISPATCH_LEVEL, Semaphore);
     LONG initial;

@@ -1,11 +1,20 @@
 // Pool allocation, the small Ex/Ps queries driver code calls beside its
 // locks, and the one process.
+#include <malloc.h>
 #include <unistd.h>
 #include <cstdint>
 #include <cstdlib>
 
+#include <kmlab/kernel/pool.hpp>
 #include <kmlab/kernel/routines.hpp>
 #include <kmlab/kernel/thread.hpp>
+#include <kmlab/kernel/verifier.hpp>
+
+namespace kmlab::kernel {
+namespace {
+PoolFreeHook g_pool_free_hook = nullptr;  // kernel/pool.hpp
+}  // namespace
+}  // namespace kmlab::kernel
 
 namespace kmlab::nt {
 
@@ -24,6 +33,15 @@ PVOID ExAllocatePoolWithTag(POOL_TYPE PoolType, std::size_t NumberOfBytes, ULONG
 void ExFreePoolWithTag(PVOID P, ULONG Tag) {
     (void)Tag;
     kernel::require_irql_at_most(DISPATCH_LEVEL, P);
+    // The verifier: a lock in the block still held, or an ERESOURCE not
+    // deleted (kernel/verifier.hpp, check_free).
+    if (PKTHREAD t = kernel::verifier::initializing_thread();
+        kernel::verifier::on(t) && P != nullptr) [[unlikely]]
+        kernel::verifier::on_free(t, P, malloc_usable_size(P));
+    // The whole usable block, so an access anywhere in it is seen.
+    if (P != nullptr && kernel::g_pool_free_hook != nullptr &&
+        kernel::g_pool_free_hook(P, malloc_usable_size(P)))
+        return;
     std::free(P);
 }
 
@@ -72,3 +90,17 @@ HANDLE PsGetProcessId(PEPROCESS Process) {
 }
 
 }  // namespace kmlab::nt
+
+namespace kmlab::kernel {
+
+PoolFreeHook set_pool_free_hook(PoolFreeHook hook) noexcept {
+    const PoolFreeHook previous = g_pool_free_hook;
+    g_pool_free_hook = hook;
+    return previous;
+}
+
+void release_pool_block(void* block) noexcept {
+    std::free(block);
+}
+
+}  // namespace kmlab::kernel

@@ -8,6 +8,7 @@
 #include <kmlab/kernel/resource.hpp>
 #include <kmlab/kernel/resource_algorithm.hpp>
 #include <kmlab/kernel/rules_resource.hpp>
+#include <kmlab/kernel/verifier.hpp>
 #include "dispatcher_core.hpp"
 
 namespace kmlab::resource {
@@ -66,7 +67,17 @@ namespace {
 using kernel::current_thread;
 using kernel::enforce;
 using kernel::enforce_in_flavor;
+// The platform of the state word, the internal lock and their spins. In the
+// explorer's copy (explore/src/resource_seam.cpp) it is kernel_seam::Platform,
+// so under the model each is a scheduling point over model memory and a spin
+// for the internal lock blocks on what it read (lock_seam.hpp); production's
+// is Native. OwnerEntry (owner, recursion) and the waiter counters stay
+// native in both: written by the owner, or under the internal lock.
+#ifdef KMLAB_DISPATCHER_SEAM
+using Algo = resource::Algorithm<explore::kernel_seam::Platform, resource::DispatcherWaits>;
+#else
 using Algo = resource::Algorithm<platform::Native, resource::DispatcherWaits>;
+#endif
 
 // ExpSystemResourcesList and its lock [ros-resource].
 std::mutex g_resources_lock;
@@ -88,10 +99,15 @@ void check_acquire(PKTHREAD t, PERESOURCE r, bool wait) {
 
 // Below APC_LEVEL with normal kernel APCs disabled: no acquire or release
 // rule can fail, so the uncontended paths (resource_algorithm.hpp) run
-// without evaluating them one by one.
+// without evaluating them one by one. The IRQL is read through the gate word
+// (kernel/verifier.hpp): with the verifier on, every call takes the checked
+// path, where its hooks are.
 bool common_case(PKTHREAD t) {
-    return t != nullptr && t->Irql == PASSIVE_LEVEL && t->CombinedApcDisable != 0;
+    return t != nullptr && t->IrqlGate == PASSIVE_LEVEL && t->CombinedApcDisable != 0;
 }
+
+namespace verifier = kernel::verifier;
+constexpr auto kResource = verifier::LockType::resource;
 
 BOOLEAN acquire_shared(PERESOURCE r, BOOLEAN Wait, resource::SharedKind kind) {
     PKTHREAD t = kernel::detail::tls_current_thread;
@@ -103,13 +119,19 @@ BOOLEAN acquire_shared(PERESOURCE r, BOOLEAN Wait, resource::SharedKind kind) {
     if (wait && t->Irql > APC_LEVEL) [[unlikely]] {
         // Free flavour only: granted without waiting, or the bug check of a
         // wait above APC_LEVEL.
-        if (Algo::acquire_shared_outcome(t, r, kind, false) == Algo::Outcome::acquired) return TRUE;
+        if (Algo::acquire_shared_outcome(t, r, kind, false) == Algo::Outcome::acquired) {
+            verifier::on_acquired(t, r, kResource, true, true);
+            return TRUE;
+        }
         enforce(kernel::check_wait_irql(t->Irql, APC_LEVEL, r));
     }
+    if (wait) verifier::on_acquire(t, r, kResource);
     const auto outcome = Algo::acquire_shared_outcome(t, r, kind, wait);
     if (outcome == Algo::Outcome::shared_owner_must_wait) [[unlikely]]
         enforce(kernel::check_resource_shared_reacquire(t, r));
-    return outcome == Algo::Outcome::acquired ? TRUE : FALSE;
+    if (outcome != Algo::Outcome::acquired) return FALSE;
+    verifier::on_acquired(t, r, kResource, true, !wait);
+    return TRUE;
 }
 
 // The owner a release names: a thread (ExGetCurrentResourceThread) or an
@@ -160,6 +182,8 @@ void add_pointer_entry(PERESOURCE r, ERESOURCE_THREAD id, ULONG count) {
 NTSTATUS ExInitializeResourceLite(PERESOURCE Resource) {
     if (Resource == nullptr) kmlab::raise_status(kStatusAccessViolation);  // [kmt-ExResource]
     kernel::require_irql_at_most(DISPATCH_LEVEL, Resource);  // [ddi:exinitializeresourcelite]
+    if (PKTHREAD t = verifier::initializing_thread(); verifier::on(t)) [[unlikely]]
+        verifier::on_initialize(t, Resource, kResource, __builtin_return_address(0));
     *Resource = ERESOURCE{};
     std::lock_guard g(g_resources_lock);
     InsertTailList(&g_resources, &Resource->SystemResourcesList);
@@ -168,6 +192,8 @@ NTSTATUS ExInitializeResourceLite(PERESOURCE Resource) {
 
 NTSTATUS ExReinitializeResourceLite(PERESOURCE Resource) {
     kernel::require_irql_at_most(DISPATCH_LEVEL, Resource);  // [ddi:exreinitializeresourcelite]
+    if (PKTHREAD t = verifier::initializing_thread(); verifier::on(t)) [[unlikely]]
+        verifier::on_initialize(t, Resource, kResource, __builtin_return_address(0));
     enforce_in_flavor(kernel::check_resource_delete(in_use(Resource), Resource));
     // The waiter objects and the owner table are kept, reset [ros-resource].
     if (Resource->OwnerTable != nullptr) {
@@ -192,6 +218,11 @@ NTSTATUS ExDeleteResourceLite(PERESOURCE Resource) {
     kernel::require_irql_at_most(DISPATCH_LEVEL, Resource);  // [ddi:exdeleteresourcelite]
     const bool waited_for =
         Resource->NumberOfSharedWaiters != 0 || Resource->NumberOfExclusiveWaiters != 0;
+    // Driver Verifier's look first: 0xC4/0x100B for a resource still held.
+    if (PKTHREAD t = verifier::initializing_thread(); verifier::on(t)) [[unlikely]] {
+        if (auto v = verifier::check_delete(Resource)) verifier::report(*v);
+        verifier::note_delete(Resource);
+    }
     enforce_in_flavor(kernel::check_resource_delete(in_use(Resource), Resource));
     {
         std::lock_guard g(g_resources_lock);
@@ -219,10 +250,16 @@ BOOLEAN ExAcquireResourceExclusiveLite(PERESOURCE Resource, BOOLEAN Wait) {
                                                Resource));
     }
     if (wait && t->Irql > APC_LEVEL) [[unlikely]] {
-        if (Algo::acquire_exclusive(t, Resource, false)) return TRUE;
+        if (Algo::acquire_exclusive(t, Resource, false)) {
+            verifier::on_acquired(t, Resource, kResource, false, true);
+            return TRUE;
+        }
         enforce(kernel::check_wait_irql(t->Irql, APC_LEVEL, Resource));
     }
-    return Algo::acquire_exclusive(t, Resource, wait) ? TRUE : FALSE;
+    if (wait) verifier::on_acquire(t, Resource, kResource);
+    if (!Algo::acquire_exclusive(t, Resource, wait)) return FALSE;
+    verifier::on_acquired(t, Resource, kResource, false, !wait);
+    return TRUE;
 }
 
 BOOLEAN ExAcquireResourceSharedLite(PERESOURCE Resource, BOOLEAN Wait) {
@@ -291,6 +328,7 @@ void ExReleaseResourceLite(PERESOURCE Resource) {
     t = current_thread();
     enforce_in_flavor(kernel::check_resource_release_irql(t, Resource));
     enforce_in_flavor(kernel::check_resource_release_region(t, Resource));
+    verifier::on_release(t, Resource, kResource);
     if (Algo::release(t, Resource)) [[likely]]
         return;
     enforce(kernel::check_resource_owner(false, Resource, resource::thread_id(t)));
@@ -313,6 +351,10 @@ void ExReleaseResourceForThreadLite(PERESOURCE Resource, ERESOURCE_THREAD Resour
     enforce_in_flavor(kernel::check_resource_release_region(t, Resource));
     const ERESOURCE_THREAD id = ResourceThreadId;
     const bool self = id == resource::thread_id(t);
+    // A release for another thread names it: not a wrong-thread release.
+    // An owner pointer's hold is no thread's (ExSetResourceOwnerPointer).
+    if (verifier::on(t) && !is_owner_pointer(id))
+        verifier::on_release(t, Resource, kResource, reinterpret_cast<PKTHREAD>(id));
     if (self && Algo::release(t, Resource)) return;
     if (!self && id != 0 && resource::load_owner(Resource) == id) {
         Algo::release_exclusive_hold(Resource);
@@ -351,6 +393,9 @@ void ExSetResourceOwnerPointer(PERESOURCE Resource, PVOID OwnerPointer) {
     PKTHREAD t = current_thread();
     kernel::require_irql_at_most(DISPATCH_LEVEL, Resource);
     const ERESOURCE_THREAD id = reinterpret_cast<ERESOURCE_THREAD>(OwnerPointer) | 3;
+    // The hold is an owner pointer's from now on: the verifier stops
+    // tracking it as this thread's.
+    if (verifier::on(t)) verifier::note_release(t, Resource);
     if (Algo::owns_exclusive(t, Resource)) {
         resource::store_owner(Resource, id);
         return;

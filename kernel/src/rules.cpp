@@ -1,4 +1,5 @@
 #include <kmlab/kernel/rules.hpp>
+#include <kmlab/kernel/verifier.hpp>
 
 #include <atomic>
 #include <cstdlib>
@@ -13,7 +14,9 @@ std::atomic<int> g_flavor{-1};
 
 Flavor from_environment() noexcept {
     const char* v = std::getenv("KMLAB_FLAVOR");
-    return v != nullptr && std::strcmp(v, "free") == 0 ? Flavor::free : Flavor::checked;
+    if (v != nullptr && std::strcmp(v, "free") == 0) return Flavor::free;
+    if (v != nullptr && std::strcmp(v, "verifier") == 0) return Flavor::verifier;
+    return Flavor::checked;
 }
 }  // namespace
 
@@ -30,6 +33,9 @@ Flavor flavor() noexcept {
 
 void set_flavor(Flavor f) noexcept {
     g_flavor.store(static_cast<int>(f), std::memory_order_relaxed);
+    // Every live thread's gate follows (kernel/verifier.hpp); a thread
+    // created later reads flavor() as it starts.
+    kernel::detail::set_verifier_gates(f == Flavor::verifier);
 }
 
 }  // namespace kmlab
@@ -37,7 +43,9 @@ void set_flavor(Flavor f) noexcept {
 namespace kmlab::kernel {
 
 void bug_check_or_raise_in_flavor(const Violation& v) {
-    if (v.checked_only && flavor() == Flavor::free) return;
+    const Flavor f = flavor();
+    if (v.checked_only && f == Flavor::free) return;
+    if (v.verifier_flavor_only && f != Flavor::verifier) return;
     bug_check_or_raise(v);
 }
 

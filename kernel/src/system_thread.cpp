@@ -10,6 +10,7 @@
 #include <thread>
 
 #include <kmlab/kernel/routines.hpp>
+#include <kmlab/kernel/verifier.hpp>
 #include "dispatcher_core.hpp"
 #include "object_manager.hpp"
 
@@ -22,8 +23,39 @@ struct ThreadTermination {
     NTSTATUS status;
 };
 
-void system_thread_main(PKTHREAD t, PKSTART_ROUTINE start, PVOID context) {
+// The explorer's copy (explore/src/system_thread_seam.cpp): inside
+// explore::run() a system thread is a model thread (explore::spawn) on the
+// explorer's one OS thread, whose KTHREAD is a fiber-local (no OS-thread exit
+// registration); otherwise, and in production, an OS thread.
+#ifdef KMLAB_DISPATCHER_SEAM
+void attach(PKTHREAD t) {
+    if (explore::kernel_seam::active()) {
+        kernel::detail::tls_current_thread = t;
+        return;
+    }
     kernel::attach_current_thread(t);
+}
+void system_thread_main(PKTHREAD t, PKSTART_ROUTINE start, PVOID context);
+void start_thread(PKTHREAD t, PKSTART_ROUTINE start, PVOID context) {
+    if (explore::kernel_seam::start_system_thread(t, &system_thread_main, start, context)) return;
+    std::thread(system_thread_main, t, start, context).detach();
+}
+void trace_exit(PKTHREAD t) {
+    explore::kernel_seam::routine("thread exit", t);
+}
+#else
+void attach(PKTHREAD t) {
+    kernel::attach_current_thread(t);
+}
+void system_thread_main(PKTHREAD t, PKSTART_ROUTINE start, PVOID context);
+void start_thread(PKTHREAD t, PKSTART_ROUTINE start, PVOID context) {
+    std::thread(system_thread_main, t, start, context).detach();
+}
+inline void trace_exit(PKTHREAD) {}
+#endif
+
+void system_thread_main(PKTHREAD t, PKSTART_ROUTINE start, PVOID context) {
+    attach(t);
     try {
         start(context);
     } catch (const ThreadTermination&) {
@@ -34,6 +66,7 @@ void system_thread_main(PKTHREAD t, PKSTART_ROUTINE start, PVOID context) {
         report_fatal_bug_check(BugCheck(bugcheck::SYSTEM_THREAD_EXCEPTION_NOT_HANDLED,
                                         static_cast<ULONG>(e.status()), 0, 0, 0));
     }
+    trace_exit(t);
     kernel::exit_current_thread();
 }
 }  // namespace
@@ -46,7 +79,7 @@ NTSTATUS PsCreateSystemThread(PHANDLE ThreadHandle, ULONG DesiredAccess,
     (void)ProcessHandle;
     // Documented for PASSIVE_LEVEL; Windows accepts APC_LEVEL, which the free
     // flavour follows.
-    kernel::require_irql_documented(PASSIVE_LEVEL, APC_LEVEL, ThreadHandle);
+    kernel::require_irql_documented_verifier(PASSIVE_LEVEL, APC_LEVEL, ThreadHandle);
     if (ThreadHandle == nullptr || StartRoutine == nullptr) return STATUS_INVALID_PARAMETER;
     PKTHREAD t = kernel::create_thread_object(true);
     // Started inside a critical region [ddi:pscreatesystemthread].
@@ -63,7 +96,7 @@ NTSTATUS PsCreateSystemThread(PHANDLE ThreadHandle, ULONG DesiredAccess,
         throw;
     }
     try {
-        std::thread(system_thread_main, t, StartRoutine, StartContext).detach();
+        start_thread(t, StartRoutine, StartContext);
     } catch (const std::exception&) {
         // No OS thread (std::system_error) or no memory for its state
         // (std::bad_alloc): the handle and the never-started thread's

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include <kmlab/kernel/rules.hpp>
+#include <kmlab/kernel/verifier.hpp>
 
 // This object's DSO handle, for __cxa_thread_atexit (defined by crtbegin).
 extern "C" void* __dso_handle __attribute__((__visibility__("hidden")));
@@ -45,6 +46,16 @@ std::unordered_set<nt::PKTHREAD>& live_threads() {
 std::vector<nt::PKTHREAD>& retired_threads() {
     static auto* v = new std::vector<nt::PKTHREAD>;
     return *v;
+}
+// KTHREADs that exited holding FAST_MUTEXes / KGUARDED_MUTEXes
+// (retire_gate_lock_holder): never freed either, since a mutex's Owner may
+// name one for good, and a thread that meets that Owner asks here, by
+// address, whether it names such a thread (a live owner's KTHREAD may be
+// freed under the asker, so the answer is never read from the KTHREAD).
+// Guarded by g_threads_lock.
+std::unordered_set<nt::PKTHREAD>& gate_lock_holders_exited() {
+    static auto* set = new std::unordered_set<nt::PKTHREAD>;
+    return *set;
 }
 
 // Runs an attached thread's exit checks when its OS thread ends (a system
@@ -86,8 +97,21 @@ nt::PKTHREAD create_thread_object(bool system_thread) {
     t->Extra = new detail::ThreadExtra{};
     t->Extra->id = g_next_thread_id.fetch_add(1, std::memory_order_relaxed);
     std::lock_guard g(g_threads_lock);
+    // Under the lock, so that a set_flavor racing with the creation is seen
+    // either here or by its set_verifier_gates (kernel/verifier.hpp).
+    t->VerifierGate = kmlab::flavor() == Flavor::verifier ? 1 : 0;
     live_threads().insert(t);
     return t;
+}
+
+void detail::set_verifier_gates(bool on) noexcept {
+    std::lock_guard g(g_threads_lock);
+    // A relaxed byte store: each thread's fast path reads its own gate
+    // without synchronization, and sees the change at its next lock call at
+    // the latest (a flavour switch is meant for a quiet moment, as a test's
+    // start).
+    for (nt::PKTHREAD t : live_threads())
+        std::atomic_ref<nt::UCHAR>(t->VerifierGate).store(on ? 1 : 0, std::memory_order_relaxed);
 }
 
 nt::PKTHREAD detail::adopt_current_thread() {
@@ -105,19 +129,50 @@ void attach_current_thread(nt::PKTHREAD thread) {
 void exit_current_thread() {
     nt::PKTHREAD t = detail::tls_current_thread;
     if (t == nullptr) return;
+    // Driver Verifier's look first (0x100A for any lock still held), as its
+    // thunks run before the kernel's own exit checks.
+    if (verifier::on(t)) verifier::thread_exit(t);
     dispatcher::rundown_thread(t);
     detail::resource_thread_exit(t);
     detail::tls_current_thread = nullptr;
     dereference_thread(t);
 }
 
+// The reference count's two read-modify-writes, and the free. In the
+// explorer's copy (explore/src/thread_seam.cpp), inside explore::run(): the
+// count is model memory (each change a scheduling point) and a freed KTHREAD
+// is marked destroyed and kept until the run is over (kernel_seam.hpp), so a
+// reference dropped while another thread still uses the thread is reported.
+#ifdef KMLAB_DISPATCHER_SEAM
+namespace {
+int add_reference(std::atomic<int>& refs, int delta, std::memory_order order) noexcept {
+    return explore::kernel_seam::fetch_add(refs, delta, order);
+}
+void free_thread(nt::PKTHREAD thread) noexcept {
+    if (explore::kernel_seam::free_thread_later(thread, thread->Extra)) return;
+    delete thread->Extra;
+    delete thread;
+}
+}  // namespace
+#else
+namespace {
+int add_reference(std::atomic<int>& refs, int delta, std::memory_order order) noexcept {
+    return refs.fetch_add(delta, order);
+}
+void free_thread(nt::PKTHREAD thread) noexcept {
+    delete thread->Extra;
+    delete thread;
+}
+}  // namespace
+#endif
+
 void reference_thread(nt::PKTHREAD thread) noexcept {
-    thread->Extra->references.fetch_add(1, std::memory_order_relaxed);
+    add_reference(thread->Extra->references, 1, std::memory_order_relaxed);
 }
 
 void dereference_thread(nt::PKTHREAD thread) noexcept {
     // acq_rel: the last owner must see every write made through other references.
-    if (thread->Extra->references.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    if (add_reference(thread->Extra->references, -1, std::memory_order_acq_rel) == 1) {
         {
             std::lock_guard g(g_threads_lock);
             live_threads().erase(thread);
@@ -125,9 +180,9 @@ void dereference_thread(nt::PKTHREAD thread) noexcept {
                 retired_threads().push_back(thread);
                 return;
             }
+            if (gate_lock_holders_exited().contains(thread)) return;  // kept there
         }
-        delete thread->Extra;
-        delete thread;
+        free_thread(thread);
     }
 }
 
@@ -144,6 +199,32 @@ nt::PKTHREAD reference_thread_by_id(nt::ULONG_PTR id) noexcept {
         if (n == 0) return nullptr;
     } while (!refs.compare_exchange_weak(n, n + 1, std::memory_order_relaxed));
     return t;
+}
+
+void detail::retire_gate_lock_holder(nt::PKTHREAD t) {
+    std::lock_guard g(g_threads_lock);
+    gate_lock_holders_exited().insert(t);
+}
+
+bool detail::exited_holding_gate_locks(nt::PKTHREAD t) noexcept {
+    std::lock_guard g(g_threads_lock);
+    return gate_lock_holders_exited().contains(t);
+}
+
+std::vector<nt::PKTHREAD> detail::reference_live_threads(nt::PKTHREAD except) {
+    std::vector<nt::PKTHREAD> threads;
+    std::lock_guard g(g_threads_lock);
+    threads.reserve(live_threads().size());
+    for (nt::PKTHREAD t : live_threads()) {
+        if (t == except) continue;
+        // As reference_thread_by_id: only from a count that is not 0.
+        auto& refs = t->Extra->references;
+        int n = refs.load(std::memory_order_relaxed);
+        while (n != 0 && !refs.compare_exchange_weak(n, n + 1, std::memory_order_relaxed)) {
+        }
+        if (n != 0) threads.push_back(t);
+    }
+    return threads;
 }
 
 void before_unwind() noexcept {
@@ -208,19 +289,20 @@ KIRQL KeRaiseIrqlToSynchLevel() {
 }
 
 // Documented for IRQL <= APC_LEVEL [ddi:keentercriticalregion]
-// [ddi:keenterguardedregion], which the checked flavour follows. Windows is
+// [ddi:keenterguardedregion]: the verifier flavour follows it for critical
+// regions, the checked one for guarded regions (a checked build's ASSERT). Windows is
 // looser, and the free flavour follows it: critical regions have no IRQL
 // check at all (kmtest enters them at HIGH_LEVEL on checked builds too
 // [kmt-KeApc]); guarded regions ASSERT (checked builds only [ros-kex]), and
 // kmtest's free-build runs use them at DISPATCH_LEVEL and HIGH_LEVEL
 // [kmt-KeGuardedMutex].
 void KeEnterCriticalRegion() {
-    kmlab::kernel::require_irql_documented(APC_LEVEL, HIGH_LEVEL);
+    kmlab::kernel::require_irql_documented_verifier(APC_LEVEL, HIGH_LEVEL);
     --current_thread()->KernelApcDisable;
 }
 
 void KeLeaveCriticalRegion() {
-    kmlab::kernel::require_irql_documented(APC_LEVEL, HIGH_LEVEL);
+    kmlab::kernel::require_irql_documented_verifier(APC_LEVEL, HIGH_LEVEL);
     kmlab::kernel::leave_critical_region(current_thread());
 }
 

@@ -2,7 +2,8 @@
 // the timer service that expires them in production (timer.hpp says what
 // each routine promises).
 //
-// Not part of the explorer's link seam, yet safe under it: every lock this
+// The explorer compiles it again (explore/src/timer_seam.cpp) for its
+// virtual clock alone (now_count). Every lock this
 // file takes is a dispatcher Section or the timer-list lock, both defined in
 // dispatcher.cpp and so modelled there, and every edit of the timer list's
 // links has a scheduling point (timer_list_step) between reading its
@@ -38,8 +39,15 @@ using kernel::current_thread;
 // conversion rounds). kNever: a due time beyond the clock's range.
 constexpr std::int64_t kNever = std::numeric_limits<std::int64_t>::max();
 
+// In the explorer's copy (explore/src/timer_seam.cpp) the clock is virtual
+// under the model and stands still (lock_seam.hpp): due times are counted
+// from its epoch, and a timer expires only through kernel::expire_timer.
 std::int64_t now_count() noexcept {
+#ifdef KMLAB_DISPATCHER_SEAM
+    return explore::kernel_seam::steady_now().time_since_epoch().count();
+#else
     return Clock::now().time_since_epoch().count();
+#endif
 }
 std::int64_t due_of(const KTIMER* t) noexcept {
     return static_cast<std::int64_t>(t->DueTime.QuadPart);

@@ -7,6 +7,7 @@
 
 #include <kmlab/kernel/routines.hpp>
 #include <kmlab/kernel/rules.hpp>
+#include <kmlab/kernel/verifier.hpp>
 
 #include "dispatcher_core.hpp"
 
@@ -43,10 +44,9 @@ NTSTATUS finish_wait(PKTHREAD t, NTSTATUS status) {
 
 // KeWaitForSingleObject once its timeout is a Deadline; `timeout` is only
 // reported by the IRQL bug check.
-NTSTATUS wait_single(PVOID object, KPROCESSOR_MODE mode, bool alertable, Deadline deadline,
-                     const LARGE_INTEGER* timeout) {
-    PKTHREAD t = current_thread();
-    check_wait_irql(t, object, deadline, timeout);
+[[gnu::always_inline]] inline NTSTATUS wait_single_at(PKTHREAD t, PVOID object,
+                                                      KPROCESSOR_MODE mode, bool alertable,
+                                                      Deadline deadline) {
     NTSTATUS status;
     {
         Section section(t, Section::Kind::Wait, object);
@@ -55,6 +55,37 @@ NTSTATUS wait_single(PVOID object, KPROCESSOR_MODE mode, bool alertable, Deadlin
             dispatcher::wait(section, 1, objects, WaitAny, mode, alertable, deadline, t->WaitBlock);
     }
     return finish_wait(t, status);
+}
+
+// Above the ceiling, or the verifier on (kernel/verifier.hpp): the IRQL rule,
+// then the wait with the verifier's hooks around a mutant's acquisition.
+[[gnu::cold, gnu::noinline]] NTSTATUS wait_single_slow(PKTHREAD t, PVOID object,
+                                                       KPROCESSOR_MODE mode, bool alertable,
+                                                       Deadline deadline,
+                                                       const LARGE_INTEGER* timeout) {
+    check_wait_irql(t, object, deadline, timeout);
+    auto* header = static_cast<DISPATCHER_HEADER*>(object);
+    const bool mutant = kernel::verifier::on(t) && header->Type == MutantObject;
+    using kernel::verifier::LockType;
+    if (mutant && !deadline.is_poll()) kernel::verifier::on_acquire(t, object, LockType::kmutex);
+    const NTSTATUS status = wait_single_at(t, object, mode, alertable, deadline);
+    if (mutant && static_cast<PKMUTANT>(object)->OwnerThread == t &&
+        (status == STATUS_SUCCESS || status == STATUS_ABANDONED))
+        kernel::verifier::on_acquired(t, object, LockType::kmutex, false, deadline.is_poll());
+    return status;
+}
+
+NTSTATUS wait_single(PVOID object, KPROCESSOR_MODE mode, bool alertable, Deadline deadline,
+                     const LARGE_INTEGER* timeout) {
+    PKTHREAD t = current_thread();
+    // check_wait_irql's compare through the gate word (kernel/verifier.hpp).
+    // After a Wait = TRUE release the saved WaitIrql is compared, with the
+    // gate byte above it, so that the verifier sees that wait too.
+    const USHORT irql =
+        t->WaitNext ? static_cast<USHORT>(t->WaitIrql | (t->IrqlGate & 0xFF00)) : t->IrqlGate;
+    if (irql > kernel::wait_irql_ceiling(deadline.is_poll())) [[unlikely]]
+        return wait_single_slow(t, object, mode, alertable, deadline, timeout);
+    return wait_single_at(t, object, mode, alertable, deadline);
 }
 }  // namespace
 
@@ -70,6 +101,42 @@ NTSTATUS KeWaitForMutexObject(PVOID Mutex, KWAIT_REASON WaitReason, KPROCESSOR_M
     return KeWaitForSingleObject(Mutex, WaitReason, WaitMode, Alertable, Timeout);
 }
 
+namespace {
+bool is_mutant(PVOID object) {
+    return static_cast<DISPATCHER_HEADER*>(object)->Type == MutantObject;
+}
+// The verifier's hooks around a multiple wait (kernel/verifier.hpp). A
+// WaitAll that may block checks each mutant it would acquire; a WaitAny
+// cannot say which it will get, and is recorded only (no cycle check).
+[[gnu::cold, gnu::noinline]] void verify_multiple_before(PKTHREAD t, ULONG count, PVOID objects[],
+                                                         WAIT_TYPE type, Deadline deadline) {
+    if (type != WaitAll || deadline.is_poll()) return;
+    for (ULONG i = 0; i < count; ++i) {
+        if (is_mutant(objects[i]))
+            kernel::verifier::on_acquire(t, objects[i], kernel::verifier::LockType::kmutex);
+    }
+}
+[[gnu::cold, gnu::noinline]] void verify_multiple_after(PKTHREAD t, ULONG count, PVOID objects[],
+                                                        WAIT_TYPE type, NTSTATUS status) {
+    using kernel::verifier::LockType;
+    const auto s = static_cast<ULONG>(status);
+    const bool satisfied = s < MAXIMUM_WAIT_OBJECTS ||
+                           (s >= static_cast<ULONG>(STATUS_ABANDONED) &&
+                            s < static_cast<ULONG>(STATUS_ABANDONED) + MAXIMUM_WAIT_OBJECTS);
+    if (!satisfied) return;
+    auto note = [&](PVOID o) {
+        if (is_mutant(o) && static_cast<PKMUTANT>(o)->OwnerThread == t)
+            kernel::verifier::on_acquired(t, o, LockType::kmutex);
+    };
+    if (type == WaitAll) {
+        for (ULONG i = 0; i < count; ++i) note(objects[i]);
+    } else {
+        const ULONG i = s & (MAXIMUM_WAIT_OBJECTS - 1);
+        if (i < count) note(objects[i]);
+    }
+}
+}  // namespace
+
 NTSTATUS KeWaitForMultipleObjects(ULONG Count, PVOID Object[], WAIT_TYPE WaitType,
                                   KWAIT_REASON WaitReason, KPROCESSOR_MODE WaitMode,
                                   BOOLEAN Alertable, PLARGE_INTEGER Timeout,
@@ -82,6 +149,10 @@ NTSTATUS KeWaitForMultipleObjects(ULONG Count, PVOID Object[], WAIT_TYPE WaitTyp
         bug_check(bugcheck::MAXIMUM_WAIT_OBJECTS_EXCEEDED);
     }
     check_wait_irql(t, Count > 0 ? Object[0] : nullptr, deadline, Timeout);
+    // Not on the gate word: one byte test on this routine's path (verifier.hpp).
+    const bool verify = kernel::verifier::on(t);
+    if (verify) [[unlikely]]
+        verify_multiple_before(t, Count, Object, WaitType, deadline);
     NTSTATUS status;
     {
         Section section(t, Section::Kind::Wait, Count == 1 ? Object[0] : nullptr);
@@ -89,6 +160,8 @@ NTSTATUS KeWaitForMultipleObjects(ULONG Count, PVOID Object[], WAIT_TYPE WaitTyp
             dispatcher::wait(section, Count, Object, WaitType, WaitMode, Alertable != FALSE,
                              deadline, WaitBlockArray != nullptr ? WaitBlockArray : t->WaitBlock);
     }
+    if (verify) [[unlikely]]
+        verify_multiple_after(t, Count, Object, WaitType, status);
     return finish_wait(t, status);
 }
 
@@ -96,7 +169,14 @@ NTSTATUS KeDelayExecutionThread(KPROCESSOR_MODE WaitMode, BOOLEAN Alertable,
                                 PLARGE_INTEGER Interval) {
     const Deadline deadline = kernel::deadline_from(Interval);
     PKTHREAD t = current_thread();
-    kernel::require_irql_at_most(APC_LEVEL, Interval);
+    // Inside a Wait = TRUE hold the caller's IRQL is the saved WaitIrql (the
+    // hold raised Irql to DISPATCH_LEVEL), as for every KeWaitXxx above: the
+    // kernel's delay takes the hold over as its waits do and asserts the
+    // raised IRQL only then [ros-wait] (decision, kmlab: the ceiling applies
+    // to the caller's own IRQL, WaitIrql there). The bug check gives the hold
+    // back before unwinding (kernel::before_unwind).
+    kernel::enforce(
+        kernel::check_irql_at_most(APC_LEVEL, t->WaitNext ? t->WaitIrql : t->Irql, Interval));
     NTSTATUS status;
     {
         Section section(t, Section::Kind::Wait);

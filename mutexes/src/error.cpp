@@ -48,6 +48,9 @@ std::string_view Error::message() const noexcept {
         case Errc::apcs_enabled:
             return "push lock acquired with normal kernel APCs enabled (enter a critical region "
                    "first)";
+        case Errc::deadlock:
+            return "Driver Verifier's Deadlock Detection: this acquisition closes a lock-order "
+                   "cycle (kernel::verifier::last_report() names it)";
     }
     return "unknown error";
 }

@@ -114,6 +114,7 @@ static_assert(offsetof(::LARGE_INTEGER, LowPart) == offsetof(nt::LARGE_INTEGER, 
 KMLAB_SAME_SIZE(::KTHREAD, nt::KTHREAD);
 KMLAB_SAME_FIELD(::KTHREAD, nt::KTHREAD, Header);
 KMLAB_SAME_FIELD(::KTHREAD, nt::KTHREAD, Irql);
+KMLAB_SAME_FIELD(::KTHREAD, nt::KTHREAD, VerifierGate);
 KMLAB_SAME_FIELD(::KTHREAD, nt::KTHREAD, WaitNext);
 KMLAB_SAME_FIELD(::KTHREAD, nt::KTHREAD, WaitIrql);
 KMLAB_SAME_FIELD(::KTHREAD, nt::KTHREAD, Alertable);
@@ -287,11 +288,21 @@ KMLAB_BUGCHECK_HANDLER KmlabSetBugCheckHandler(KMLAB_BUGCHECK_HANDLER Handler) {
 }
 
 KMLAB_FLAVOR KmlabGetFlavor(VOID) {
-    return kmlab::flavor() == kmlab::Flavor::free ? KmlabFlavorFree : KmlabFlavorChecked;
+    switch (kmlab::flavor()) {
+        case kmlab::Flavor::free:
+            return KmlabFlavorFree;
+        case kmlab::Flavor::verifier:
+            return KmlabFlavorVerifier;
+        case kmlab::Flavor::checked:
+            break;
+    }
+    return KmlabFlavorChecked;
 }
 KMLAB_FLAVOR KmlabSetFlavor(KMLAB_FLAVOR Flavor) {
     const KMLAB_FLAVOR previous = KmlabGetFlavor();
-    kmlab::set_flavor(Flavor == KmlabFlavorFree ? kmlab::Flavor::free : kmlab::Flavor::checked);
+    kmlab::set_flavor(Flavor == KmlabFlavorFree       ? kmlab::Flavor::free
+                      : Flavor == KmlabFlavorVerifier ? kmlab::Flavor::verifier
+                                                      : kmlab::Flavor::checked);
     return previous;
 }
 

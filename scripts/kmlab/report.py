@@ -83,7 +83,7 @@ def _markdown(ds, answers, use, env, summary, groups, present, charts, failures,
     md += ["## Tables", "", RATIO_NOTE, ""]
     for s in SCENARIOS:
         if groups[s.id]:
-            md += [f"### {s.id}: {s.title}", ""]
+            md += [f"### {s.id}: {s.title}", ""] + ([s.note, ""] if s.note else [])
             for g in groups[s.id]:
                 md += markdown(g)
     return "\n".join(md) + "\n"
@@ -121,6 +121,8 @@ def _html(out_dir, ds, answers, use, env, summary, groups, present, charts, fail
             continue
         rows = sum(len(g.rows) for g in groups[s.id])
         h.append(f"<details><summary>{s.id}: {e(s.title)} ({rows} rows)</summary>")
+        if s.note:
+            h.append(f"<p>{e(s.note)}</p>")
         for g in groups[s.id]:
             h.append(f"<p><b>{e(g.title)}</b></p><table><tr>" + "".join(f"<th>{e(c)}</th>" for c in g.header) + "</tr>")
             h += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in g.rows]

@@ -27,6 +27,8 @@ class Scenario:
     # Callgrind's instructions per pair belong to it too; a run selecting any
     # such scenario counts them once.
     counts_instructions: bool = False
+    # A sentence the report prints above the scenario's tables.
+    note: str = ""
 
 
 SCENARIOS = [
@@ -66,7 +68,30 @@ SCENARIOS = [
              families=("BM_SafetyCost",), questions=("safety",), counts_instructions=True),
     Scenario("S12", "read-mostly reader/writer locks", "read_mostly", "BM_ReadMostly<", "ops_per_s", True,
              "acquisitions/s", families=("BM_ReadMostly",), charts=("read-mostly",), questions=("rw",)),
+    # The schedule explorer's own speed; the binary holds nothing else. No lock is compared here.
+    Scenario("S13", "schedule explorer speed", "explorer_speed", "BM_", "schedules_per_s", True,
+             "schedules/s of CPU", families=("BM_ExplorerSpeed",),
+             note=("How fast the schedule explorer (kmlab::explore) runs its reference search, the dispatcher KMUTEX "
+                   "3x2 of the model suite explored exhaustively at preemption bound 2, in schedules per second of "
+                   "the CPU time of its one thread: a drop here is the explorer getting slower, and a change in "
+                   "the schedules per search a change in what it explores.")),
+    # Driver Verifier's cost: S1's pair and two points of S3's sweep again with the verifier flavour on, for the
+    # NT FAST_MUTEX, KMUTEX and KSPIN_LOCK routines and the idiomatic FastMutex; each row is paired with its
+    # off row of the same run (VERIFIER_OFF_FAMILY) into an on/off ratio.
+    Scenario("S14", "Driver Verifier's cost, uncontended", "uncontended", "BM_VerifierLockUnlock<", "real_time",
+             False, "ns per lock+unlock", families=("BM_VerifierLockUnlock",),
+             note=("S1's lock+unlock pair with the verifier flavour on (Deadlock Detection's graph and the lock "
+                   "checks on every acquire and release), beside the same pair off in S1 of this run: the last "
+                   "column is on over off (run S1 too).")),
+    Scenario("S15", "Driver Verifier's cost, contended", "contention", "BM_VerifierContended<", "ops_per_s", True,
+             "acquisitions/s", families=("BM_VerifierContended",),
+             note=("S3's sweep at two thread counts (C = 50 ns) with the verifier flavour on, beside the same "
+                   "points off in S3 of this run: the last column is the cost on over off, the inverse of the "
+                   "throughputs' ratio (run S3 too). The verifier's state is one lock for the process, so "
+                   "contended acquisitions serialize on it as well.")),
 ]
+# The verifier-on families (S14, S15) and the family of their off rows.
+VERIFIER_OFF_FAMILY = {"BM_VerifierLockUnlock": "BM_LockUnlock", "BM_VerifierContended": "BM_Contended"}
 SCENARIO_BY_ID = {s.id: s for s in SCENARIOS}
 FAMILY_SCENARIO = {f: s.id for s in SCENARIOS for f in s.families}
 # Chart -> ids of the scenarios whose records it draws on.

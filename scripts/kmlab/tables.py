@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from statistics import median
 
 from .results import Dataset, Record
-from .scenarios import (FAMILY_SCENARIO, NT_ROUTINES, NT_RW_OBJECTS, REFERENCE_LOCK, RW_TYPES, SPIN_TYPES, Scenario,
+from .scenarios import (FAMILY_SCENARIO, NT_ROUTINES, NT_RW_OBJECTS, REFERENCE_LOCK, RW_TYPES, SPIN_TYPES,
+                        VERIFIER_OFF_FAMILY, Scenario,
                         is_kmlab_type, reference_for)
 from .stats import fmt, fmt_interval, ratio_interval
 
@@ -21,7 +22,8 @@ RATIO_NOTE = ("Every ratio is a cost relative to the reference lock in the same 
 
 # Figures shown beside the leading metric when a group has them.
 EXTRAS = (("cpu_ns_per_op", "CPU ns/op"), ("vcsw_per_op", "sleeps/op"), ("p50_ns", "p50 ns"),
-          ("p999_ns", "p99.9 ns"), ("max_ns", "max ns"), ("min_share", "min share"))
+          ("p999_ns", "p99.9 ns"), ("max_ns", "max ns"), ("min_share", "min share"),
+          ("schedules", "schedules per search"))
 
 
 @dataclass
@@ -36,7 +38,34 @@ def cost_values(rec: Record, metric: str, higher_is_better: bool) -> list[float]
     return [1 / v for v in vals if v > 0] if higher_is_better else list(vals)
 
 
+def verifier_groups(ds: Dataset, s: Scenario) -> list[Group]:
+    """S14 / S15: each verifier-on row beside its off row of the same run (same machine, lock and parameters),
+    with the cost on over off."""
+    recs = [r for r in ds.records if r.scenario == s.id and r.values.get(s.metric)]
+    keys = sorted({(r.machine, r.family, r.params) for r in recs}, key=str)
+    groups = []
+    for machine, family, params in keys:
+        off_family = VERIFIER_OFF_FAMILY[family]
+        header = ["lock", f"verifier off ({s.unit})", f"verifier on ({s.unit})", "cost on/off [95% CI]"]
+        rows = []
+        for on in sorted((r for r in recs if (r.machine, r.family, r.params) == (machine, family, params)),
+                         key=lambda r: _order(r.lock)):
+            off = next((r for r in ds.records if r.machine == machine and r.family == off_family
+                        and r.lock == on.lock and r.params == params and r.values.get(s.metric)), None)
+            rel = "-" if off is None else fmt_interval(ratio_interval(
+                cost_values(on, s.metric, s.higher_is_better), cost_values(off, s.metric, s.higher_is_better)))
+            rows.append([on.lock, fmt(median(off.values[s.metric])) if off else "- (not run)",
+                         fmt(median(on.values[s.metric])), rel])
+        p = ", ".join(f"{k} {v}" for k, v in params)
+        title = (f"{family} vs {off_family}" + (f" ({p})" if p else "")
+                 + (f" on {machine}" if len(ds.machines) > 1 else ""))
+        groups.append(Group(title, header, rows))
+    return groups
+
+
 def scenario_groups(ds: Dataset, s: Scenario) -> list[Group]:
+    if set(s.families) <= set(VERIFIER_OFF_FAMILY):
+        return verifier_groups(ds, s)
     recs = [r for r in ds.records if r.scenario == s.id and r.values.get(s.metric)]
     keys = sorted({(r.machine, r.family, r.params) for r in recs}, key=str)
     groups = []

@@ -16,6 +16,7 @@ namespace {
 using FlavorTest = kmlab::test::FlavorRestoringNt;
 using Checked = FlavorTest;
 using Free = FlavorTest;
+using Verifier = FlavorTest;  // Driver Verifier's rules (verifier_only)
 
 void worker(PVOID context) {
     static_cast<std::atomic<int>*>(context)->fetch_add(1);
@@ -331,8 +332,11 @@ TEST_F(Free, SafeReleasesAtHighLevelWakeTheirWaiter) {
 // Documented for IRQL <= APC_LEVEL; the kernel has at most an ASSERT
 // [ros-apc], and kmtest's free-build runs enter and leave them at
 // DISPATCH_LEVEL and HIGH_LEVEL, through the fast-mutex shortcuts too
-// [kmt-ExFastMutex][kmt-KeGuardedMutex].
-TEST_F(Checked, RegionsAboveApcLevelBugCheck) {
+// [kmt-ExFastMutex][kmt-KeGuardedMutex]. Driver Verifier reports a critical
+// region's (0xC4/0x11A in its table [bc:0xC4]; kmlab keeps 0xA): the verifier
+// flavour, which has the checked build's guarded-region ASSERT too.
+TEST_F(Verifier, RegionsAboveApcLevelBugCheck) {
+    kmlab::set_flavor(Flavor::verifier);
     KIRQL old;
     KeRaiseIrql(DISPATCH_LEVEL, &old);
     EXPECT_BUG_CHECK(KeEnterCriticalRegion(), bugcheck::IRQL_NOT_LESS_OR_EQUAL);
@@ -406,8 +410,11 @@ TEST_F(Checked, TheShortcutLeavesItsRegionWhenTheAcquireBugChecks) {
     ExReleaseFastMutexUnsafeAndLeaveCriticalRegion(&m);
 }
 
-TEST_F(Checked, KeInitializeGuardedMutexAboveApcLevelBugChecks) {
-    kmlab::set_flavor(Flavor::checked);
+// Documented for IRQL <= APC_LEVEL [ddi:keinitializeguardedmutex]; a checked
+// build initializes at DISPATCH_LEVEL too [kmt-KeGuardedMutex]: only the
+// verifier flavour reports it.
+TEST_F(Verifier, KeInitializeGuardedMutexAboveApcLevelBugChecks) {
+    kmlab::set_flavor(Flavor::verifier);
     KGUARDED_MUTEX m;
     KIRQL old;
     KeRaiseIrql(DISPATCH_LEVEL, &old);
@@ -429,8 +436,35 @@ TEST_F(Free, KeInitializeGuardedMutexAboveApcLevelInitializes) {
     KeReleaseGuardedMutex(&m);
 }
 
-TEST_F(Checked, SystemThreadRoutinesAtApcLevelBugCheck) {
+TEST_F(Checked, KeInitializeGuardedMutexAboveApcLevelReturnsNormally) {
     kmlab::set_flavor(Flavor::checked);
+    KGUARDED_MUTEX m;
+    std::memset(&m, 0x55, sizeof m);
+    KIRQL old;
+    KeRaiseIrql(DISPATCH_LEVEL, &old);
+    KeInitializeGuardedMutex(&m);
+    KeLowerIrql(old);
+    EXPECT_EQ(m.Count, GM_LOCK_BIT);
+    EXPECT_EQ(m.Owner, nullptr);
+}
+
+// A checked build enters a critical region at any IRQL (kmtest does at
+// HIGH_LEVEL [kmt-KeApc]); a guarded region it ASSERTs [ros-kex].
+TEST_F(Checked, CriticalRegionsAboveApcLevelReturnNormallyGuardedOnesBugCheck) {
+    kmlab::set_flavor(Flavor::checked);
+    KIRQL old;
+    KeRaiseIrql(DISPATCH_LEVEL, &old);
+    KeEnterCriticalRegion();
+    KeLeaveCriticalRegion();
+    EXPECT_BUG_CHECK(KeEnterGuardedRegion(), bugcheck::IRQL_NOT_LESS_OR_EQUAL);
+    KeLowerIrql(old);
+    EXPECT_EQ(KeGetCurrentThread()->CombinedApcDisable, 0u);
+}
+
+// Documented for PASSIVE_LEVEL [ddi:pscreatesystemthread]; Windows accepts
+// APC_LEVEL, and a checked build too: only the verifier flavour reports it.
+TEST_F(Verifier, SystemThreadRoutinesAtApcLevelBugCheck) {
+    kmlab::set_flavor(Flavor::verifier);
     std::atomic<int> ran{0};
     HANDLE h = nullptr;
     KIRQL old;
@@ -445,6 +479,27 @@ TEST_F(Checked, SystemThreadRoutinesAtApcLevelBugCheck) {
 
 TEST_F(Free, SystemThreadRoutinesAtApcLevelSucceed) {
     kmlab::set_flavor(Flavor::free);
+    std::atomic<int> ran{0};
+    HANDLE h = nullptr;
+    PVOID thread = nullptr;
+    KIRQL old;
+    KeRaiseIrql(APC_LEVEL, &old);
+    ASSERT_EQ(PsCreateSystemThread(&h, THREAD_ALL_ACCESS, nullptr, nullptr, nullptr, worker, &ran),
+              STATUS_SUCCESS);
+    EXPECT_EQ(ObReferenceObjectByHandle(h, THREAD_ALL_ACCESS, *PsThreadType, KernelMode, &thread,
+                                        nullptr),
+              STATUS_SUCCESS);
+    EXPECT_EQ(ZwClose(h), STATUS_SUCCESS);
+    KeLowerIrql(old);
+    ASSERT_NE(thread, nullptr);
+    EXPECT_EQ(KeWaitForSingleObject(thread, Executive, KernelMode, FALSE, nullptr), STATUS_SUCCESS);
+    ObDereferenceObject(thread);
+    EXPECT_EQ(ran.load(), 1);
+}
+
+// As on a checked build: PsCreateSystemThread at APC_LEVEL returns normally.
+TEST_F(Checked, SystemThreadRoutinesAtApcLevelSucceed) {
+    kmlab::set_flavor(Flavor::checked);
     std::atomic<int> ran{0};
     HANDLE h = nullptr;
     PVOID thread = nullptr;

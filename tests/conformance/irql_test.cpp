@@ -92,10 +92,15 @@ TEST_F(Regions, LeavingARegionNeverEnteredBugChecksApcIndexMismatch) {
     EXPECT_EQ(bc.parameter(3), 0x10000u);
 }
 
+// Documented for IRQL <= APC_LEVEL; only Driver Verifier reports it (the
+// checked kernel accepts it: flavor_test.cpp), so the verifier flavour.
 TEST_F(Regions, EnteringAboveApcLevelBugChecks) {
+    const kmlab::Flavor saved = kmlab::flavor();
+    kmlab::set_flavor(kmlab::Flavor::verifier);
     KIRQL old = KeRaiseIrqlToDpcLevel();
     auto bc = EXPECT_BUG_CHECK(KeEnterCriticalRegion(), bugcheck::IRQL_NOT_LESS_OR_EQUAL);
     EXPECT_EQ(bc.parameter(2), DISPATCH_LEVEL);
     EXPECT_BUG_CHECK(KeEnterGuardedRegion(), bugcheck::IRQL_NOT_LESS_OR_EQUAL);
     KeLowerIrql(old);
+    kmlab::set_flavor(saved);
 }

@@ -492,7 +492,7 @@ TEST_F(Resource, ReleaseByNonOwnerIsResourceNotOwned) {
 }
 
 TEST_F(Resource, AcquireAndReleaseOutsideACriticalRegionAreVerifierViolations) {
-    ScopedFlavor checked(kmlab::Flavor::checked);  // checked-build and verifier rules
+    ScopedFlavor verifier(kmlab::Flavor::verifier);  // Driver Verifier's rules (0x37, 0x38)
     ERESOURCE r;
     ExInitializeResourceLite(&r);
     for (AcquireFn acquire : {ExAcquireResourceExclusiveLite, ExAcquireResourceSharedLite,

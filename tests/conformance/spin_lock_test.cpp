@@ -22,6 +22,8 @@ namespace {
 using SpinLockTest = kmlab::test::FlavorRestoringNt;
 using SpinLock = SpinLockTest;
 using SpinLockChecked = SpinLockTest;
+// Driver Verifier's 0xC4 subcodes: the verifier flavour (rules_spin_lock.hpp).
+using SpinLockVerifier = SpinLockTest;
 using SpinLockFree = SpinLockTest;
 using QueuedSpinLock = SpinLockTest;
 
@@ -227,8 +229,8 @@ TEST_F(SpinLock, ForDpcFormsAreTheAtDpcLevelOnes) {
 
 // ---- IRQL rules: Driver Verifier / checked build in `checked`, none in `free` ----
 
-TEST_F(SpinLockChecked, AcquireAboveDispatchIsVerifier0x42) {
-    kmlab::set_flavor(Flavor::checked);
+TEST_F(SpinLockVerifier, AcquireAboveDispatchIsVerifier0x42) {
+    kmlab::set_flavor(Flavor::verifier);
     KSPIN_LOCK l;
     KeInitializeSpinLock(&l);
     set_irql(HIGH_LEVEL);
@@ -265,8 +267,8 @@ TEST_F(SpinLockFree, AcquireAboveDispatchLowersToDispatchAndReleaseRestores) {
     set_irql(PASSIVE_LEVEL);
 }
 
-TEST_F(SpinLockChecked, ReleaseBelowDispatchIsVerifier0x32) {
-    kmlab::set_flavor(Flavor::checked);
+TEST_F(SpinLockVerifier, ReleaseBelowDispatchIsVerifier0x32) {
+    kmlab::set_flavor(Flavor::verifier);
     KSPIN_LOCK l;
     KeInitializeSpinLock(&l);
     KIRQL old;
@@ -283,8 +285,8 @@ TEST_F(SpinLockChecked, ReleaseBelowDispatchIsVerifier0x32) {
     EXPECT_EQ(KeGetCurrentIrql(), PASSIVE_LEVEL);
 }
 
-TEST_F(SpinLockChecked, AtDpcLevelFormsBelowDispatchAreVerifier0x40And0x41) {
-    kmlab::set_flavor(Flavor::checked);
+TEST_F(SpinLockVerifier, AtDpcLevelFormsBelowDispatchAreVerifier0x40And0x41) {
+    kmlab::set_flavor(Flavor::verifier);
     KSPIN_LOCK l;
     KeInitializeSpinLock(&l);
     auto bc = EXPECT_BUG_CHECK(KeAcquireSpinLockAtDpcLevel(&l),
@@ -344,8 +346,8 @@ TEST_F(SpinLockFree, AtDpcLevelFormsRunAtPassive) {
     EXPECT_EQ(KeGetCurrentIrql(), PASSIVE_LEVEL);
 }
 
-TEST_F(SpinLockChecked, QueuedIrqlRules) {
-    kmlab::set_flavor(Flavor::checked);
+TEST_F(SpinLockVerifier, QueuedIrqlRules) {
+    kmlab::set_flavor(Flavor::verifier);
     KSPIN_LOCK l;
     KeInitializeSpinLock(&l);
     KLOCK_QUEUE_HANDLE h;

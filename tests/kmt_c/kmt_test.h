@@ -30,8 +30,10 @@
 #define SECOND (1000 * MILLISECOND)
 
 /* The checked flavour asserts what a checked Windows build asserts
- * (KmlabSetFlavor); the emulator runs threads in parallel, as an MP build. */
-#define KmtIsCheckedBuild (KmlabGetFlavor() == KmlabFlavorChecked)
+ * (KmlabSetFlavor), and the verifier flavour is checked plus Driver
+ * Verifier: both are a checked build to a test. The emulator runs threads in
+ * parallel, as an MP build. */
+#define KmtIsCheckedBuild (KmlabGetFlavor() != KmlabFlavorFree)
 #define KmtIsMultiProcessorBuild TRUE
 
 /* No format attribute (kmtest's has none either): the kmtests print LONG

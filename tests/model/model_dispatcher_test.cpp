@@ -1,8 +1,10 @@
 // ---- the emulated dispatcher itself ----
 // KeWaitForSingleObject / KeReleaseMutex on a KMUTEX, run through the real
 // dispatcher (wait blocks, FIFO wait lists, satisfying, timeouts, deferred
-// wakes) with its lock and parking under the model (dispatcher_model.hpp),
-// in both dispatcher lock modes. "timed" is a 1-hour relative timeout,
+// wakes) with its lock and parking under the model (explore/dispatcher.hpp),
+// in both dispatcher lock modes (one object here, so the per-object mode
+// takes one stripe: the other objects and waits, several objects on several
+// stripes among them, are model_dispatcher_objects_test.cpp). "timed" is a 1-hour relative timeout,
 // which expires only when the scheduler says so: the real clock cannot
 // reach it within a run, so runs stay deterministic.
 #include <gtest/gtest.h>
@@ -226,6 +228,34 @@ TEST(ModelDispatcher, GuardedMutexGateGlobalLock) {
 }
 TEST(ModelDispatcher, GuardedMutexGatePerObjectLocks) {
     explore_nt_mutex<true>(dispatcher::LockMode::per_object, "per-object locks");
+}
+
+// Must-find mutants of the KMUTEX path (dispatcher::testing::set_mutant, in
+// the explorer's copy of dispatcher.cpp only): KeReleaseMutex's wait test
+// wakes nobody (a waiter sleeps for good), and a timed-out waiter returns
+// without withdrawing its wait (its wait block stays linked).
+void expect_kmutex_mutant_found(dispatcher::testing::Mutant mutant, const char* name,
+                                const Plan& plan, const char* expected) {
+    DispatcherUnderModel dut;
+    dispatcher::testing::set_mutant(mutant);
+    Config c;
+    c.memory = Memory::sc;
+    c.preemption_bound = std::max(kSanitized ? 1 : 2, bound_override());
+    c.fiber_locals = DispatcherUnderModel::fiber_locals();
+    const Result r = explore(c, dispatcher_program(dut, plan));
+    dispatcher::testing::set_mutant(dispatcher::testing::Mutant::none);
+    report(std::string("dispatcher KMUTEX (global lock) ") + name + " (must fail)", c, r);
+    EXPECT_TRUE(r.violation) << "the explorer misses mutant " << name;
+    EXPECT_NE(r.what.find(expected), std::string::npos) << describe(r);
+}
+
+TEST(ModelDispatcher, FindsKMutexReleaseThatWakesNobody) {
+    expect_kmutex_mutant_found(dispatcher::testing::Mutant::mutant_wake_removed, "no wake", k4x1,
+                               "deadlock");
+}
+TEST(ModelDispatcher, FindsKMutexTimeoutLeavingItsWaitBlock) {
+    expect_kmutex_mutant_found(dispatcher::testing::Mutant::timeout_leaves_blocks,
+                               "timeout leaves its block", k4x1, "not back in its initial state");
 }
 
 TEST(ModelDispatcher, KMutexGlobalLock) {

@@ -11,7 +11,9 @@
 // exhaustively within a preemption bound, sequentially consistent and
 // under x86-TSO. Every run checks mutual exclusion, that the data written
 // under the lock is never lost (a plain read-modify-write under TSO), that
-// no thread is left blocked, that the lock ends in its initial state, and
+// no thread is left blocked, that the owner field names the holder through
+// its whole hold and a recursive lock counts each level (checks below), that
+// the lock ends in its initial state, and
 // that the lock is safe to destroy right after unlock: the thread that makes
 // the last acquisition destroys the lock right after its release, and any
 // later access to it by a thread still inside unlock() is a violation.
@@ -20,6 +22,7 @@
 // (scripts/lab test prints them).
 #pragma once
 
+#include <concepts>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -29,6 +32,7 @@
 #include <vector>
 
 #include <kmlab/explore.hpp>
+#include <kmlab/explore/gtest.hpp>
 #include <kmlab/kernel/lock_bit.hpp>
 #include <kmlab/kernel/routines.hpp>
 #include <kmlab/mutexes/raw.hpp>
@@ -56,6 +60,7 @@ struct LockBitFace {  // RawLockBit over a model backend: FastMutex / GuardedMut
         raw.unlock();
     }
     bool is_free() const { return raw.debug_is_free(); }
+    nt::PKTHREAD owner() const { return raw.owner(); }
 };
 
 template <class Backend>
@@ -69,6 +74,13 @@ struct KMutexFace {  // RawKMutex over a model backend: KMutex
     }
     void release(nt::PKTHREAD t) { raw.release(t); }
     bool is_free() const { return raw.debug_is_free(); }
+    nt::PKTHREAD owner() const { return raw.owner(); }
+    // KMUTEX recursion: the owner acquires again without waiting, and each
+    // level lowers SignalState by one (1 free, 1 - n owned n times).
+    bool acquire_again(nt::PKTHREAD t) {
+        return raw.acquire(t, Deadline::poll()) == kmlab::detail::Acquire::acquired;
+    }
+    int depth() const { return 1 - static_cast<int>(raw.signal_state()); }
 };
 
 // The kernel's own FAST_MUTEX / KGUARDED_MUTEX routines: the lock-bit
@@ -91,6 +103,49 @@ struct EventLockBitFace {
     void release(nt::PKTHREAD) { lock_bit::release(count, gate); }
     bool is_free() const { return count == nt::FM_LOCK_BIT && gate.quiescent(); }
 };
+
+// ---- ownership and recursion ----
+// A lock's owner field and recursion count live outside the seam (no
+// scheduling point of their own, explore.hpp), so a wrong value there shows
+// only where the program reads it. A face that exposes them (owner(); and
+// acquire_again() / depth() for a recursive lock) is checked right after each
+// acquire, at every nesting level, and again just before its release: by
+// then the critical section's seam operations have let the other threads
+// run, so a previous owner that clears the field after it freed the lock
+// word (a late clear) has overwritten this owner's name. The final check
+// wants the field cleared.
+template <class Face>
+concept NamesOwner = requires(const Face& f) {
+    { f.owner() } -> std::same_as<nt::PKTHREAD>;
+};
+template <class Face>
+concept Recursive = requires(Face& f, const Face& cf, nt::PKTHREAD t) {
+    { f.acquire_again(t) } -> std::same_as<bool>;
+    { cf.depth() } -> std::same_as<int>;
+};
+
+template <class Face>
+void check_owned_by(const Face& lock, nt::PKTHREAD t, const char* what) {
+    if constexpr (NamesOwner<Face>) {
+        if (lock.owner() != t) fail(what);
+    }
+}
+
+// One nested acquire and release by the owner: the level counts up and down
+// and the lock stays held by it.
+template <class Face>
+void check_recursion(Face& lock, nt::PKTHREAD t) {
+    if constexpr (Recursive<Face>) {
+        if (lock.depth() != 1) fail("the owner's recursion level is not 1 after its first acquire");
+        if (!lock.acquire_again(t)) fail("the owner's recursive acquire failed");
+        if (lock.depth() != 2)
+            fail("a recursive acquire did not count its level (depth 2 expected)");
+        lock.release(t);
+        if (lock.depth() != 1)
+            fail("releasing a recursive acquire did not bring the level back to 1");
+        check_owned_by(lock, t, "releasing a recursive acquire cleared the owner");
+    }
+}
 
 // ---- the program every algorithm runs ----
 
@@ -132,6 +187,8 @@ std::function<Program()> program(const Plan& plan, bool destroy_after_last) {
                         continue;
                     }
                     if (++s->in_cs != 1) fail("two threads in the critical section");
+                    check_owned_by(s->lock, t, "the owner field does not name the acquirer");
+                    check_recursion(s->lock, t);
                     // A plain read-modify-write: under TSO it is lost unless
                     // the lock orders it with the other owners' ones.
                     s->data.store(s->data.load(std::memory_order_relaxed) + 1,
@@ -142,6 +199,8 @@ std::function<Program()> program(const Plan& plan, bool destroy_after_last) {
                     // it has released it, although earlier owners may still
                     // be inside their unlock().
                     const bool last = --s->attempts_left == 0;
+                    check_owned_by(s->lock, t,
+                                   "the owner field changed while its owner held the lock");
                     --s->in_cs;
                     s->lock.release(t);
                     if (last && destroy_after_last) destroy(&s->lock, sizeof s->lock);
@@ -149,6 +208,9 @@ std::function<Program()> program(const Plan& plan, bool destroy_after_last) {
             });
         }
         p.check = [s]() -> std::string {
+            if constexpr (NamesOwner<Face>) {
+                if (s->lock.owner() != nullptr) return "the lock still names an owner";
+            }
             if (!s->lock.is_free()) return "the lock is not back in its initial state";
             if (s->data.load() != s->acquired)
                 return "a write made under the lock was lost (" + std::to_string(s->data.load()) +
@@ -161,21 +223,6 @@ std::function<Program()> program(const Plan& plan, bool destroy_after_last) {
 
 // ---- reporting ----
 
-inline void report(const std::string& name, const Config& c, const Result& r) {
-    char line[512];
-    std::snprintf(line, sizeof line, "model: %-44s %-3s pb=%d  %s", name.c_str(),
-                  c.memory == Memory::tso ? "tso" : "sc", c.preemption_bound, r.summary().c_str());
-    std::printf("%s\n", line);
-    std::ofstream("model-summary.txt", std::ios::app) << line << '\n';
-}
-
-inline std::string describe(const Result& r) {
-    std::string schedule = r.schedule;
-    if (schedule.size() > 600) schedule = schedule.substr(0, 600) + " ... (cut)";
-    return r.what + "\n  schedule (Config::replay): " + schedule + "\n  trace of its end:\n" +
-           r.trace;
-}
-
 // Under the sanitizers every step costs ~50x (fiber switches are system
 // calls there): the same configurations, smaller bounds.
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -184,6 +231,29 @@ inline constexpr bool kSanitized = true;
 #else
 inline constexpr bool kSanitized = false;
 #endif
+
+// One line per search. A random (PCT) search has no preemption bound: it
+// prints its depth; a sanitizer build, whose searches run at a lower bound
+// (kSanitized), says so on every line. A violation's replay command is in
+// describe(), not here.
+inline void report(const std::string& name, const Config& c, const Result& r) {
+    const std::string search = c.random
+                                   ? "pct d=" + std::to_string(c.pct_depth)
+                                   : "pb=" + std::to_string(c.preemption_bound) +
+                                         (kSanitized ? " (sanitizer build: bounds lowered)" : "");
+    std::string summary = r.summary();
+    summary = summary.substr(0, summary.find('\n'));
+    char line[640];
+    std::snprintf(line, sizeof line, "model: %-44s %-3s %s  %s", name.c_str(),
+                  c.memory == Memory::tso ? "tso" : "sc", search.c_str(), summary.c_str());
+    std::printf("%s\n", line);
+    std::ofstream("model-summary.txt", std::ios::app) << line << '\n';
+}
+
+// A failure in full, with the command that replays it in this test.
+inline std::string describe(const Result& r) {
+    return describe_in_gtest(r);
+}
 
 // KMLAB_MODEL_BOUND raises every exhaustive search's preemption bound
 // (scripts/lab test --soak runs 3).

@@ -16,31 +16,111 @@
 //    choice other than "the thread that just ran goes on" while that thread
 //    could go on; schedules with more than `preemption_bound` of them are not
 //    run (CHESS: most concurrency bugs need very few).
+//  * Threads: the program's threads are T0..Tn-1; explore::spawn() starts
+//    another mid-run (PsCreateSystemThread under run()), numbered on in
+//    creation order, so a schedule names the same threads when it replays.
+//    A run ends when every thread, spawned ones included, has finished.
 //  * Memory: sequentially consistent, or x86-TSO. Under TSO every plain
 //    store goes into its thread's FIFO store buffer; loads forward from the
 //    thread's own buffer; read-modify-writes, seq_cst stores, fences, futex
 //    calls (the kernel takes a lock) and the thread's end drain its own
-//    buffer; a membarrier drains every thread's buffer. Draining the oldest
-//    store of a buffer is a scheduling choice like running a thread (costing
-//    a preemption unless nothing else could run), so the search covers every
-//    moment a store can become visible. By default stores stay buffered as
-//    long as they may: the cheapest schedules are the most reordered ones.
+//    buffer (the end is a step of its own while stores are pending, so
+//    others may run first); a membarrier drains every thread's buffer.
+//    Draining the oldest store of a buffer is a scheduling choice like
+//    running a thread (costing a preemption unless nothing else could run),
+//    so the search covers every moment a store can become visible. By
+//    default stores stay buffered as long as they may: the cheapest
+//    schedules are the most reordered ones.
 //    Not modelled: the C++ memory orders themselves (every operation gets
 //    x86's ordering whatever std::memory_order it names, so an all-relaxed
 //    lock passes here: the orders are checked by reading, and each is
 //    argued beside the code), the compiler's reordering, weaker hardware
-//    (ARM, POWER), spurious futex wake-ups and spurious compare-exchange
-//    failures. Memory a lock touches outside the seam (its owner field,
-//    contention counter and recursion count, written by the owner alone and
-//    before the operation that frees the lock) gets no scheduling point and
-//    no destroy check.
-//  * Time is virtual: a wait or spin with a deadline may time out at any
-//    choice point (a choice), and never otherwise.
-//  * Violations: a deadlock (threads left, none can run and no store is
-//    pending), a check failed inside the program (explore::fail, e.g. two
-//    threads in the critical section), a failed final check (e.g. the lock
-//    not back in its initial state), an access to memory the program
-//    destroyed (explore::destroy), and a run longer than `step_limit`.
+//    (ARM, POWER) and spurious compare-exchange failures. Memory a lock
+//    touches outside the seam (its owner field, contention counter and
+//    recursion count, written by the owner alone and before the operation
+//    that frees the lock) gets no scheduling point and no destroy check.
+//  * Futex waits: a futex_wait may return without a wake, as the backend
+//    contract allows (Config::spurious_wakeups, on by default): waking a
+//    sleeper spuriously is a choice costing a preemption, offered while some
+//    other thread can run (where nothing else can, it would only re-run the
+//    sleeper's check on unchanged memory). EventGate (a KEVENT) never wakes
+//    spuriously.
+//  * Time is virtual: a blocked wait or spin with a deadline may time out at
+//    any choice point (a choice), and never otherwise; a running thread's
+//    "has my deadline passed?" (detail::deadline_passed) is a choice too.
+//    Nothing else reads a clock: Platform::now() stands still.
+//  * Violations, each with the step it happened at: a deadlock (threads
+//    left, none can run and no store is pending; each blocked thread named,
+//    by set_wait_describer's function where one is set), a check failed
+//    inside the program (explore::check / fail, e.g. two threads in the
+//    critical section), a C++ exception escaping a thread (a kmlab::BugCheck
+//    by code and parameters), a failed final check (e.g. the lock not back
+//    in its initial state), an access to memory the program destroyed
+//    (explore::destroy), and a run longer than `step_limit`. Code under test
+//    may throw and catch freely: each fiber has its own C++ exception state.
+//  * Reports: Result::summary() and describe() print the command that
+//    replays the failure (KMLAB_MODEL_REPLAY='<schedule>' <program>); the
+//    trace is kernel-level when the program notes its operations
+//    (explore::note), raw memory operations otherwise or with
+//    Config::verbose. Under gdb, a replay calls kmlab_explore_break() in the
+//    thread that performs step KMLAB_MODEL_BREAK (end of this header).
+//  * Choices a schedule names: T<n> run thread n, X<n> expire its deadline,
+//    F<n> drain its oldest buffered store, W<n> wake it spuriously, D<n>
+//    "its deadline has passed"; "T0*3" is three T0s.
+//  * The kernel under run() (explore/src/kernel_run.cpp): link seams, so
+//    production's objects are untouched. libkmlab_explore.a holds second
+//    translations of kernel/src's dispatcher.cpp, objects.cpp,
+//    fast_mutex.cpp, system_thread.cpp, thread.cpp, spin_lock.cpp,
+//    resource.cpp, push_lock.cpp, ex_spin_lock.cpp, time.cpp and timer.cpp
+//    (explore/src/*_seam.cpp, pulled ahead of libkmlab_kernel.a's by a
+//    marker each that DispatcherUnderModel's constructor references). Under
+//    the model there: the dispatcher's lock, parking and wake word,
+//    FAST_MUTEX / KGUARDED_MUTEX Count, the lock words of KSPIN_LOCK, in-stack
+//    queued spin locks (the entries too), EX_SPIN_LOCK, push locks (a sleeper
+//    parks on a model futex) and ERESOURCE (its state word and internal
+//    lock), each spin for them blocking on what it read (so a holder
+//    switched out inside its section no longer hangs a spinner; threads at
+//    DISPATCH_LEVEL are switched out like any other: explore/src/
+//    lock_seam.hpp), the clocks (virtual, below), the KTHREAD reference
+//    count (a freed KTHREAD, like freed pool, is destroyed memory until the
+//    run ends), PsCreateSystemThread (a spawn), thread exit (the kernel's
+//    rundown and its bug checks, which are violations), every deadline
+//    (D<n> before blocking, X<n> after), alerts and user APCs. (A test's
+//    own DispatcherUnderModel, without run(), gets Count and the lock words
+//    too, and the wake word's reset and the reference count on request:
+//    explore/dispatcher.hpp, model_thread_atomics.) Limits, with reasons:
+//     - the dispatcher's state under its lock (wait lists, SignalState, a
+//       KTHREAD's wait fields) is plain memory, one step with the lock that
+//       orders it; its lock-free reads (KeReadStateXxx) are not steps;
+//     - the idiomatic FastMutex / GuardedMutex<T, Dispatcher>'s Count
+//       (mutexes/raw.hpp) stays native: inline header code compiled into the
+//       caller, which no link seam reaches, and a run-time test on its fast
+//       path would cost production. Its gate (a KEVENT) is under the model,
+//       and the same algorithm runs over model backends in the model tests;
+//     - likewise the idiomatic SpinLock, QueuedSpinLock, Resource<T>,
+//       PushLock and RwSpinLock (mutexes/, inline header code) keep native
+//       atomics: one holding such a lock across a scheduling point while
+//       another spins for it still hangs the run. Their algorithms are
+//       explored in their own model tests. ERESOURCE's OwnerEntry, its
+//       waiter counters and the threads' shared-hold tables stay native
+//       (written by the owner or under the internal lock);
+//     - time stands still (lock_seam.hpp): KeQuerySystemTime returns
+//       2026-01-01 00:00:00 UTC in every run, absolute timeouts and due
+//       times count from it, relative ones from the model's epoch. A KTIMER
+//       expires only when a thread of the test calls kernel::expire_timer
+//       (the test plays the clock, as model_timer_test does; run() starts
+//       no clock of its own), or inside KeSetTimer(Ex) for an absolute due
+//       time already past. An absolute wait timeout already past is still a
+//       choice as a relative one is (it may be taken as not yet passed): a
+//       deadline carries no record of how it was given.
+//       KeQueryInterruptTime and KeQueryTickCount are not emulated;
+//     - per-object lock mode: inside a run each object takes one of 4
+//       stripes in order of first use, not an address hash, so that a run
+//       does not depend on where its objects were allocated (a schedule
+//       replays); objects share a stripe only from the fifth on;
+//     - object names in reports and kernel-level trace lines come from
+//       explore::label (detail::label_of); an object never labelled is named
+//       by its address, which differs from run to run.
 #pragma once
 
 #include <chrono>
@@ -80,6 +160,13 @@ struct Config {
     std::vector<std::pair<void*, std::size_t>> fiber_locals;
     // Traces list raw memory operations too, not only kernel-level ones.
     bool verbose = false;
+    // A futex_wait may return without a wake (the backend contract allows
+    // it): while another thread can run, waking a sleeper spuriously is a
+    // choice costing one preemption (W<n> in a schedule).
+    bool spurious_wakeups = true;
+    // In a replay: call kmlab_explore_break() on the first model thread to
+    // go on at or after this step (0: never; KMLAB_MODEL_BREAK).
+    long break_step = 0;
 };
 
 struct Result {
@@ -90,7 +177,14 @@ struct Result {
     std::string schedule;  // the schedule that led there (Config::replay takes it)
     std::string trace;     // its last operations, one per line
     long max_steps = 0;    // the longest run, in scheduling steps
+    long step = 0;         // the step the violation happened at (KMLAB_MODEL_BREAK)
+    // One line; on a violation a second one, the command that replays it.
     std::string summary() const;
+    // The line to paste: KMLAB_MODEL_REPLAY='<schedule>' <program>
+    // [--gtest_filter=<test>] (empty without a violation).
+    std::string replay_command(const std::string& test = {}) const;
+    // A violation in full: what, the replay command, the trace of its end.
+    std::string describe(const std::string& test = {}) const;
 };
 
 // One run of the program: a function per model thread, and a check that runs
@@ -115,19 +209,40 @@ Result explore(const Config& config, const std::function<Program()>& make);
 Result run(const Config& config, const std::function<void()>& body);
 
 // Inside a run: starts a model thread running `fn` (what PsCreateSystemThread
-// does under the model); returns its index (T<index> in traces).
+// does under the model); returns its index (T<index> in traces). Indices go
+// up in creation order, so a schedule replays with the same names. The new
+// thread first runs at a later scheduling choice (the creator goes on by
+// default); its Config::fiber_locals start as fresh thread-local state. The
+// run ends when every thread, spawned ones included, has finished.
 int spawn(std::function<void()> fn);
 // Inside a run: unless `condition`, a violation naming `message`.
 void check(bool condition, const char* message);
 // Inside a run: one kernel-level trace line for the running thread
-// ("KeSetEvent(done) wakes T1"); raw memory operations show only with
-// Config::verbose.
+// ("KeSetEvent(done) wakes T1"). A run that notes anything traces its notes
+// and the scheduling events (start, end, sleeps, wakes, timeouts, the
+// violation); its raw memory operations show only with Config::verbose. A
+// run without notes (a lock algorithm's) traces its memory operations.
 void note(const char* line);
+// Deadlock reports: called once per blocked thread (outside any model
+// thread), it returns that thread's line, e.g. "T1 waits in
+// KeWaitForSingleObject on KEVENT 'done' (owner: none)"; an empty string
+// (or no describer: nullptr) gives the explorer's own "T1 sleeps in
+// futex_wait on <address>".
+void set_wait_describer(std::string (*describe)(int thread));
 // True inside a run (in a model thread).
 bool active() noexcept;
 // `defaults`, overridden by the environment: KMLAB_MODEL_REPLAY (a schedule
-// as a Result prints it), KMLAB_MODEL_BOUND, KMLAB_MODEL_RANDOM (a count of
-// PCT runs), KMLAB_MODEL_SEED, KMLAB_MODEL_VERBOSE.
+// as a Result prints it), KMLAB_MODEL_BOUND (the preemption bound),
+// KMLAB_MODEL_RANDOM (a count of PCT runs: random search), KMLAB_MODEL_SEED,
+// KMLAB_MODEL_VERBOSE (1: raw memory operations in traces), KMLAB_MODEL_BREAK
+// (a step). A value that is not a number throws std::invalid_argument.
+// explore() (and so run()) itself honours KMLAB_MODEL_REPLAY and
+// KMLAB_MODEL_BREAK where Config::replay / break_step are unset, and
+// KMLAB_MODEL_VERBOSE (traces only). Under KMLAB_MODEL_REPLAY every
+// explore() call in the process runs that one schedule, so a test binary
+// takes --gtest_filter to pick the test, as Result::replay_command() prints
+// it. A schedule that names a choice the program cannot make is a violation
+// ("the replayed schedule does not fit this program ..."), never a crash.
 Config config_from_environment(Config defaults = {});
 
 // Inside a model thread: record a violation and end the run.
@@ -168,6 +283,17 @@ bool spin_wait(bool has_deadline);
 void spin_begin();
 void event_wait(const void* event);
 void event_signal(const void* event, bool* signalled);
+// A time check made while not blocked ("has this deadline passed yet?"):
+// a scheduling step, then a choice: false (the default) or true (D<n> in a
+// schedule; costs one preemption, as a timeout does while others could run).
+// Virtual time never passes by itself, so once this answered true for a
+// deadline the caller must treat that deadline as passed for good. Outside
+// a run: false.
+bool deadline_passed();
+// The name label() gave the memory at `p` in the run in progress ("done",
+// "lock+4"), or "" if none: the kernel's trace lines and deadlock reports
+// under run() name objects with it.
+std::string label_of(const void* p);
 }  // namespace detail
 
 // std::atomic<T> / std::atomic_ref<T> look-alikes over the model memory.
@@ -332,3 +458,18 @@ struct EventGate {
 };
 
 }  // namespace kmlab::explore
+
+// Replays under gdb. In a replay (Config::replay, KMLAB_MODEL_REPLAY) every
+// model thread calls kmlab_explore_step(thread, step) when it goes on after
+// a scheduling choice, and the first one at or after Config::break_step
+// (KMLAB_MODEL_BREAK=<step>, the step a violation names) calls
+// kmlab_explore_break(thread, step) too, on its own stack:
+//   KMLAB_MODEL_REPLAY='...' KMLAB_MODEL_BREAK=57 gdb -ex 'break kmlab_explore_break' ...
+// stops in the model thread that performs step 57, with its frames above.
+// The last break's arguments stay in kmlab_explore_break_thread / _step.
+extern "C" {
+void kmlab_explore_step(int thread, long step);
+void kmlab_explore_break(int thread, long step);
+extern volatile int kmlab_explore_break_thread;
+extern volatile long kmlab_explore_break_step;
+}

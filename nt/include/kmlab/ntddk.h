@@ -35,6 +35,7 @@ extern "C" {
 struct _KTHREAD {
     DISPATCHER_HEADER Header; /* ThreadObject; signaled when the thread ends */
     KIRQL Irql;               /* kmlab: the thread's virtual IRQL (no processors) */
+    UCHAR VerifierGate;       /* kmlab: nonzero in the verifier flavour (kernel/verifier.hpp) */
     BOOLEAN WaitNext;         /* a Wait = TRUE release kept the dispatcher lock */
     KIRQL WaitIrql;           /* the IRQL the next KeWaitXxx restores */
     BOOLEAN Alertable;

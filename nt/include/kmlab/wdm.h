@@ -52,6 +52,23 @@
 #include <string.h>
 #include <wchar.h>
 
+/* kmlab: under the schedule explorer (a program that links kmlab::explore,
+ * which defines KMLAB_EXPLORE_ASSERTS for it), ASSERT, ASSERTMSG and NT_ASSERT
+ * are a checked build's: a failed one goes to KmlabExploreAssert (below), a
+ * violation inside KmlabExplore. Otherwise they are the free build's, as
+ * <kmlab/nt/wdk_macros.h> defines them. */
+#if defined(KMLAB_EXPLORE_ASSERTS) && KMLAB_EXPLORE_ASSERTS
+#ifndef ASSERT
+#define ASSERT(exp) ((exp) ? (void)0 : KmlabExploreAssert(#exp, __FILE__, __LINE__, NULL))
+#endif
+#ifndef ASSERTMSG
+#define ASSERTMSG(msg, exp) ((exp) ? (void)0 : KmlabExploreAssert(#exp, __FILE__, __LINE__, (msg)))
+#endif
+#ifndef NT_ASSERT
+#define NT_ASSERT(exp) ((exp) ? (void)0 : KmlabExploreAssert(#exp, __FILE__, __LINE__, NULL))
+#endif
+#endif
+
 #include <kmlab/nt/wdk_macros.h>
 
 #ifdef __cplusplus
@@ -922,14 +939,61 @@ typedef VOID (*KMLAB_BUGCHECK_HANDLER)(ULONG BugCheckCode, ULONG_PTR Parameter1,
 KMLAB_BUGCHECK_HANDLER KmlabSetBugCheckHandler(KMLAB_BUGCHECK_HANDLER Handler);
 
 /* ---- kmlab: the build flavour (kmlab::set_flavor in C++) ----
- * Checked (the default): every rule bug-checks as a checked build with Driver
- * Verifier would. Free: the rules a free Windows build does not check (raising
+ * Checked (the default): every rule a checked build of Windows enforces
+ * bug-checks. Free: the rules a free Windows build does not check (raising
  * IRQL to a lower level, ExAcquireFastMutexUnsafe outside a critical region,
- * ...) let the call go on. The environment variable KMLAB_FLAVOR=free or
- * checked sets the initial flavour. Process-wide; returns the previous one. */
-typedef enum _KMLAB_FLAVOR { KmlabFlavorChecked = 0, KmlabFlavorFree = 1 } KMLAB_FLAVOR;
+ * ...) let the call go on. Verifier: checked plus Driver Verifier's rules, its
+ * lock checks and its Deadlock Detection (a lock-order cycle bug-checks 0xC4
+ * with parameter 1 = 0x1001 through the bug-check handler; kmlab/kernel/
+ * verifier.hpp). The environment variable KMLAB_FLAVOR=free, checked or
+ * verifier sets the initial flavour. Process-wide; returns the previous one. */
+typedef enum _KMLAB_FLAVOR {
+    KmlabFlavorChecked = 0,
+    KmlabFlavorFree = 1,
+    KmlabFlavorVerifier = 2
+} KMLAB_FLAVOR;
 KMLAB_FLAVOR KmlabSetFlavor(KMLAB_FLAVOR Flavor);
 KMLAB_FLAVOR KmlabGetFlavor(VOID);
+
+/* ---- kmlab: the schedule explorer (link kmlab::explore; explore::run in C++) ----
+ * KmlabExplore runs Routine(Context) as model thread T0 once per schedule,
+ * every schedule within the preemption bound (or a seeded random sample),
+ * with the whole emulated kernel under the model: PsCreateSystemThread starts
+ * a model thread, a timeout or a delay ends only as a scheduling choice, a bug
+ * check, a failed ASSERT or KmlabExploreCheck, a deadlock or a use of freed
+ * pool is a violation. The environment overrides Options: KMLAB_MODEL_REPLAY,
+ * KMLAB_MODEL_BOUND, KMLAB_MODEL_RANDOM, KMLAB_MODEL_SEED, KMLAB_MODEL_VERBOSE.
+ * Returns STATUS_SUCCESS when the search ran (Result says what it found),
+ * STATUS_INVALID_PARAMETER for a NULL Routine or Result or an environment
+ * value that is not a number, STATUS_UNSUCCESSFUL when called inside a run.
+ * Result's strings stay valid until the next KmlabExplore. */
+typedef struct _KMLAB_EXPLORE_OPTIONS {
+    ULONG PreemptionBound; /* 0: the default, 2 */
+    ULONG RandomSchedules; /* 0: exhaustive; n: n random (PCT) runs from Seed */
+    ULONGLONG Seed;        /* 0: the default, 1 */
+    ULONG MaxSchedules;    /* 0: no limit (a search stopped early is not Complete) */
+    BOOLEAN Tso;           /* x86-TSO memory instead of sequentially consistent */
+    BOOLEAN Verbose;       /* traces list raw memory operations too */
+    PCSTR Replay;          /* NULL, or a Result's Schedule: run that one alone */
+} KMLAB_EXPLORE_OPTIONS;
+typedef struct _KMLAB_EXPLORE_RESULT {
+    LONGLONG Schedules; /* runs made */
+    BOOLEAN Complete;   /* the exhaustive search finished within the bound */
+    BOOLEAN Violation;
+    PCSTR Message;  /* the first violation, "" if none */
+    PCSTR Schedule; /* the schedule that replays it (Options.Replay, KMLAB_MODEL_REPLAY) */
+    PCSTR Trace;    /* its end, one kernel-level operation a line */
+} KMLAB_EXPLORE_RESULT, *PKMLAB_EXPLORE_RESULT;
+NTSTATUS KmlabExplore(PKSTART_ROUTINE Routine, PVOID Context, const KMLAB_EXPLORE_OPTIONS* Options,
+                      PKMLAB_EXPLORE_RESULT Result);
+/* Inside KmlabExplore: unless Condition, a violation naming Message. Outside
+ * one, a failed check is a checked build's failed assertion with no debugger
+ * attached: bug check 0x1E, KMODE_EXCEPTION_NOT_HANDLED, with
+ * STATUS_BREAKPOINT, to the bug-check handler. */
+VOID KmlabExploreCheck(BOOLEAN Condition, PCSTR Message);
+/* What a failed ASSERT / ASSERTMSG / NT_ASSERT calls (see the top of this
+ * header); Message may be NULL. As KmlabExploreCheck(FALSE, ...). */
+VOID KmlabExploreAssert(PCSTR Expression, PCSTR File, ULONG Line, PCSTR Message);
 
 #undef KMLAB_WDM_STATUS
 #undef KMLAB_WDM_CAST

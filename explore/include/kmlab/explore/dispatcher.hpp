@@ -14,9 +14,10 @@
 // owner checks) are not scheduling points. Publishing a wake while holding
 // the lock is a violation in itself.
 //
-// Not swapped per fiber: the C++ runtime's per-thread exception state. The
-// programs run here throw nothing; one that raises or bug checks inside the
-// dispatcher would need __cxa_get_globals() among fiber_locals().
+// explore::run() installs one for its runs (explore/src/kernel_run.cpp), with
+// the rest of the kernel: the explorer's copies of objects.cpp,
+// fast_mutex.cpp, system_thread.cpp and thread.cpp (explore/src/*_seam.cpp,
+// kernel_seam.hpp) are linked wherever this class is.
 #pragma once
 
 #include <cstdint>
@@ -53,5 +54,21 @@ class DispatcherUnderModel {
     static DispatcherUnderModel* current_;
     std::map<const void*, std::uint32_t> lock_words_;
 };
+
+// Under a DispatcherUnderModel of the test's own (not explore::run(), where
+// they always are): whether the wake word's reset under the dispatcher lock
+// and the KTHREAD reference count are model memory, each change a scheduling
+// point (off by default: on, the dispatcher's model suite runs about twice
+// the schedules). FAST_MUTEX / KGUARDED_MUTEX Count is model memory whenever
+// the dispatcher is under the model.
+void model_thread_atomics(bool on) noexcept;
+
+// Test-only: the explorer's copy of the FAST_MUTEX / KGUARDED_MUTEX routines
+// (kernel/src/fast_mutex.cpp through explore/src/fast_mutex_seam.cpp) with
+// their release's compare-exchange on Count replaced by a load and a plain
+// store (load_and_store), a mutant the model must find now that Count is
+// model memory. Production has no such switch.
+enum class FastMutexRelease { faithful, load_and_store };
+void set_fast_mutex_release(FastMutexRelease how) noexcept;
 
 }  // namespace kmlab::explore

@@ -60,8 +60,20 @@ inline constexpr nt::ULONG_PTR VERIFIER_SPIN_LOCK_ACQUIRE_IRQL = 0x42;
 // Resources: add subcodes here.
 inline constexpr nt::ULONG_PTR VERIFIER_RESOURCE_ACQUIRE_APCS_ENABLED = 0x37;  // [bc:0xC4]
 inline constexpr nt::ULONG_PTR VERIFIER_RESOURCE_RELEASE_APCS_ENABLED = 0x38;  // [bc:0xC4]
+// ExFreePool of a block holding an ERESOURCE not deleted (ERESOURCE, block,
+// size) [bc:0xC4] (kernel/verifier.hpp, check_free).
+inline constexpr nt::ULONG_PTR VERIFIER_FREE_ACTIVE_RESOURCE = 0xD2;
 // The deadlock detector's report [bc:0xC4] ("Debugging deadlocks: C4: 0x1001").
 inline constexpr nt::ULONG_PTR VERIFIER_DEADLOCK_DETECTED = 0x1001;
+// The rest of Deadlock Detection's subcodes [bc:0xC4] (kernel/verifier.hpp).
+inline constexpr nt::ULONG_PTR VERIFIER_DEADLOCK_SELF = 0x1000;
+inline constexpr nt::ULONG_PTR VERIFIER_DEADLOCK_UNINITIALIZED = 0x1002;
+inline constexpr nt::ULONG_PTR VERIFIER_DEADLOCK_UNEXPECTED_RELEASE = 0x1003;
+inline constexpr nt::ULONG_PTR VERIFIER_DEADLOCK_UNEXPECTED_THREAD = 0x1004;
+inline constexpr nt::ULONG_PTR VERIFIER_DEADLOCK_MULTIPLE_INITIALIZATION = 0x1005;
+inline constexpr nt::ULONG_PTR VERIFIER_DEADLOCK_UNACQUIRED_RESOURCE = 0x1007;
+inline constexpr nt::ULONG_PTR VERIFIER_DEADLOCK_THREAD_EXIT_HOLDING = 0x100A;
+inline constexpr nt::ULONG_PTR VERIFIER_DEADLOCK_DELETED_WHILE_HELD = 0x100B;
 // Push locks and EX_SPIN_LOCK: add subcodes here.
 // Timers: add subcodes here.
 
@@ -98,18 +110,24 @@ class NtException : public std::exception {
 };
 
 // Build flavours: which rules a broken call answers with a bug check.
-//  * checked (the default): every rule, as the documentation states it and a
-//    checked build with Driver Verifier reports it;
+//  * checked (the default): the rules a checked build of Windows enforces
+//    (its ASSERTs and DBG-only bug checks), and every rule of the free one;
 //  * free: the rules marked `checked_only` in rules.hpp are not enforced, because a
 //    free (retail) Windows build does not check them (kmtest runs the same
 //    calls on both and expects them to return normally on a free build
 //    [kmt-KeIrql][kmt-ExFastMutex]), or because Windows accepts the call at
 //    an IRQL its documentation forbids [kmt-KeGuardedMutex].
-// Chosen at run time and process-wide; separate from any verifier switch.
-// The environment variable KMLAB_FLAVOR=free (or checked) sets the initial
-// flavour, so a test binary can run either way unchanged. Only the NT routines
-// consult it, and only after a rule has already failed: no fast path reads it.
-enum class Flavor : std::uint8_t { checked, free };
+//  * verifier: checked, plus the rules Driver Verifier adds (marked
+//    `verifier_only` in the rules headers: an IRQL the documentation forbids
+//    but Windows accepts, Verifier's 0xC4 subcodes) and its lock checks and
+//    Deadlock Detection (kernel/verifier.hpp).
+// Chosen at run time and process-wide. The environment variable
+// KMLAB_FLAVOR=free (or checked, or verifier) sets the initial flavour, so a
+// test binary can run any way unchanged. Only the NT routines consult it, and
+// only after a rule has already failed: no fast path reads it (the verifier
+// flavour reaches the routines through each thread's KTHREAD::VerifierGate,
+// which the fast paths' IRQL compare already reads; kernel/verifier.hpp).
+enum class Flavor : std::uint8_t { checked, free, verifier };
 Flavor flavor() noexcept;
 void set_flavor(Flavor f) noexcept;
 

@@ -143,7 +143,20 @@ using PKGUARDED_MUTEX = KGUARDED_MUTEX*;
 
 struct KTHREAD {
     DISPATCHER_HEADER Header;  // ThreadObject; Not-Signaled while the thread runs
-    KIRQL Irql;                // the thread's virtual IRQL (emulator field)
+    // The thread's virtual IRQL (emulator field), and beside it the verifier
+    // gate (emulator field): nonzero while the flavour is `verifier`. The
+    // lock routines' fast paths compare IrqlGate, the two bytes as one
+    // little-endian word, with the ceiling they compared Irql with: the same
+    // one instruction, and a nonzero gate makes it fail into the routine's
+    // slow path, where the verifier's hooks run (kernel/verifier.hpp). Free
+    // and checked pay nothing for the verifier.
+    union {
+        struct {
+            KIRQL Irql;
+            UCHAR VerifierGate;
+        };
+        USHORT IrqlGate;
+    };
     BOOLEAN WaitNext;          // a Wait = TRUE release left the dispatcher lock held
     KIRQL WaitIrql;            // the IRQL to restore in the KeWaitXxx that follows
     BOOLEAN Alertable;         // of the current wait

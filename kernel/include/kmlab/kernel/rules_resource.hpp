@@ -58,7 +58,7 @@ inline std::optional<Violation> check_resource_acquire_region(nt::PKTHREAD t,
     if (!detail::resource_apcs_disabled(t)) [[unlikely]]
         return detail::resource_verifier(bugcheck::VERIFIER_RESOURCE_ACQUIRE_APCS_ENABLED, t,
                                          resource)
-            .checked_build_only();
+            .verifier_only();
     return std::nullopt;
 }
 
@@ -78,7 +78,7 @@ inline std::optional<Violation> check_resource_release_region(nt::PKTHREAD t,
     if (!detail::resource_apcs_disabled(t)) [[unlikely]]
         return detail::resource_verifier(bugcheck::VERIFIER_RESOURCE_RELEASE_APCS_ENABLED, t,
                                          resource)
-            .checked_build_only();
+            .verifier_only();
     return std::nullopt;
 }
 

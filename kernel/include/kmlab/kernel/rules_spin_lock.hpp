@@ -10,10 +10,10 @@
 //  * "checked build": an ASSERT or a DBG-only bug check of a checked kernel
 //    or HAL;
 //  * "kmlab": the emulator's own, where Windows would hang or corrupt memory.
-// Today the `checked` flavour is "checked build + Driver Verifier": the rules
-// of both are `.checked_build_only()`, and the `free` flavour lets the call
-// go on as a free build without Verifier does. (A later `verifier` flavour
-// can pick the Driver Verifier ones out by these comments.)
+// The "checked build" rules are `.checked_build_only()` (the `free` flavour
+// lets the call go on as a free build does); the "Driver Verifier" ones are
+// `.verifier_only()`: only the `verifier` flavour reports them, as only a
+// machine running Driver Verifier does (kernel/verifier.hpp).
 #pragma once
 
 #include <cstddef>
@@ -30,7 +30,7 @@ inline Violation spin_lock_verifier(nt::ULONG_PTR subcode, nt::KIRQL irql, const
                                     nt::ULONG_PTR p4 = 0) noexcept {
     return Violation::bug_check(bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION, lock, subcode, irql,
                                 parameter(lock), p4)
-        .checked_build_only();
+        .verifier_only();
 }
 }  // namespace detail
 

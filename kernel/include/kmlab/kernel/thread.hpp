@@ -242,6 +242,12 @@ struct ThreadExtra {
     // [ros-resource]; at thread exit the holds left move there
     // (kernel/src/resource.cpp, resource_thread_exit).
     ResourceHolds resource_holds;
+    // The FAST_MUTEX / KGUARDED_MUTEX this thread is acquiring on its
+    // contended path (0 otherwise), with the number of exiting threads
+    // examining it in the low 3 bits: written on the slow path only, through
+    // the mutexes' Count platform (kernel/src/fast_mutex.cpp, "A mutex held
+    // by a thread that exits").
+    std::uintptr_t gate_lock_wanted = 0;
 };
 }  // namespace detail
 
@@ -278,6 +284,13 @@ namespace detail {
 // Moves the shared resource holds a thread still has at exit into each
 // resource's OwnerTable (kernel/src/resource.cpp).
 void resource_thread_exit(nt::PKTHREAD t);
+// A thread that exits holding FAST_MUTEXes / KGUARDED_MUTEXes (once the
+// bug-check handler returned, kernel/src/fast_mutex.cpp): recorded as such,
+// and its KTHREAD never freed, so that an Owner naming it stays its name.
+void retire_gate_lock_holder(nt::PKTHREAD t);
+bool exited_holding_gate_locks(nt::PKTHREAD t) noexcept;
+// Every live thread but `except`, each referenced (the caller dereferences).
+std::vector<nt::PKTHREAD> reference_live_threads(nt::PKTHREAD except);
 }  // namespace detail
 
 // A KMUTEX-semantics lock that is not a dispatcher mutant (the generic

@@ -33,6 +33,9 @@ enum class Errc {
     resource_upgrade,       // Resource lock() by a shared holder: a deadlock (0xC4/0x1001)
     // PushLock, RwSpinLock:
     apcs_enabled,  // PushLock acquired with normal kernel APCs enabled (no critical region)
+    // The verifier flavour (kernel/verifier.hpp):
+    deadlock,  // Deadlock Detection (0xC4, parameter 1 = 0x1000..0x100B; 0x1001 a lock-order
+               // cycle, parameter 2 the lock): kernel::verifier::last_report() names the cycle
 };
 
 struct Error {

@@ -35,6 +35,9 @@ struct FastMutexRules {
         return old;
     }
     static void leave(nt::PKTHREAD t, nt::KIRQL old) noexcept { t->Irql = old; }
+    // check_release's compare through the gate word: also true with the
+    // verifier on (kernel/verifier.hpp).
+    static bool release_gate(nt::PKTHREAD t) noexcept { return t->IrqlGate != nt::APC_LEVEL; }
     static std::optional<kernel::Violation> check_release(nt::PKTHREAD t, const void* m) noexcept {
         return kernel::check_fast_mutex_release(t, m);
     }

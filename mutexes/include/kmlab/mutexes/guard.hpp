@@ -58,6 +58,11 @@ class Guard {
     value_type& operator*() const { return m_->value_for(token_); }
     value_type* operator->() const { return &m_->value_for(token_); }
     bool owns_lock() const noexcept { return m_ != nullptr; }
+    // KMutex: the acquisition that made this guard found the mutex abandoned
+    // (its owner exited holding it), where KeWaitForSingleObject returns
+    // STATUS_ABANDONED (kmutex.hpp).
+    bool abandoned() const noexcept requires requires(const token_type& k) { k.abandoned; }
+    { return token_.abandoned; }
 
     template <class CharT, class Traits>
     requires requires(std::basic_ostream<CharT, Traits>& os, const value_type& v) { os << v; }

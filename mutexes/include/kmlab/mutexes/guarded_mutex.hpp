@@ -33,6 +33,9 @@ struct GuardedMutexRules {
     static void leave(nt::PKTHREAD t, nt::KIRQL) noexcept {
         t->SpecialApcDisable = static_cast<nt::SHORT>(t->SpecialApcDisable + 1);
     }
+    // check_release's compare through the gate word: also true with the
+    // verifier on (kernel/verifier.hpp).
+    static bool release_gate(nt::PKTHREAD t) noexcept { return t->IrqlGate > nt::APC_LEVEL; }
     static std::optional<kernel::Violation> check_release(nt::PKTHREAD t, const void* m) noexcept {
         return kernel::check_guarded_mutex_irql(t, m);
     }

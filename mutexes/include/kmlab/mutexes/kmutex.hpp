@@ -26,7 +26,10 @@
 // accept an alert they would not honour.
 //
 // Illegal uses, and what they return:
-//   a release by a thread that does not own it     Errc::not_owner (STATUS_MUTANT_NOT_OWNED)
+//   a release by a thread that does not own it     Errc::not_owner (STATUS_MUTANT_NOT_OWNED,
+//                                                  or STATUS_ABANDONED once the mutex is
+//                                                  abandoned, as KeReleaseMutex raises them
+//                                                  [ros-mutex][ddi:kereleasemutex])
 //   more than MINLONG nested acquisitions          Errc::recursion_limit
 //                                                  (STATUS_MUTANT_LIMIT_EXCEEDED)
 //   into_inner() while a guard holds it            Errc::guard_alive (the nesting owner's too)
@@ -34,8 +37,13 @@
 //                                                  thread, mutex) to the fatal handler
 // If that handler returns, the mutex is abandoned over every backend, as a
 // mutant is (SEMANTICS.md 1.5): unowned and free, the next acquirer gets it.
-// (lock() then succeeds as usual: the idiomatic API does not surface
-// STATUS_ABANDONED, over any backend.)
+// That acquisition succeeds and its guard says so: Guard::abandoned() is true
+// where the kernel's wait returns STATUS_ABANDONED [ros-kex]
+// [ddi:kewaitforsingleobject] (the value may be half-updated by the dead
+// owner, as Rust's poisoned Mutex warns). Decision, kmlab: a flag on the
+// guard, not an Error, because the mutex IS acquired (an Error would leave it
+// held with no guard to release it); STATUS_ABANDONED is a success status
+// (NT_SUCCESS) in the kernel too.
 //
 // Nested guards. Recursion hands out several guards to one value. kmlab's rule:
 // only the most recent live guard gives access (*, ->); using an outer guard
@@ -49,6 +57,7 @@
 #include <utility>
 #include <variant>
 
+#include <kmlab/kernel/verifier.hpp>
 #include <kmlab/mutexes/error.hpp>
 #include <kmlab/mutexes/guard.hpp>
 #include <kmlab/mutexes/raw.hpp>
@@ -75,7 +84,10 @@ class KMutex {
     static constexpr bool raises_irql = false;  // acquiring leaves the IRQL alone
 
     using Guard = detail::Guard<KMutex>;
-    using guard_token = nt::LONG;  // the guard's nesting depth, 1 for the outermost
+    struct guard_token {
+        nt::LONG depth;  // the guard's nesting depth, 1 for the outermost
+        bool abandoned;  // the acquisition found the mutex abandoned (Guard::abandoned)
+    };
 
     template <class... Args>
     explicit KMutex(Args&&... args) : value_(std::forward<Args>(args)...) {}
@@ -152,13 +164,46 @@ class KMutex {
         return detail::from_violation(Errc::irql_too_high, v, irql);
     }
 
+    // wait_rule_irql through the gate word (kernel/verifier.hpp): the IRQL
+    // compare of acquire() fails into acquire_gate with the verifier on.
+    static nt::USHORT wait_rule_gate(nt::PKTHREAD t) noexcept {
+        if constexpr (backends::kernel_objects<Backend>) {
+            if (t->WaitNext) return t->WaitIrql;
+        }
+        return t->IrqlGate;
+    }
     std::expected<Guard, Error> acquire(Deadline deadline, nt::KIRQL ceiling) {
         nt::PKTHREAD t = kernel::current_thread();
-        if (auto v = kernel::check_wait_irql(wait_rule_irql(t), ceiling, this)) [[unlikely]]
+        if (wait_rule_gate(t) > ceiling) [[unlikely]]
+            return acquire_gate(t, deadline, ceiling);
+        return acquire_at(t, deadline);
+    }
+    // Above the ceiling, or the verifier on: the IRQL rule, the verifier's
+    // check (Errc::deadlock; a poll closes no cycle), the acquisition and
+    // its record.
+    [[gnu::noinline, gnu::cold]] std::expected<Guard, Error> acquire_gate(nt::PKTHREAD t,
+                                                                          Deadline deadline,
+                                                                          nt::KIRQL ceiling) {
+        if (auto v = kernel::check_wait_irql(wait_rule_irql(t), ceiling, this))
             return std::unexpected(refuse_wait(t, *v));
+        namespace verifier = kernel::verifier;
+        constexpr auto type = verifier::LockType::idiomatic_kmutex;
+        const bool poll = ceiling == nt::DISPATCH_LEVEL;
+        if (!poll && verifier::on(t)) {
+            if (auto v = verifier::check_acquire(t, this, type))
+                return std::unexpected(detail::from_violation(Errc::deadlock, *v, t->Irql));
+        }
+        auto g = acquire_at(t, deadline);
+        if (g) verifier::on_acquired(t, this, type, false, poll);
+        return g;
+    }
+    [[gnu::always_inline]] std::expected<Guard, Error> acquire_at(nt::PKTHREAD t,
+                                                                  Deadline deadline) {
         switch (raw_.acquire(t, deadline)) {
             case detail::Acquire::acquired:
-                return Guard(this, 1 - raw_.signal_state());
+                return Guard(this, {1 - raw_.signal_state(), false});
+            case detail::Acquire::abandoned:
+                return Guard(this, {1 - raw_.signal_state(), true});
             case detail::Acquire::timeout:
                 return std::unexpected(
                     detail::make_error(Errc::busy, t->Irql, this, nt::STATUS_TIMEOUT));
@@ -188,8 +233,8 @@ class KMutex {
             case nt::STATUS_MUTANT_LIMIT_EXCEEDED:
                 return std::unexpected(detail::from_violation(
                     Errc::recursion_limit, kernel::mutant_limit_exceeded(this), t->Irql));
-            default:  // STATUS_SUCCESS, or STATUS_ABANDONED, which KMutex does not surface
-                return Guard(this, 1 - raw_.signal_state());
+            default:  // STATUS_SUCCESS, or STATUS_ABANDONED (Guard::abandoned)
+                return Guard(this, {1 - raw_.signal_state(), s == nt::STATUS_ABANDONED});
         }
     }
 
@@ -198,20 +243,38 @@ class KMutex {
     // Checks, then releases; on error releases nothing. One function, so the
     // thread pointer read for the checks serves the release too. `strict`
     // (unlock()) also refuses to release an outer guard before a nested one.
-    std::optional<Error> release_checked(nt::LONG depth, bool strict) {
+    std::optional<Error> release_checked(guard_token token, bool strict) {
         nt::PKTHREAD t = kernel::current_thread();
-        if (auto v = kernel::check_mutant_release_irql(t, this)) [[unlikely]]
-            return detail::from_violation(Errc::irql_too_high, *v, t->Irql);
-        if (auto v = kernel::check_mutant_owner(t, this, raw_.owner())) [[unlikely]]
+        // The IRQL rule's compare through the gate word (kernel/verifier.hpp).
+        if (t->IrqlGate > nt::DISPATCH_LEVEL) [[unlikely]]
+            return release_gate(t, token, strict);
+        // A guard whose owner exited (the mutex abandoned) answers as
+        // KeReleaseMutex does for that mutex: STATUS_ABANDONED.
+        if (auto v = kernel::check_mutant_owner(t, this, raw_.owner(), raw_.abandoned()))
+            [[unlikely]]
             return detail::from_violation(Errc::not_owner, *v, t->Irql);
-        if (strict && depth != 1 - raw_.signal_state()) [[unlikely]]
+        if (strict && token.depth != 1 - raw_.signal_state()) [[unlikely]]
             return detail::make_error(Errc::nested_guard_alive, t->Irql, this, 0);
         raw_.release(t);
         return std::nullopt;
     }
+    // Above DISPATCH_LEVEL, or the verifier on: release_checked's rules in
+    // its order, then the release with the verifier's record.
+    [[gnu::noinline, gnu::cold]] std::optional<Error> release_gate(nt::PKTHREAD t,
+                                                                   guard_token token, bool strict) {
+        if (auto v = kernel::check_mutant_release_irql(t, this))
+            return detail::from_violation(Errc::irql_too_high, *v, t->Irql);
+        if (auto v = kernel::check_mutant_owner(t, this, raw_.owner(), raw_.abandoned()))
+            return detail::from_violation(Errc::not_owner, *v, t->Irql);
+        if (strict && token.depth != 1 - raw_.signal_state())
+            return detail::make_error(Errc::nested_guard_alive, t->Irql, this, 0);
+        if (kernel::verifier::on(t)) kernel::verifier::note_release(t, this);
+        raw_.release(t);
+        return std::nullopt;
+    }
 
-    T& value_for(nt::LONG depth) {
-        if (depth != 1 - raw_.signal_state()) [[unlikely]]
+    T& value_for(guard_token token) {
+        if (token.depth != 1 - raw_.signal_state()) [[unlikely]]
             throw std::logic_error(
                 "kmlab::KMutex: access through a guard while a nested guard is alive");
         return value_;

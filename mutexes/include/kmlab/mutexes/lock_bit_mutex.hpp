@@ -19,6 +19,7 @@
 #include <string_view>
 #include <variant>
 
+#include <kmlab/kernel/verifier.hpp>
 #include <kmlab/mutexes/guard.hpp>
 #include <kmlab/mutexes/raw.hpp>
 
@@ -41,10 +42,13 @@ class LockBitMutex {
     LockBitMutex(const LockBitMutex&) = delete;
     LockBitMutex& operator=(const LockBitMutex&) = delete;
 
+    // Both Rules' acquire ceiling is APC_LEVEL; the fast paths compare it
+    // with KTHREAD::IrqlGate (kernel/verifier.hpp), so that the verifier
+    // flavour fails into the slow path at no cost to the others.
     std::expected<Guard, Error> lock() {
         nt::PKTHREAD t = kernel::current_thread();
-        if (auto v = Rules::check_acquire(t, this)) [[unlikely]]
-            return std::unexpected(from_violation(Errc::irql_too_high, *v, t->Irql));
+        if (t->IrqlGate > nt::APC_LEVEL) [[unlikely]]
+            return lock_gate(t, false);
         const nt::KIRQL token = Rules::enter(t);
         // A recursive acquisition always fails the fast path, so ownership is
         // checked only there: the uncontended path pays nothing for it.
@@ -57,8 +61,13 @@ class LockBitMutex {
 
     std::expected<Guard, Error> try_lock() {
         nt::PKTHREAD t = kernel::current_thread();
-        if (auto v = Rules::check_acquire(t, this)) [[unlikely]]
-            return std::unexpected(from_violation(Errc::irql_too_high, *v, t->Irql));
+        if (t->IrqlGate > nt::APC_LEVEL) [[unlikely]]
+            return lock_gate(t, true);
+        return try_lock_at(t);
+    }
+
+  private:
+    std::expected<Guard, Error> try_lock_at(nt::PKTHREAD t) {
         // The owner fails here too, as the kernel's try routines return FALSE to it.
         if (!raw_.try_lock())
             return std::unexpected(make_error(Errc::busy, t->Irql, this, nt::STATUS_TIMEOUT));
@@ -66,7 +75,35 @@ class LockBitMutex {
         raw_.set_owner(t);
         return Guard(this, token);
     }
+    std::expected<Guard, Error> lock_at(nt::PKTHREAD t) {
+        const nt::KIRQL token = Rules::enter(t);
+        if (!raw_.try_lock()) [[unlikely]] {
+            if (auto e = lock_slow(t, token)) return std::unexpected(*e);
+        }
+        raw_.set_owner(t);
+        return Guard(this, token);
+    }
+    // Above the IRQL ceiling, or the verifier on: the IRQL rule, then the
+    // verifier's check (Errc::deadlock; a try closes no cycle) and the
+    // acquisition with its record.
+    [[gnu::noinline, gnu::cold]] std::expected<Guard, Error> lock_gate(nt::PKTHREAD t, bool tried) {
+        if (auto v = Rules::check_acquire(t, this))
+            return std::unexpected(from_violation(Errc::irql_too_high, *v, t->Irql));
+        namespace verifier = kernel::verifier;
+        if (!tried && verifier::on(t)) {
+            if (auto v = verifier::check_acquire(t, this, lock_type()))
+                return std::unexpected(from_violation(Errc::deadlock, *v, t->Irql));
+        }
+        auto g = tried ? try_lock_at(t) : lock_at(t);
+        if (g) verifier::on_acquired(t, this, lock_type(), false, tried);
+        return g;
+    }
+    static constexpr kernel::verifier::LockType lock_type() {
+        return Rules::raises_irql ? kernel::verifier::LockType::idiomatic_fast_mutex
+                                  : kernel::verifier::LockType::idiomatic_guarded_mutex;
+    }
 
+  public:
     // The value, moved out as Rust's Mutex::into_inner consumes the mutex:
     // `std::move(m).into_inner()`. Checked as try_lock() is (its IRQL rule)
     // and refused with Errc::guard_alive while a guard holds the mutex, the
@@ -111,9 +148,21 @@ class LockBitMutex {
         // to create its KTHREAD just to find that out (the owner check comes
         // first, so the IRQL is read only from the owner's, which exists).
         nt::PKTHREAD t = kernel::detail::tls_current_thread;
-        if (kernel::check_owner(t, this, raw_.owner()) || Rules::check_release(t, this)) {
-            [[unlikely]] return release_error();
+        if (kernel::check_owner(t, this, raw_.owner()) || Rules::release_gate(t)) {
+            [[unlikely]] return release_gate(t, token);
         }
+        raw_.set_owner(nullptr);
+        raw_.unlock();
+        Rules::leave(t, token);
+        return std::nullopt;
+    }
+    // Not the owner, the IRQL rule broken, or the verifier on (the release
+    // rule's compare reads KTHREAD::IrqlGate: Rules::release_gate).
+    [[gnu::noinline, gnu::cold]] std::optional<Error> release_gate(nt::PKTHREAD t,
+                                                                   nt::KIRQL token) {
+        if (kernel::check_owner(t, this, raw_.owner()) || Rules::check_release(t, this))
+            return release_error();
+        if (kernel::verifier::on(t)) kernel::verifier::note_release(t, this);
         raw_.set_owner(nullptr);
         raw_.unlock();
         Rules::leave(t, token);

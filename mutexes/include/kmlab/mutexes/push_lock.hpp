@@ -33,6 +33,7 @@
 #include <kmlab/kernel/rules_rw_lock.hpp>
 #include <kmlab/kernel/rw_lock_algorithm.hpp>
 #include <kmlab/kernel/thread.hpp>
+#include <kmlab/kernel/verifier.hpp>
 #include <kmlab/mutexes/error.hpp>
 #include <kmlab/mutexes/rw_guard.hpp>
 
@@ -62,10 +63,72 @@ class PushLock {
     PushLock(const PushLock&) = delete;
     PushLock& operator=(const PushLock&) = delete;
 
+    // The IRQL rule's compare reads KTHREAD::IrqlGate (kernel/verifier.hpp):
+    // with the verifier on, every acquire and release fails into *_gate.
     std::expected<ExclusiveGuard, Error> lock() {
         nt::PKTHREAD t = kernel::current_thread();
-        if (auto e = check_acquire(t)) [[unlikely]]
+        if (t->IrqlGate > nt::APC_LEVEL) [[unlikely]]
+            return acquire_gate<ExclusiveGuard>(t, false, false,
+                                                [this](nt::PKTHREAD th) { return lock_at(th); });
+        if (auto e = check_apcs(t)) [[unlikely]]
             return std::unexpected(*e);
+        return lock_at(t);
+    }
+
+    std::expected<SharedGuard, Error> lock_shared() {
+        nt::PKTHREAD t = kernel::current_thread();
+        if (t->IrqlGate > nt::APC_LEVEL) [[unlikely]]
+            return acquire_gate<SharedGuard>(
+                t, true, false, [this](nt::PKTHREAD th) { return lock_shared_at(th); });
+        if (auto e = check_apcs(t)) [[unlikely]]
+            return std::unexpected(*e);
+        return lock_shared_at(t);
+    }
+
+    std::expected<ExclusiveGuard, Error> try_lock() {
+        nt::PKTHREAD t = kernel::current_thread();
+        if (t->IrqlGate > nt::APC_LEVEL) [[unlikely]]
+            return acquire_gate<ExclusiveGuard>(
+                t, false, true, [this](nt::PKTHREAD th) { return try_lock_at(th); });
+        if (auto e = check_apcs(t)) [[unlikely]]
+            return std::unexpected(*e);
+        return try_lock_at(t);
+    }
+
+    std::expected<SharedGuard, Error> try_lock_shared() {
+        nt::PKTHREAD t = kernel::current_thread();
+        if (t->IrqlGate > nt::APC_LEVEL) [[unlikely]]
+            return acquire_gate<SharedGuard>(
+                t, true, true, [this](nt::PKTHREAD th) { return try_lock_shared_at(th); });
+        if (auto e = check_apcs(t)) [[unlikely]]
+            return std::unexpected(*e);
+        return try_lock_shared_at(t);
+    }
+
+  private:
+    std::optional<Error> check_apcs(nt::PKTHREAD t) const noexcept {
+        if (auto v = kernel::check_push_lock_apcs(t, this)) [[unlikely]]
+            return detail::from_violation(Errc::apcs_enabled, *v, t->Irql);
+        return std::nullopt;
+    }
+    // Above APC_LEVEL, or the verifier on: both rules, the verifier's check
+    // (Errc::deadlock; a try closes no cycle), the acquisition and its record.
+    template <class G, class Body>
+    [[gnu::noinline, gnu::cold]] std::expected<G, Error> acquire_gate(nt::PKTHREAD t, bool shared,
+                                                                      bool tried, Body body) {
+        if (auto e = check_acquire(t)) return std::unexpected(*e);
+        namespace verifier = kernel::verifier;
+        constexpr auto type = verifier::LockType::idiomatic_push_lock;
+        if (!tried && verifier::on(t)) {
+            if (auto v = verifier::check_acquire(t, this, type))
+                return std::unexpected(detail::from_violation(Errc::deadlock, *v, t->Irql));
+        }
+        std::expected<G, Error> g = body(t);
+        if (g) verifier::on_acquired(t, this, type, shared, tried);
+        return g;
+    }
+
+    [[gnu::always_inline]] std::expected<ExclusiveGuard, Error> lock_at(nt::PKTHREAD t) {
         // The exclusive owner's recursion fails the fast path, so it is
         // checked only there.
         if (!rw_lock::push::try_acquire_exclusive(word_)) [[unlikely]] {
@@ -75,10 +138,7 @@ class PushLock {
         return ExclusiveGuard(this, t);
     }
 
-    std::expected<SharedGuard, Error> lock_shared() {
-        nt::PKTHREAD t = kernel::current_thread();
-        if (auto e = check_acquire(t)) [[unlikely]]
-            return std::unexpected(*e);
+    [[gnu::always_inline]] std::expected<SharedGuard, Error> lock_shared_at(nt::PKTHREAD t) {
         nt::ULONG_PTR v = 0;
         if (!std::atomic_ref<nt::ULONG_PTR>(word_).compare_exchange_strong(
                 v, rw_lock::push::kLocked | rw_lock::push::kShareInc, std::memory_order_acquire,
@@ -88,23 +148,18 @@ class PushLock {
         return SharedGuard(this, t);
     }
 
-    std::expected<ExclusiveGuard, Error> try_lock() {
-        nt::PKTHREAD t = kernel::current_thread();
-        if (auto e = check_acquire(t)) [[unlikely]]
-            return std::unexpected(*e);
+    [[gnu::always_inline]] std::expected<ExclusiveGuard, Error> try_lock_at(nt::PKTHREAD t) {
         if (!rw_lock::push::try_acquire_exclusive(word_)) return std::unexpected(busy(t));
         owner_.store(t, std::memory_order_relaxed);
         return ExclusiveGuard(this, t);
     }
 
-    std::expected<SharedGuard, Error> try_lock_shared() {
-        nt::PKTHREAD t = kernel::current_thread();
-        if (auto e = check_acquire(t)) [[unlikely]]
-            return std::unexpected(*e);
+    [[gnu::always_inline]] std::expected<SharedGuard, Error> try_lock_shared_at(nt::PKTHREAD t) {
         if (!rw_lock::push::try_acquire_shared(word_)) return std::unexpected(busy(t));
         return SharedGuard(this, t);
     }
 
+  public:
     // The lock word, in the kernel's encoding (0 free, 0x1 exclusive,
     // 0x11 one reader, ...).
     nt::ULONG_PTR word() const noexcept { return load(); }
@@ -161,8 +216,23 @@ class PushLock {
         nt::PKTHREAD t = kernel::detail::tls_current_thread;
         if (t != acquirer) [[unlikely]]
             return wrong_thread(acquirer);
-        if (auto v = kernel::check_push_lock_irql(t, this)) [[unlikely]]
+        // The IRQL rule's compare through the gate word (kernel/verifier.hpp).
+        if (t->IrqlGate > nt::APC_LEVEL) [[unlikely]]
+            return release_gate<Exclusive>(t);
+        if constexpr (Exclusive) {
+            owner_.store(nullptr, std::memory_order_relaxed);
+            rw_lock::push::release_exclusive(word_, park_);
+        } else {
+            rw_lock::push::release_shared(word_, park_);
+        }
+        return std::nullopt;
+    }
+
+    template <bool Exclusive>
+    [[gnu::noinline, gnu::cold]] std::optional<Error> release_gate(nt::PKTHREAD t) {
+        if (auto v = kernel::check_push_lock_irql(t, this))
             return detail::from_violation(Errc::irql_too_high, *v, t->Irql);
+        if (kernel::verifier::on(t)) kernel::verifier::note_release(t, this);
         if constexpr (Exclusive) {
             owner_.store(nullptr, std::memory_order_relaxed);
             rw_lock::push::release_exclusive(word_, park_);

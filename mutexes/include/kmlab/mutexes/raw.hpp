@@ -28,7 +28,9 @@ namespace kmlab::detail {
 using nt::LONG;
 using nt::PKTHREAD;
 
-enum class Acquire { acquired, timeout, limit };
+// `abandoned`: acquired, and the mutex came abandoned (its owner exited
+// holding it), where the kernel's wait returns STATUS_ABANDONED [ros-kex].
+enum class Acquire { acquired, timeout, limit, abandoned };
 
 // ---- KMUTEX semantics: recursive, owner-tracked, APCs disabled while owned ----
 //
@@ -58,6 +60,9 @@ class RawKMutex<Backend> : kernel::OwnedKMutexLink {  // the owner's list of KMu
     LONG signal_state() const noexcept {
         return std::atomic_ref<const LONG>(signal_state_).load(std::memory_order_relaxed);
     }
+    // KMUTANT.Abandoned: set when its owner exited holding it, cleared by the
+    // next first acquisition (which reports it).
+    bool abandoned() const noexcept { return abandoned_.load(std::memory_order_relaxed); }
 
     Acquire acquire(PKTHREAD t, Deadline deadline) {
         if (owner() == t) {
@@ -75,6 +80,12 @@ class RawKMutex<Backend> : kernel::OwnedKMutexLink {  // the owner's list of KMu
         set_state(0);
         t->KernelApcDisable = static_cast<nt::SHORT>(t->KernelApcDisable - 1);
         kernel::link_owned_kmutex(t, this);
+        // The dead owner set it before the release this acquisition read
+        // (acquire on word_), so relaxed is enough.
+        if (abandoned()) [[unlikely]] {
+            abandoned_.store(false, std::memory_order_relaxed);
+            return Acquire::abandoned;
+        }
         return Acquire::acquired;
     }
 
@@ -106,6 +117,7 @@ class RawKMutex<Backend> : kernel::OwnedKMutexLink {  // the owner's list of KMu
     // 1.5), so that the next acquirer gets it.
     static void abandon_at_exit(kernel::OwnedKMutexLink* link, PKTHREAD t) noexcept {
         auto* self = static_cast<RawKMutex*>(link);
+        self->abandoned_.store(true, std::memory_order_relaxed);  // published by the release
         self->set_state(0);
         self->release(t);
     }
@@ -120,6 +132,7 @@ class RawKMutex<Backend> : kernel::OwnedKMutexLink {  // the owner's list of KMu
     backends::wait_word<Backend> word_{0};
     std::atomic<PKTHREAD> owner_{nullptr};
     LONG signal_state_ = 1;
+    std::atomic<bool> abandoned_{false};
 };
 
 // Over kernel objects: a real KMUTEX, acquired as KeWaitForSingleObject
@@ -129,13 +142,40 @@ requires backends::kernel_objects<Backend>
 class RawKMutex<Backend> {
   public:
     RawKMutex() { nt::KeInitializeMutex(&mutex_, 0); }
+    // A KMUTEX destroyed while owned (a release the guard refused, the
+    // handler then returning; or a guard kept past the mutex) is released
+    // as abandoned, as the kernel releases a mutant object deleted while
+    // owned: ExpDeleteMutant calls KeReleaseMutant(Mutant, MUTANT_INCREMENT,
+    // TRUE, FALSE) [ros-exmutant], which unlinks it from its owner's
+    // MutantListHead (else the owner's list would link freed memory, which
+    // thread rundown walks and writes) and gives the owner back the APCs it
+    // disabled. Decision, kmlab: a KMUTEX in pool that a driver frees while
+    // owned has no delete routine on Windows and leaves the list dangling;
+    // the idiomatic type has a destructor, and uses it as an object's delete
+    // routine does. A destructor cannot raise: above DISPATCH_LEVEL (where
+    // KeReleaseMutant bug checks) the mutex is left as it is.
+    ~RawKMutex() {
+        if (owner() == nullptr) return;
+        try {
+            nt::KeReleaseMutant(&mutex_, nt::MUTANT_INCREMENT, nt::TRUE, nt::FALSE);
+        } catch (...) {
+        }
+    }
+    RawKMutex(const RawKMutex&) = delete;
+    RawKMutex& operator=(const RawKMutex&) = delete;
     PKTHREAD owner() const noexcept { return dispatcher::load_owner(&mutex_); }
     LONG signal_state() const noexcept { return dispatcher::load_state(&mutex_.Header); }
+    // KMUTANT.Abandoned, read without the dispatcher lock as owner() is.
+    bool abandoned() const noexcept {
+        return std::atomic_ref<const nt::BOOLEAN>(mutex_.Abandoned)
+                   .load(std::memory_order_relaxed) != nt::FALSE;
+    }
 
     Acquire acquire(PKTHREAD t, Deadline deadline) {
         if (owner() == t && signal_state() == nt::MINLONG) return Acquire::limit;
         const nt::NTSTATUS s = dispatcher::wait_for_mutex(&mutex_, deadline);
-        return s == nt::STATUS_TIMEOUT ? Acquire::timeout : Acquire::acquired;
+        if (s == nt::STATUS_TIMEOUT) return Acquire::timeout;
+        return s == nt::STATUS_ABANDONED ? Acquire::abandoned : Acquire::acquired;
     }
     // An alertable wait in `mode`, as KeWaitForSingleObject(.., mode, TRUE, ..):
     // its status (STATUS_ALERTED and STATUS_USER_APC besides the others), or
@@ -277,6 +317,7 @@ concept RawKMutexLock = requires(R r, const R cr, PKTHREAD t, Deadline dl) {
     { r.release(t) } -> std::same_as<void>;
     { cr.owner() } -> std::same_as<PKTHREAD>;
     { cr.signal_state() } -> std::same_as<LONG>;
+    { cr.abandoned() } -> std::same_as<bool>;
     { cr.debug_is_free() } -> std::same_as<bool>;
 };
 // FAST_MUTEX semantics: a non-recursive lock whose owner field the typed

@@ -41,6 +41,7 @@
 
 #include <kmlab/kernel/resource_algorithm.hpp>
 #include <kmlab/kernel/rules_resource.hpp>
+#include <kmlab/kernel/verifier.hpp>
 #include <kmlab/mutexes/error.hpp>
 
 namespace kmlab {
@@ -136,9 +137,12 @@ class Resource {
 
     // Normal kernel APCs disabled, below APC_LEVEL: the only state in which
     // no acquire or release rule can fail, tested with two loads.
+    // The IRQL is read through the gate word (kernel/verifier.hpp): with the
+    // verifier on, every call takes the slow paths, where its hooks are.
     static bool common_case(nt::PKTHREAD t) noexcept {
-        return t->Irql == nt::PASSIVE_LEVEL && t->CombinedApcDisable != 0;
+        return t->IrqlGate == nt::PASSIVE_LEVEL && t->CombinedApcDisable != 0;
     }
+    static constexpr auto kVerifierType = kernel::verifier::LockType::idiomatic_resource;
 
     [[gnu::noinline]] std::optional<Error> acquire_error(nt::PKTHREAD t, bool wait) const {
         if (auto v = kernel::check_resource_acquire_irql(t, &r_, wait))
@@ -170,9 +174,15 @@ class Resource {
             return std::unexpected(
                 detail::make_error(Errc::busy, t->Irql, this, nt::STATUS_TIMEOUT));
         }
+        namespace verifier = kernel::verifier;
+        if (wait && verifier::on(t)) {
+            if (auto v = verifier::check_acquire(t, this, kVerifierType))
+                return std::unexpected(detail::from_violation(Errc::deadlock, *v, t->Irql));
+        }
         if (!detail::ResourceAlgorithm::acquire_exclusive(t, &r_, wait))
             return std::unexpected(
                 detail::make_error(Errc::busy, t->Irql, this, nt::STATUS_TIMEOUT));
+        verifier::on_acquired(t, this, kVerifierType, false, !wait);
         return ExclusiveGuard(this, t, true);
     }
 
@@ -192,9 +202,15 @@ class Resource {
         nt::PKTHREAD t = kernel::current_thread();
         if (auto e = acquire_error(t, wait)) return std::unexpected(*e);
         const bool exclusive = detail::ResourceAlgorithm::owns_exclusive(t, &r_);
+        namespace verifier = kernel::verifier;
+        if (wait && verifier::on(t)) {
+            if (auto v = verifier::check_acquire(t, this, kVerifierType))
+                return std::unexpected(detail::from_violation(Errc::deadlock, *v, t->Irql));
+        }
         if (!detail::ResourceAlgorithm::acquire_shared(t, &r_, resource::SharedKind::shared, wait))
             return std::unexpected(
                 detail::make_error(Errc::busy, t->Irql, this, nt::STATUS_TIMEOUT));
+        verifier::on_acquired(t, this, kVerifierType, true, !wait);
         return SharedGuard(this, t, exclusive);
     }
 
@@ -224,6 +240,7 @@ class Resource {
         } else if (!detail::ResourceAlgorithm::release_shared_hold(t, &r_)) [[unlikely]] {
             return not_owner_error(t);
         }
+        if (kernel::verifier::on(t)) kernel::verifier::note_release(t, this);
         return std::nullopt;
     }
 

@@ -29,12 +29,14 @@
 #include <atomic>
 #include <expected>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <variant>
 
 #include <kmlab/kernel/rules_rw_lock.hpp>
 #include <kmlab/kernel/rw_lock_algorithm.hpp>
 #include <kmlab/kernel/thread.hpp>
+#include <kmlab/kernel/verifier.hpp>
 #include <kmlab/mutexes/error.hpp>
 #include <kmlab/mutexes/rw_guard.hpp>
 
@@ -63,8 +65,13 @@ class RwSpinLock {
 
     std::expected<ExclusiveGuard, Error> lock() {
         nt::PKTHREAD t = kernel::current_thread();
-        if (auto e = check_acquire(t)) [[unlikely]]
-            return std::unexpected(*e);
+        if (t->IrqlGate > nt::DISPATCH_LEVEL) [[unlikely]]
+            return acquire_gate<ExclusiveGuard>(t, false, false);
+        return lock_at(t);
+    }
+
+  private:
+    [[gnu::always_inline]] std::expected<ExclusiveGuard, Error> lock_at(nt::PKTHREAD t) {
         const nt::KIRQL old = raise(t);
         nt::LONG v = 0;
         if (!std::atomic_ref<nt::LONG>(word_).compare_exchange_strong(
@@ -76,10 +83,16 @@ class RwSpinLock {
         return ExclusiveGuard(this, {old, t});
     }
 
+  public:
     std::expected<SharedGuard, Error> lock_shared() {
         nt::PKTHREAD t = kernel::current_thread();
-        if (auto e = check_acquire(t)) [[unlikely]]
-            return std::unexpected(*e);
+        if (t->IrqlGate > nt::DISPATCH_LEVEL) [[unlikely]]
+            return acquire_gate<SharedGuard>(t, true, false);
+        return lock_shared_at(t);
+    }
+
+  private:
+    [[gnu::always_inline]] std::expected<SharedGuard, Error> lock_shared_at(nt::PKTHREAD t) {
         const nt::KIRQL old = raise(t);
         nt::LONG v = 0;
         if (!std::atomic_ref<nt::LONG>(word_).compare_exchange_strong(
@@ -89,24 +102,37 @@ class RwSpinLock {
         return SharedGuard(this, {old, t});
     }
 
+  public:
     std::expected<ExclusiveGuard, Error> try_lock() {
         nt::PKTHREAD t = kernel::current_thread();
-        if (auto e = check_acquire(t)) [[unlikely]]
-            return std::unexpected(*e);
+        if (t->IrqlGate > nt::DISPATCH_LEVEL) [[unlikely]]
+            return acquire_gate<ExclusiveGuard>(t, false, true);
+        return try_lock_at(t);
+    }
+
+  private:
+    [[gnu::always_inline]] std::expected<ExclusiveGuard, Error> try_lock_at(nt::PKTHREAD t) {
         if (!rw_lock::ex_spin::try_acquire_exclusive(word_)) return std::unexpected(busy(t));
         const nt::KIRQL old = raise(t);
         owner_.store(t, std::memory_order_relaxed);
         return ExclusiveGuard(this, {old, t});
     }
 
+  public:
     std::expected<SharedGuard, Error> try_lock_shared() {
         nt::PKTHREAD t = kernel::current_thread();
-        if (auto e = check_acquire(t)) [[unlikely]]
-            return std::unexpected(*e);
+        if (t->IrqlGate > nt::DISPATCH_LEVEL) [[unlikely]]
+            return acquire_gate<SharedGuard>(t, true, true);
+        return try_lock_shared_at(t);
+    }
+
+  private:
+    [[gnu::always_inline]] std::expected<SharedGuard, Error> try_lock_shared_at(nt::PKTHREAD t) {
         if (!rw_lock::ex_spin::try_acquire_shared(word_)) return std::unexpected(busy(t));
         return SharedGuard(this, {raise(t), t});
     }
 
+  public:
     // The EX_SPIN_LOCK word (0 free, n readers, bit 31 a writer).
     nt::LONG word() const noexcept {
         return std::atomic_ref<const nt::LONG>(word_).load(std::memory_order_relaxed);
@@ -123,6 +149,44 @@ class RwSpinLock {
             return detail::from_violation(Errc::irql_too_high, *v, t->Irql);
         return std::nullopt;
     }
+    // Above DISPATCH_LEVEL, or the verifier on (kernel/verifier.hpp): the
+    // IRQL rule, the verifier's check (Errc::deadlock; a try closes no
+    // cycle), the acquisition and its record. A verified guard's token names
+    // its thread with the low bit set, so that release_checked's thread
+    // compare, which the release already makes, fails into wrong_thread,
+    // where the verifier's release is: the release's IRQL rule compares the
+    // IRQL it lowers to with the current one and has no gate-word form.
+    template <class G>
+    [[gnu::noinline, gnu::cold]] std::expected<G, Error> acquire_gate(nt::PKTHREAD t, bool shared,
+                                                                      bool tried) {
+        if (auto e = check_acquire(t)) return std::unexpected(*e);
+        namespace verifier = kernel::verifier;
+        constexpr auto type = verifier::LockType::idiomatic_rw_spin_lock;
+        const bool on = verifier::on(t);
+        if (!tried && on) {
+            if (auto v = verifier::check_acquire(t, this, type))
+                return std::unexpected(detail::from_violation(Errc::deadlock, *v, t->Irql));
+        }
+        std::expected<G, Error> g = [&] {
+            if constexpr (std::is_same_v<G, SharedGuard>)
+                return tried ? try_lock_shared_at(t) : lock_shared_at(t);
+            else
+                return tried ? try_lock_at(t) : lock_at(t);
+        }();
+        if (g && on) {
+            verifier::note_acquire(t, this, type, shared, tried);
+            g->token_.thread = tagged(t);
+        }
+        return g;
+    }
+    static nt::PKTHREAD tagged(nt::PKTHREAD t) noexcept {
+        return reinterpret_cast<nt::PKTHREAD>(reinterpret_cast<std::uintptr_t>(t) | 1);
+    }
+    static nt::PKTHREAD untagged(nt::PKTHREAD t) noexcept {
+        return reinterpret_cast<nt::PKTHREAD>(reinterpret_cast<std::uintptr_t>(t) &
+                                              ~std::uintptr_t{1});
+    }
+
     static nt::KIRQL raise(nt::PKTHREAD t) noexcept {
         const nt::KIRQL old = t->Irql;
         kernel::set_irql(t, nt::DISPATCH_LEVEL);
@@ -170,10 +234,30 @@ class RwSpinLock {
     std::optional<Error> release_checked(guard_token token) {
         nt::PKTHREAD t = kernel::detail::tls_current_thread;
         if (t != token.thread) [[unlikely]]
-            return wrong_thread(token.thread);
+            return release_other<Exclusive>(token);
         const nt::KIRQL old = token.old_irql;
         if (auto v = kernel::check_ex_spin_lower(t, old)) [[unlikely]]
             return detail::from_violation(Errc::irql_too_high, *v, t->Irql);
+        if constexpr (Exclusive) {
+            owner_.store(nullptr, std::memory_order_relaxed);
+            rw_lock::ex_spin::release_exclusive(word_);
+        } else {
+            rw_lock::ex_spin::release_shared(word_);
+        }
+        kernel::set_irql(t, old);
+        return std::nullopt;
+    }
+
+    // Not the guard's thread, or a guard the verifier tracks (acquire_gate).
+    template <bool Exclusive>
+    [[gnu::noinline, gnu::cold]] std::optional<Error> release_other(guard_token token) {
+        nt::PKTHREAD t = kernel::detail::tls_current_thread;
+        if (untagged(token.thread) == token.thread || t != untagged(token.thread))
+            return wrong_thread(untagged(token.thread));
+        const nt::KIRQL old = token.old_irql;
+        if (auto v = kernel::check_ex_spin_lower(t, old))
+            return detail::from_violation(Errc::irql_too_high, *v, t->Irql);
+        kernel::verifier::note_release(t, this);
         if constexpr (Exclusive) {
             owner_.store(nullptr, std::memory_order_relaxed);
             rw_lock::ex_spin::release_exclusive(word_);

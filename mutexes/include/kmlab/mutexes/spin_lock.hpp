@@ -51,6 +51,7 @@
 #include <kmlab/kernel/rules_spin_lock.hpp>
 #include <kmlab/kernel/spin_lock_algorithm.hpp>
 #include <kmlab/kernel/thread.hpp>
+#include <kmlab/kernel/verifier.hpp>
 #include <kmlab/mutexes/error.hpp>
 #include <kmlab/mutexes/guard.hpp>
 
@@ -71,11 +72,18 @@ class SpinLock {
     SpinLock(const SpinLock&) = delete;
     SpinLock& operator=(const SpinLock&) = delete;
 
+    // The IRQL compares read KTHREAD::IrqlGate (kernel/verifier.hpp): with
+    // the verifier on they fail into lock_gate / release_gate.
     std::expected<Guard, Error> lock() {
         nt::PKTHREAD t = kernel::current_thread();
+        if (t->IrqlGate > nt::DISPATCH_LEVEL) [[unlikely]]
+            return lock_gate(t, false);
+        return lock_at(t);
+    }
+
+  private:
+    [[gnu::always_inline]] std::expected<Guard, Error> lock_at(nt::PKTHREAD t) {
         const nt::KIRQL old = t->Irql;
-        if (old > nt::DISPATCH_LEVEL) [[unlikely]]
-            return std::unexpected(irql_too_high(old));
         const nt::KSPIN_LOCK tag = spin_lock::owner_tag(t);
         nt::KSPIN_LOCK seen;
         // A recursive acquire always fails the fast path (the word is the
@@ -86,12 +94,30 @@ class SpinLock {
         kernel::set_irql(t, nt::DISPATCH_LEVEL);
         return Guard(this, old);
     }
+    [[gnu::noinline, gnu::cold]] std::expected<Guard, Error> lock_gate(nt::PKTHREAD t, bool tried) {
+        if (t->Irql > nt::DISPATCH_LEVEL) return std::unexpected(irql_too_high(t->Irql));
+        namespace verifier = kernel::verifier;
+        constexpr auto type = verifier::LockType::idiomatic_spin_lock;
+        if (!tried && verifier::on(t)) {
+            if (auto v = verifier::check_acquire(t, this, type))
+                return std::unexpected(detail::from_violation(Errc::deadlock, *v, t->Irql));
+        }
+        auto g = tried ? try_lock_at(t) : lock_at(t);
+        if (g) verifier::on_acquired(t, this, type, false, tried);
+        return g;
+    }
 
+  public:
     std::expected<Guard, Error> try_lock() {
         nt::PKTHREAD t = kernel::current_thread();
+        if (t->IrqlGate > nt::DISPATCH_LEVEL) [[unlikely]]
+            return lock_gate(t, true);
+        return try_lock_at(t);
+    }
+
+  private:
+    [[gnu::always_inline]] std::expected<Guard, Error> try_lock_at(nt::PKTHREAD t) {
         const nt::KIRQL old = t->Irql;
-        if (old > nt::DISPATCH_LEVEL) [[unlikely]]
-            return std::unexpected(irql_too_high(old));
         const nt::KSPIN_LOCK tag = spin_lock::owner_tag(t);
         nt::KSPIN_LOCK seen = spin_lock::load(word_);
         if (seen != 0 || !spin_lock::try_acquire(word_, tag, seen)) {
@@ -103,6 +129,7 @@ class SpinLock {
         return Guard(this, old);
     }
 
+  public:
     // The value, moved out as Rust's Mutex::into_inner consumes the mutex:
     // try_lock()'s rules; refused with Errc::guard_alive while held by
     // another thread. The lock is left free, holding a moved-from T.
@@ -148,9 +175,19 @@ class SpinLock {
     // word, so the owner check comes first and reads no KTHREAD.
     std::optional<Error> release_checked(nt::KIRQL old, bool) {
         nt::PKTHREAD t = kernel::detail::tls_current_thread;
-        if (spin_lock::load(word_) != spin_lock::owner_tag(t) || t->Irql != nt::DISPATCH_LEVEL)
+        if (spin_lock::load(word_) != spin_lock::owner_tag(t) || t->IrqlGate != nt::DISPATCH_LEVEL)
             [[unlikely]]
+            return release_gate(old);
+        spin_lock::release(word_);
+        kernel::set_irql(t, old);
+        return std::nullopt;
+    }
+    // A rule broken, or the verifier on: the release with its record.
+    [[gnu::noinline, gnu::cold]] std::optional<Error> release_gate(nt::KIRQL old) {
+        nt::PKTHREAD t = kernel::detail::tls_current_thread;
+        if (spin_lock::load(word_) != spin_lock::owner_tag(t) || t->Irql != nt::DISPATCH_LEVEL)
             return release_error();
+        if (kernel::verifier::on(t)) kernel::verifier::note_release(t, this);
         spin_lock::release(word_);
         kernel::set_irql(t, old);
         return std::nullopt;
@@ -210,8 +247,25 @@ class QueuedSpinLock {
     QueuedSpinLock(const QueuedSpinLock&) = delete;
     QueuedSpinLock& operator=(const QueuedSpinLock&) = delete;
 
+    // The IRQL rule's compare reads KTHREAD::IrqlGate (kernel/verifier.hpp):
+    // above DISPATCH_LEVEL, or the verifier on, fails into lock_gate; the
+    // release's compare likewise into release_gate. Zero cost when off.
     std::expected<Guard, Error> lock() {
         nt::PKTHREAD t = kernel::current_thread();
+        if (t->IrqlGate > nt::DISPATCH_LEVEL) [[unlikely]]
+            return lock_gate(t, false);
+        return lock_at(t);
+    }
+
+    std::expected<Guard, Error> try_lock() {
+        nt::PKTHREAD t = kernel::current_thread();
+        if (t->IrqlGate > nt::DISPATCH_LEVEL) [[unlikely]]
+            return lock_gate(t, true);
+        return try_lock_at(t);
+    }
+
+  private:
+    [[gnu::always_inline]] std::expected<Guard, Error> lock_at(nt::PKTHREAD t) {
         if (auto e = check_acquire(t)) [[unlikely]]
             return std::unexpected(*e);
         nt::PKLOCK_QUEUE_HANDLE h = detail::tls_queued_slots.take();
@@ -221,9 +275,22 @@ class QueuedSpinLock {
         kernel::set_irql(t, nt::DISPATCH_LEVEL);
         return Guard(this, h);
     }
-
-    std::expected<Guard, Error> try_lock() {
-        nt::PKTHREAD t = kernel::current_thread();
+    // Above DISPATCH_LEVEL, or the verifier on: the IRQL rule, then the
+    // verifier's check (Errc::deadlock; a try closes no cycle) and record.
+    [[gnu::noinline, gnu::cold]] std::expected<Guard, Error> lock_gate(nt::PKTHREAD t, bool tried) {
+        if (auto v = kernel::check_queued_acquire_irql(t->Irql))
+            return std::unexpected(detail::from_violation(Errc::irql_too_high, *v, t->Irql));
+        namespace verifier = kernel::verifier;
+        constexpr auto type = verifier::LockType::idiomatic_queued_spin_lock;
+        if (!tried && verifier::on(t)) {
+            if (auto v = verifier::check_acquire(t, this, type))
+                return std::unexpected(detail::from_violation(Errc::deadlock, *v, t->Irql));
+        }
+        auto g = tried ? try_lock_at(t) : lock_at(t);
+        if (g) verifier::on_acquired(t, this, type, false, tried);
+        return g;
+    }
+    [[gnu::always_inline]] std::expected<Guard, Error> try_lock_at(nt::PKTHREAD t) {
         if (auto e = check_acquire(t)) [[unlikely]]
             return std::unexpected(*e);
         nt::PKLOCK_QUEUE_HANDLE h = detail::tls_queued_slots.take();
@@ -238,6 +305,7 @@ class QueuedSpinLock {
         return Guard(this, h);
     }
 
+  public:
     std::expected<T, Error> into_inner() && requires std::move_constructible<T> {
         auto g = try_lock();
         if (g) return std::move(**g);
@@ -256,9 +324,8 @@ class QueuedSpinLock {
   private:
     friend Guard;
 
+    // The recursion rule (the IRQL rule is lock_gate's).
     std::optional<Error> check_acquire(nt::PKTHREAD t) const noexcept {
-        if (auto v = kernel::check_queued_acquire_irql(t->Irql)) [[unlikely]]
-            return detail::from_violation(Errc::irql_too_high, *v, t->Irql);
         if (auto v = kernel::check_queued_not_recursive(
                 kernel::detail::tls_queued_holds.contains(&word_), &word_)) [[unlikely]]
             return detail::from_violation(Errc::recursive_acquire, *v, t->Irql);
@@ -277,14 +344,27 @@ class QueuedSpinLock {
                 holds.contains(&word_) && spin_lock::entry_owns(h->LockQueue), &word_, h))
             [[unlikely]]
             return detail::from_violation(Errc::not_owner, *v, t->Irql);
-        if (auto v = kernel::check_queued_release_irql(t->Irql, &word_, h->OldIrql)) [[unlikely]]
+        if (t->IrqlGate != nt::DISPATCH_LEVEL) [[unlikely]]
+            return release_gate(t, h);
+        release_at(t, h);
+        return std::nullopt;
+    }
+    // Not at DISPATCH_LEVEL, or the verifier on: the IRQL rule, then the
+    // release with the verifier's record.
+    [[gnu::noinline, gnu::cold]] std::optional<Error> release_gate(nt::PKTHREAD t,
+                                                                   nt::PKLOCK_QUEUE_HANDLE h) {
+        if (auto v = kernel::check_queued_release_irql(t->Irql, &word_, h->OldIrql))
             return detail::from_violation(Errc::spin_lock_release_irql, *v, t->Irql);
-        holds.remove(&word_);
+        if (kernel::verifier::on(t)) kernel::verifier::note_release(t, this);
+        release_at(t, h);
+        return std::nullopt;
+    }
+    [[gnu::always_inline]] void release_at(nt::PKTHREAD t, nt::PKLOCK_QUEUE_HANDLE h) {
+        kernel::detail::tls_queued_holds.remove(&word_);
         const nt::KIRQL old = h->OldIrql;
         spin_lock::release_queued(h->LockQueue, &word_);
         detail::tls_queued_slots.give_back(h);
         kernel::set_irql(t, old);
-        return std::nullopt;
     }
 
     alignas(sizeof(nt::KSPIN_LOCK)) nt::KSPIN_LOCK word_ = 0;

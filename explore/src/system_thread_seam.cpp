@@ -1,0 +1,12 @@
+// kernel/src/system_thread.cpp again, with its KMLAB_DISPATCHER_SEAM blocks: the
+// explorer's copy (kernel_seam.hpp says what each block does and how this
+// object is pulled into a link ahead of libkmlab_kernel's system_thread.o).
+#define KMLAB_DISPATCHER_SEAM 1
+#include "kernel_seam.hpp"
+
+// After kernel_seam.hpp, whose declarations its KMLAB_DISPATCHER_SEAM blocks use.
+#include "system_thread.cpp"  // NOLINT(bugprone-suspicious-include): a second translation of it
+
+namespace kmlab::explore::kernel_seam {
+void system_thread_seam_marker() noexcept {}
+}  // namespace kmlab::explore::kernel_seam

@@ -73,6 +73,8 @@ DispatcherUnderModel::DispatcherUnderModel() {
     kernel_seam::ex_spin_lock_seam_marker();
     kernel_seam::time_seam_marker();
     kernel_seam::timer_seam_marker();
+    // ... and of the platform's futex calls (the idiomatic types park there).
+    kernel_seam::futex_seam_marker();
     current_ = this;
     platform::g_dispatcher_seam = &kSeam;
 }

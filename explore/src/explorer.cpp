@@ -20,6 +20,7 @@ namespace kmlab::explore {
 namespace internal {
 Scheduler* g_sched = nullptr;
 std::string (*g_wait_describer)(int thread) = nullptr;
+std::function<void()> (*g_spawn_wrapper)(std::function<void()> fn) = nullptr;
 }  // namespace internal
 
 namespace {
@@ -147,6 +148,7 @@ int current_thread() {
 }
 int spawn(std::function<void()> fn) {
     if (!active()) throw std::logic_error("explore::spawn outside a run");
+    if (internal::g_spawn_wrapper != nullptr) fn = internal::g_spawn_wrapper(std::move(fn));
     return g_sched->spawn(std::move(fn));
 }
 void check(bool condition, const char* message) {

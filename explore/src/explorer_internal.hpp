@@ -86,9 +86,6 @@ struct Thread {
     std::vector<std::vector<char>> locals;  // its copies of Config::fiber_locals
     // Its copy of the C++ runtime's per-thread exception state (see EhGlobals).
     std::array<char, 16> eh{};
-    // The write epoch at which a spurious wake-up of this sleeper was last
-    // offered (see options()).
-    std::uint64_t offered_epoch = ~std::uint64_t{0};
 #if !(KMLAB_MODEL_ASAN || KMLAB_MODEL_TSAN)
     std::jmp_buf jb;
 #endif
@@ -134,6 +131,9 @@ struct TraceLine {
 class Scheduler;
 extern Scheduler* g_sched;                           // the scheduler of the run in progress
 extern std::string (*g_wait_describer)(int thread);  // set_wait_describer
+// Set by explore::run(): wraps what explore::spawn() starts, so that a
+// thread spawned inside run() is a kernel thread with a KTHREAD of its own.
+extern std::function<void()> (*g_spawn_wrapper)(std::function<void()> fn);
 
 class Scheduler {
   public:
@@ -261,7 +261,6 @@ class Scheduler {
     long steps_ = 0;
     int cost_ = 0;
     std::uint64_t seq_ = 0;
-    std::uint64_t write_epoch_ = 0;  // counts writes to shared memory
     std::vector<Decision>* trail_ = nullptr;
     std::vector<std::string>* forced_ = nullptr;
     std::size_t decision_ = 0;

@@ -202,7 +202,6 @@ bool Scheduler::block(State s, const void* addr, bool has_deadline) {
     t.has_deadline = has_deadline;
     t.timed_out = false;
     t.wait_seq = ++seq_;
-    t.offered_epoch = ~std::uint64_t{0};
     if (tracing_) {
         trace_line(running_,
                    s == State::spin    ? std::string("spins until memory it read changes")
@@ -242,7 +241,6 @@ void Scheduler::remember_read(const void* p, const void* value, std::size_t size
 }
 
 void Scheduler::memory_written() {
-    ++write_epoch_;
     for (auto& t : threads_) {
         if (t.state != State::spin) continue;
         bool changed = t.reads.empty();

@@ -34,7 +34,6 @@ bool Scheduler::run_once(const Program& program, std::vector<Decision>& trail,
     steps_ = 0;
     cost_ = 0;
     seq_ = 0;
-    write_epoch_ = 0;
     current_ = 0;
     schedule_.clear();
     trace_.clear();

@@ -50,10 +50,11 @@ std::vector<Option> Scheduler::options() {
     // checks its word and sleeps again, so where nothing else can move it
     // only re-runs that check (and would let a deadlock look like a
     // livelock). Always a preemption's cost: the search spends its bound on
-    // it as on any other unexpected event. Offered at the first choice after
-    // the sleep began and at the first after each write to shared memory:
-    // between two writes the sleeper would find the same memory whenever it
-    // woke, and who runs after it is a choice of its own.
+    // it as on any other unexpected event. Offered at every choice while the
+    // thread sleeps: the woken thread runs at once, so where it wakes orders
+    // its next steps against every other thread's, reads included (offering
+    // it only once per write to shared memory missed a one-preemption bug
+    // whose wake had to come between another thread's two loads).
     if (config_.spurious_wakeups) {
         bool someone_runs = false;
         for (const auto& t : threads_) someone_runs = someone_runs || t.state == State::runnable;
@@ -61,10 +62,7 @@ std::vector<Option> Scheduler::options() {
             for (int k = 0; k < n; ++k) {
                 const int i = (current_ + k) % n;
                 Thread& t = threads_[i];
-                if (t.state == State::futex && t.offered_epoch != write_epoch_) {
-                    t.offered_epoch = write_epoch_;
-                    opts.push_back({OptKind::spurious, i, 1});
-                }
+                if (t.state == State::futex) opts.push_back({OptKind::spurious, i, 1});
             }
         }
     }

@@ -28,6 +28,7 @@
 #include <kmlab/kernel/thread.hpp>
 #include <kmlab/mutexes/spin_lock.hpp>
 
+#include <kmlab/kernel/verifier.hpp>
 #include "dispatcher_core.hpp"
 #include "explorer_internal.hpp"
 #include "kernel_seam.hpp"
@@ -53,6 +54,10 @@ struct RunState {
     RunState& operator=(const RunState&) = delete;
     ~RunState() { clear(); }
     void clear() {
+        // A thread still listed never exited: its run ended early.
+        for (PKTHREAD t : threads) {
+            if (t != nullptr && !t->Terminated) kernel::detail::abandon_thread(t);
+        }
         threads.clear();
         routine.clear();
         pending.clear();
@@ -312,6 +317,18 @@ void model_thread(PKTHREAD t, F&& fn, bool exits_itself) {
     register_thread(current_thread(), nullptr);
 }
 
+// explore::spawn() inside run(): the new model thread is a kernel thread,
+// with a KTHREAD of its own and the kernel's exit at its end, as
+// PsCreateSystemThread's (its fiber locals start as the OS thread's, whose
+// KTHREAD, if it has one, is not this run's).
+std::function<void()> as_kernel_thread(std::function<void()> fn) {
+    return [fn = std::move(fn)] {
+        PKTHREAD t = kernel::create_thread_object(true);
+        kernel::detail::tls_current_thread = t;
+        model_thread(t, fn, false);
+    };
+}
+
 }  // namespace
 
 Result run(const Config& config, const std::function<void()>& body) {
@@ -329,8 +346,10 @@ Result run(const Config& config, const std::function<void()>& body) {
     g_previous_handler = set_bug_check_handler(&on_fatal_bug_check);
     g_previous_pool_hook = kernel::set_pool_free_hook(&on_pool_free);
     set_wait_describer(&describe_wait);
+    internal::g_spawn_wrapper = &as_kernel_thread;
     struct Restore {
         ~Restore() {
+            internal::g_spawn_wrapper = nullptr;
             set_wait_describer(nullptr);
             set_bug_check_handler(g_previous_handler);
             kernel::set_pool_free_hook(g_previous_pool_hook);
@@ -344,6 +363,10 @@ Result run(const Config& config, const std::function<void()>& body) {
     Result r = explore(c, [&] {
         dut.reset();
         dispatcher::reset_timer_list();
+        // Deadlock Detection's graph is process-wide: an edge another run
+        // recorded would make this run's report depend on the runs before
+        // it, and its schedule replay differently alone.
+        kernel::verifier::reset();
         // A run that ended early leaves its threads' KTHREADs behind (their
         // fibers are never resumed): not freed, since a handle or a waiter of
         // that run may still name them.
@@ -488,7 +511,7 @@ void satisfied(nt::ULONG count, nt::PVOID const* objects, nt::NTSTATUS status) n
 bool start_system_thread(PKTHREAD t, void (*main)(PKTHREAD, nt::PKSTART_ROUTINE, nt::PVOID),
                          nt::PKSTART_ROUTINE start, nt::PVOID context) {
     if (!active()) return false;
-    const int index = spawn([t, main, start, context] {
+    const int index = internal::g_sched->spawn([t, main, start, context] {
         model_thread(
             t, [&] { main(t, start, context); }, true);
     });

@@ -173,6 +173,7 @@ bool fast_mutex_release_mutant() noexcept;
 
 // ---- the markers that pull each copy into a link (see above) ----
 void objects_seam_marker() noexcept;
+void futex_seam_marker() noexcept;  // platform/src/futex.cpp's copy (futex_seam.cpp)
 void fast_mutex_seam_marker() noexcept;
 void system_thread_seam_marker() noexcept;
 void thread_seam_marker() noexcept;

@@ -67,8 +67,9 @@ void default_handler(const BugCheck& bc) {
     std::fprintf(stderr, "\n%s\n", bc.what());
     // Deadlock Detection's report, as !deadlock would show it (kernel/verifier.hpp).
     if (bc.code() == bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION &&
-        bc.parameter(1) >= bugcheck::VERIFIER_DEADLOCK_SELF &&
-        bc.parameter(1) <= bugcheck::VERIFIER_DEADLOCK_DELETED_WHILE_HELD) {
+        ((bc.parameter(1) >= bugcheck::VERIFIER_DEADLOCK_SELF &&
+          bc.parameter(1) <= bugcheck::VERIFIER_DEADLOCK_DELETED_WHILE_HELD) ||
+         bc.parameter(1) == bugcheck::VERIFIER_FREE_ACTIVE_RESOURCE)) {
         if (auto r = kernel::verifier::last_report())
             std::fprintf(stderr, "\n%s", r->text().c_str());
     }

@@ -211,6 +211,12 @@ bool detail::exited_holding_gate_locks(nt::PKTHREAD t) noexcept {
     return gate_lock_holders_exited().contains(t);
 }
 
+void detail::abandon_thread(nt::PKTHREAD t) noexcept {
+    std::lock_guard g(g_threads_lock);
+    live_threads().erase(t);
+    t->Extra->gate_lock_wanted = 0;
+}
+
 std::vector<nt::PKTHREAD> detail::reference_live_threads(nt::PKTHREAD except) {
     std::vector<nt::PKTHREAD> threads;
     std::lock_guard g(g_threads_lock);

@@ -29,6 +29,9 @@ void require_irql_documented_verifier(nt::KIRQL documented, nt::KIRQL windows, c
 
 namespace kmlab::kernel::verifier {
 
+std::atomic<bool> g_knows_locks{false};
+constinit thread_local const void* tls_init_site = nullptr;
+
 namespace {
 
 using Stack = std::vector<void*>;
@@ -79,6 +82,9 @@ struct State {
     std::unordered_map<std::string_view, std::uint32_t> name_classes;
     std::unordered_map<const void*, std::uint32_t> address_classes;
     std::vector<std::unordered_map<std::uint32_t, Witness>> edges;  // by class
+    // Edges between two locks of one class, by lock address (verifier.hpp,
+    // "Lock classes"): a class edge to itself would be a cycle of one node.
+    std::unordered_map<const void*, std::unordered_map<const void*, Witness>> instance_edges;
     std::unordered_map<nt::PKTHREAD, std::vector<Held>> held;
     std::optional<Report> last;
 };
@@ -89,6 +95,13 @@ State& state() {
 }
 
 std::atomic<int> g_stacks{-1};  // -1: not read from the environment yet
+
+// Records that the verifier knows a lock (forget_if_known's flag).
+void knows(State& s) {
+    (void)s;  // under s.m: reset() clears the flag under it too
+    if (!g_knows_locks.load(std::memory_order_relaxed))
+        g_knows_locks.store(true, std::memory_order_relaxed);
+}
 
 std::uint32_t new_class(State& s, LockType type, const void* site, const char* name) {
     s.classes.push_back({type, site, name});
@@ -105,6 +118,7 @@ std::uint32_t address_class(State& s, const void* lock, LockType type) {
 LockInfo& info(State& s, const void* lock, LockType type) {
     auto it = s.locks.find(lock);
     if (it != s.locks.end()) return it->second;
+    knows(s);
     LockInfo li{type, address_class(s, lock, type)};
     return s.locks.emplace(lock, li).first->second;
 }
@@ -185,6 +199,45 @@ bool find_path(const State& s, std::uint32_t from, std::uint32_t to,
         path.pop_back();
     }
     return false;
+}
+
+// A path of instance edges from lock `from` to lock `to`, or false.
+bool find_instance_path(const State& s, const void* from, const void* to,
+                        std::vector<const Witness*>& path, std::unordered_set<const void*>& seen) {
+    if (from == to) return true;
+    if (!seen.insert(from).second) return false;
+    auto it = s.instance_edges.find(from);
+    if (it == s.instance_edges.end()) return false;
+    for (const auto& [next, w] : it->second) {
+        path.push_back(&w);
+        if (find_instance_path(s, next, to, path, seen)) return true;
+        path.pop_back();
+    }
+    return false;
+}
+
+bool has_instance_edge(const State& s, const void* from, const void* to) {
+    auto it = s.instance_edges.find(from);
+    return it != s.instance_edges.end() && it->second.contains(to);
+}
+
+// The memory of `lock` holds no lock any more, or a new one: its holds, its
+// information, its instance edges and its address class's edges go.
+void forget_locked(State& s, const void* lock) {
+    for (auto& [thread, held] : s.held) {
+        std::erase_if(held, [&](const Held& h) { return h.lock == lock; });
+    }
+    std::erase_if(s.held, [](const auto& kv) { return kv.second.empty(); });
+    s.locks.erase(lock);
+    s.instance_edges.erase(lock);
+    for (auto& [from, to] : s.instance_edges) to.erase(lock);
+    if (auto ac = s.address_classes.find(lock); ac != s.address_classes.end()) {
+        // The class stays allocated (an index), with no edge and no lock.
+        const std::uint32_t c = ac->second;
+        s.edges[c].clear();
+        for (auto& e : s.edges) e.erase(c);
+        s.address_classes.erase(ac);
+    }
 }
 
 Violation deadlock_violation(nt::ULONG_PTR subcode, const void* object, nt::ULONG_PTR p2,
@@ -286,8 +339,23 @@ void reset() noexcept {
     s.name_classes.clear();
     s.address_classes.clear();
     s.edges.clear();
+    s.instance_edges.clear();
     s.held.clear();
     s.last.reset();
+    g_knows_locks.store(false, std::memory_order_relaxed);
+}
+
+void forget(const void* lock) noexcept {
+    State& s = state();
+    std::lock_guard g(s.m);
+    forget_locked(s, lock);
+}
+
+void clear_holds() noexcept {
+    State& s = state();
+    std::lock_guard g(s.m);
+    s.held.clear();
+    for (auto& [lock, li] : s.locks) li.holders = 0;
 }
 
 void set_name(const void* lock, const char* name) noexcept {
@@ -388,14 +456,23 @@ std::optional<Violation> check_initialize(nt::PKTHREAD t, const void* lock,
 void note_initialize(const void* lock, LockType type, const void* site) noexcept {
     State& s = state();
     std::lock_guard g(s.m);
+    knows(s);
     auto [sc, added] = s.site_classes.try_emplace({static_cast<int>(type), site}, 0);
     if (added) sc->second = new_class(s, type, site, nullptr);
-    // A reinitialized lock starts a new life: no holds, the site's class.
-    for (auto& [thread, held] : s.held) {
-        std::erase_if(held, [&](const Held& h) { return h.lock == lock; });
+    // A lock named before its initialization keeps its name and the name's
+    // class (set_name: the name decides the class "whatever initialized it").
+    const char* name = nullptr;
+    std::uint32_t cls = sc->second;
+    if (auto it = s.locks.find(lock); it != s.locks.end() && it->second.name != nullptr) {
+        name = it->second.name;
+        cls = it->second.cls;
     }
-    LockInfo li{type, sc->second};
+    // A reinitialized lock starts a new life: no holds, no instance edges,
+    // the site's class (or its name's).
+    forget_locked(s, lock);
+    LockInfo li{type, cls};
     li.site = site;
+    li.name = name;
     li.complete = true;
     s.locks.insert_or_assign(lock, li);
 }
@@ -436,12 +513,23 @@ std::optional<Violation> check_acquire(nt::PKTHREAD t, const void* lock, LockTyp
         return deadlock_violation(bugcheck::VERIFIER_DEADLOCK_SELF, lock, param(lock));
     }
     for (const Held& h : held) {
-        if (h.cls == cy || s.edges[h.cls].contains(cy)) continue;
         std::vector<const Witness*> path;
-        std::unordered_set<std::uint32_t> seen;
-        if (!find_path(s, cy, h.cls, path, seen)) continue;
-        // The cycle: the edges from Y's class back to the held lock's, each
-        // a thread that took two locks in that order, then this thread,
+        if (h.cls == cy) {
+            // Two locks of one class (decision, kmlab: lockdep reports any
+            // nesting of one class without an annotation [lockdep-design];
+            // kmlab orders the instances instead, so that per-object locks
+            // taken in one order are silent and a real A-B / B-A between
+            // two of them is reported).
+            if (has_instance_edge(s, h.lock, lock)) continue;
+            std::unordered_set<const void*> seen;
+            if (!find_instance_path(s, lock, h.lock, path, seen)) continue;
+        } else {
+            if (s.edges[h.cls].contains(cy)) continue;
+            std::unordered_set<std::uint32_t> seen;
+            if (!find_path(s, cy, h.cls, path, seen)) continue;
+        }
+        // The cycle: the edges from Y's class (or Y) back to the held lock's,
+        // each a thread that took two locks in that order, then this thread,
         // holding h and acquiring `lock`.
         Report r;
         r.subcode = bugcheck::VERIFIER_DEADLOCK_DETECTED;
@@ -466,7 +554,9 @@ std::optional<Violation> check_acquire(nt::PKTHREAD t, const void* lock, LockTyp
     }
     // No cycle: the edges "held X while acquiring Y" go in now, before the
     // acquisition waits (decision, kmlab, as lockdep adds its dependency
-    // before the lock is taken [lockdep-design]): when two threads overlap,
+    // before the lock is taken: lock_acquire -> __lock_acquire ->
+    // validate_chain -> check_prevs_add runs before the caller's lock is
+    // taken [lockdep-c]): when two threads overlap,
     // the first holds X and waits for Y, and the second, holding Y and
     // acquiring X, must see that edge to report the cycle at its closing
     // acquisition; added only once acquired, it would never appear, and the
@@ -483,13 +573,17 @@ std::optional<Violation> check_acquire(nt::PKTHREAD t, const void* lock, LockTyp
     Stack to_stack;
     bool captured = false;
     for (const Held& h : held) {
-        if (h.cls == cy || s.edges[h.cls].contains(cy)) continue;
+        const bool same = h.cls == cy;
+        if (same ? has_instance_edge(s, h.lock, lock) : s.edges[h.cls].contains(cy)) continue;
         if (!captured) {
             to_stack = capture();
             captured = true;
         }
-        s.edges[h.cls].emplace(
-            cy, Witness{t, thread_id(t), h.lock, h.type, lock, witness_type, h.stack, to_stack});
+        Witness w{t, thread_id(t), h.lock, h.type, lock, witness_type, h.stack, to_stack};
+        if (same)
+            s.instance_edges[h.lock].emplace(lock, std::move(w));
+        else
+            s.edges[h.cls].emplace(cy, std::move(w));
     }
     return std::nullopt;
 }
@@ -511,14 +605,21 @@ void note_acquire(nt::PKTHREAD t, const void* lock, LockType type, bool shared,
     Stack stack = capture();
     if (!tried) {
         for (const Held& h : held) {
-            if (h.cls == cy || s.edges[h.cls].contains(cy)) continue;
             // An edge that would close a cycle (reported by check_acquire, and
             // the handler returned) is left out: the graph stays acyclic.
             std::vector<const Witness*> path;
+            Witness w{t, thread_id(t), h.lock, h.type, lock, type, h.stack, stack};
+            if (h.cls == cy) {
+                if (has_instance_edge(s, h.lock, lock)) continue;
+                std::unordered_set<const void*> seen;
+                if (find_instance_path(s, lock, h.lock, path, seen)) continue;
+                s.instance_edges[h.lock].emplace(lock, std::move(w));
+                continue;
+            }
+            if (s.edges[h.cls].contains(cy)) continue;
             std::unordered_set<std::uint32_t> seen;
             if (find_path(s, cy, h.cls, path, seen)) continue;
-            s.edges[h.cls].emplace(
-                cy, Witness{t, thread_id(t), h.lock, h.type, lock, type, h.stack, stack});
+            s.edges[h.cls].emplace(cy, std::move(w));
         }
     }
     held.push_back({lock, cy, type, 1, std::move(stack)});
@@ -624,13 +725,20 @@ std::optional<Violation> check_free(const void* block, std::size_t size) noexcep
                                    param(lock), param(li.owner));
         }
     }
-    // Forget the block's locks and holds: its memory is reused.
-    for (auto& [thread, held] : s.held) {
-        std::erase_if(held, [&](const Held& h) { return inside(h.lock); });
+    // Forget the block's locks, holds and edges: its memory is reused.
+    std::vector<const void*> gone;
+    for (const auto& [lock, li] : s.locks) {
+        if (inside(lock)) gone.push_back(lock);
     }
-    std::erase_if(s.held, [](const auto& kv) { return kv.second.empty(); });
-    std::erase_if(s.locks, [&](const auto& kv) { return inside(kv.first); });
-    std::erase_if(s.address_classes, [&](const auto& kv) { return inside(kv.first); });
+    for (const auto& [lock, c] : s.address_classes) {
+        if (inside(lock)) gone.push_back(lock);
+    }
+    for (auto& [thread, held] : s.held) {
+        for (const Held& h : held) {
+            if (inside(h.lock)) gone.push_back(h.lock);
+        }
+    }
+    for (const void* lock : gone) forget_locked(s, lock);
     return v;
 }
 
@@ -640,6 +748,10 @@ void report(const Violation& v) noexcept {
 }
 
 void on_initialize(nt::PKTHREAD t, const void* lock, LockType type, const void* site) noexcept {
+    if (tls_init_site != nullptr) {  // a C entry point's caller (InitSite)
+        site = tls_init_site;
+        tls_init_site = nullptr;
+    }
     if (!on(t)) return;
     if (auto v = check_initialize(t, lock, type)) report(*v);
     note_initialize(lock, type, site);

@@ -124,15 +124,18 @@ bool is_mutant(PVOID object) {
                            (s >= static_cast<ULONG>(STATUS_ABANDONED) &&
                             s < static_cast<ULONG>(STATUS_ABANDONED) + MAXIMUM_WAIT_OBJECTS);
     if (!satisfied) return;
-    auto note = [&](PVOID o) {
+    auto note = [&](PVOID o, bool at_once) {
         if (is_mutant(o) && static_cast<PKMUTANT>(o)->OwnerThread == t)
-            kernel::verifier::on_acquired(t, o, LockType::kmutex);
+            kernel::verifier::on_acquired(t, o, LockType::kmutex, false, at_once);
     };
     if (type == WaitAll) {
-        for (ULONG i = 0; i < count; ++i) note(objects[i]);
+        // Acquired at once: no order among them, so recorded as holds with
+        // no edge into each (as a try is); verify_multiple_before added the
+        // edges from the locks held before the wait (kernel/verifier.hpp).
+        for (ULONG i = 0; i < count; ++i) note(objects[i], true);
     } else {
         const ULONG i = s & (MAXIMUM_WAIT_OBJECTS - 1);
-        if (i < count) note(objects[i]);
+        if (i < count) note(objects[i], false);
     }
 }
 }  // namespace

@@ -15,6 +15,7 @@
 #include <string_view>
 #include <utility>
 
+#include <kmlab/kernel/verifier.hpp>
 #include <kmlab/kmlab_nt.hpp>
 // Last: after the C++ face, so that wdm.h's global names never shadow
 // kmlab::nt's, and after the standard headers, which its SAL macros
@@ -308,6 +309,7 @@ KMLAB_FLAVOR KmlabSetFlavor(KMLAB_FLAVOR Flavor) {
 
 // ---- KMUTEX and mutants ----
 VOID KeInitializeMutex(PRKMUTEX Mutex, ULONG Level) {
+    const kmlab::kernel::verifier::InitSite site(__builtin_return_address(0));
     call([&] { nt::KeInitializeMutex(as<nt::KMUTEX>(Mutex), Level); });
 }
 LONG KeReleaseMutex(PRKMUTEX Mutex, BOOLEAN Wait) {
@@ -317,6 +319,7 @@ LONG KeReadStateMutex(PRKMUTEX Mutex) {
     return call([&] { return nt::KeReadStateMutex(as<nt::KMUTEX>(Mutex)); });
 }
 VOID KeInitializeMutant(PRKMUTANT Mutant, BOOLEAN InitialOwner) {
+    const kmlab::kernel::verifier::InitSite site(__builtin_return_address(0));
     call([&] { nt::KeInitializeMutant(as<nt::KMUTANT>(Mutant), InitialOwner); });
 }
 LONG KeReleaseMutant(PRKMUTANT Mutant, KPRIORITY Increment, BOOLEAN Abandon, BOOLEAN Wait) {
@@ -398,6 +401,7 @@ NTSTATUS KeDelayExecutionThread(KPROCESSOR_MODE WaitMode, BOOLEAN Alertable,
 
 // ---- FAST_MUTEX ----
 VOID ExInitializeFastMutex(PFAST_MUTEX FastMutex) {
+    const kmlab::kernel::verifier::InitSite site(__builtin_return_address(0));
     call([&] { nt::ExInitializeFastMutex(as<nt::FAST_MUTEX>(FastMutex)); });
 }
 VOID ExAcquireFastMutex(PFAST_MUTEX FastMutex) {
@@ -427,6 +431,7 @@ VOID ExReleaseFastMutexUnsafeAndLeaveCriticalRegion(PFAST_MUTEX FastMutex) {
 
 // ---- KGUARDED_MUTEX ----
 VOID KeInitializeGuardedMutex(PKGUARDED_MUTEX Mutex) {
+    const kmlab::kernel::verifier::InitSite site(__builtin_return_address(0));
     call([&] { nt::KeInitializeGuardedMutex(as<nt::KGUARDED_MUTEX>(Mutex)); });
 }
 VOID KeAcquireGuardedMutex(PKGUARDED_MUTEX Mutex) {
@@ -608,6 +613,7 @@ HANDLE PsGetProcessId(PEPROCESS Process) {
 }
 // ---- Spin locks ----
 VOID KeInitializeSpinLock(PKSPIN_LOCK SpinLock) {
+    const kmlab::kernel::verifier::InitSite site(__builtin_return_address(0));
     call([&] { nt::KeInitializeSpinLock(SpinLock); });
 }
 KIRQL KeAcquireSpinLockRaiseToDpc(PKSPIN_LOCK SpinLock) {
@@ -665,9 +671,11 @@ VOID KeReleaseInStackQueuedSpinLockForDpc(PKLOCK_QUEUE_HANDLE LockHandle) {
 
 // ---- ERESOURCE ----
 NTSTATUS ExInitializeResourceLite(PERESOURCE Resource) {
+    const kmlab::kernel::verifier::InitSite site(__builtin_return_address(0));
     return call([&] { return nt::ExInitializeResourceLite(as<nt::ERESOURCE>(Resource)); });
 }
 NTSTATUS ExReinitializeResourceLite(PERESOURCE Resource) {
+    const kmlab::kernel::verifier::InitSite site(__builtin_return_address(0));
     return call([&] { return nt::ExReinitializeResourceLite(as<nt::ERESOURCE>(Resource)); });
 }
 NTSTATUS ExDeleteResourceLite(PERESOURCE Resource) {
@@ -738,6 +746,7 @@ ULONG ExGetSharedWaiterCount(PERESOURCE Resource) {
 
 // ---- EX_PUSH_LOCK ----
 VOID ExInitializePushLock(PEX_PUSH_LOCK PushLock) {
+    const kmlab::kernel::verifier::InitSite site(__builtin_return_address(0));
     call([&] { nt::ExInitializePushLock(PushLock); });
 }
 VOID ExAcquirePushLockExclusiveEx(PEX_PUSH_LOCK PushLock, ULONG Flags) {
@@ -762,6 +771,7 @@ BOOLEAN ExTryAcquirePushLockSharedEx(PEX_PUSH_LOCK PushLock, ULONG Flags) {
     return call([&] { return nt::ExTryAcquirePushLockSharedEx(PushLock, Flags); });
 }
 VOID FltInitializePushLock(PEX_PUSH_LOCK PushLock) {
+    const kmlab::kernel::verifier::InitSite site(__builtin_return_address(0));
     call([&] { nt::FltInitializePushLock(PushLock); });
 }
 VOID FltDeletePushLock(PEX_PUSH_LOCK PushLock) {

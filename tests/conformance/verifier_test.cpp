@@ -11,6 +11,7 @@
 #include <array>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <random>
 #include <string>
 #include <vector>
@@ -657,7 +658,8 @@ TEST_F(Verifier, PerObjectLocksOfOneClassDoNotFloodTheGraph) {
             ExReleaseFastMutex(&children[static_cast<std::size_t>((i * 7) % kObjects)]->lock);
             ExReleaseFastMutex(&parents[static_cast<std::size_t>(i)]->lock);
         }
-        // Two objects of one class held together: no edge, no report.
+        // Two objects of one class held together: an instance edge only
+        // (kernel/verifier.hpp, "Lock classes"), no report.
         ExAcquireFastMutex(&parents[0]->lock);
         ExAcquireFastMutex(&parents[1]->lock);
         ExReleaseFastMutex(&parents[1]->lock);
@@ -1177,4 +1179,238 @@ TEST_F(Flavors, KmtIsCheckedBuildInCheckedAndVerifier) {
     kmlab::set_flavor(Flavor::verifier);
     EXPECT_EQ(kmlab_test_kmt_is_checked_build(), 1);
     verifier::reset();
+}
+
+// ---- Findings of the adversarial review (issue 21) ----
+
+extern "C" {
+extern ::KMUTEX kmlab_test_c_mutex_a, kmlab_test_c_mutex_b;
+extern ::FAST_MUTEX kmlab_test_c_fast_a, kmlab_test_c_fast_b;
+void kmlab_test_c_init_a(void);
+void kmlab_test_c_init_b(void);
+void kmlab_test_c_take_mutexes(::PKMUTEX first, ::PKMUTEX second);
+void kmlab_test_c_take_fast_mutexes(::PFAST_MUTEX first, ::PFAST_MUTEX second);
+}
+
+namespace {
+std::size_t count_subcode(ULONG_PTR subcode) {
+    std::size_t n = 0;
+    for (auto& bc : kmlab::test::take_fatal_bug_checks()) {
+        if (bc.code() == bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION && bc.parameter(1) == subcode)
+            ++n;
+    }
+    return n;
+}
+// One initialization site for every lock it initializes (a driver's helper).
+[[gnu::noinline]] void init_device_lock(KMUTEX* m) {
+    KeInitializeMutex(m, 0);
+    asm volatile("" ::: "memory");  // not a tail call: the site is in here
+}
+}  // namespace
+
+// Locks a C driver initializes at two sites are two classes: the C entry
+// point names its caller as the site, not the C++ call inside wdm.cpp.
+TEST_F(Verifier, CFaceTwoMutexCycleIsReported) {
+    kmlab_test_c_init_a();
+    kmlab_test_c_init_b();
+    auto* a = reinterpret_cast<::PKMUTEX>(&kmlab_test_c_mutex_a);
+    auto* b = reinterpret_cast<::PKMUTEX>(&kmlab_test_c_mutex_b);
+    kmlab::test::on_new_thread([&] { kmlab_test_c_take_mutexes(a, b); });
+    EXPECT_EQ(count_subcode(bugcheck::VERIFIER_DEADLOCK_DETECTED), 0u);
+    kmlab::test::on_new_thread([&] { kmlab_test_c_take_mutexes(b, a); });
+    EXPECT_EQ(count_subcode(bugcheck::VERIFIER_DEADLOCK_DETECTED), 1u)
+        << "C-face KMUTEX A-B/B-A missed";
+}
+
+TEST_F(Verifier, CFaceTwoFastMutexCycleIsReported) {
+    kmlab_test_c_init_a();
+    kmlab_test_c_init_b();
+    kmlab::test::on_new_thread(
+        [] { kmlab_test_c_take_fast_mutexes(&kmlab_test_c_fast_a, &kmlab_test_c_fast_b); });
+    kmlab::test::on_new_thread(
+        [] { kmlab_test_c_take_fast_mutexes(&kmlab_test_c_fast_b, &kmlab_test_c_fast_a); });
+    EXPECT_EQ(count_subcode(bugcheck::VERIFIER_DEADLOCK_DETECTED), 1u)
+        << "C-face FAST_MUTEX A-B/B-A missed";
+    auto r = verifier::last_report();
+    ASSERT_TRUE(r.has_value());
+    ASSERT_EQ(r->threads.size(), 2u);
+    EXPECT_EQ(thread_locks(*r, 1),
+              (std::vector<const void*>{&kmlab_test_c_fast_b, &kmlab_test_c_fast_a}));
+}
+
+// Two locks of one class (one initialization site): a consistent order is
+// silent, a real A-B / B-A between the two instances is reported.
+TEST_F(Verifier, TwoMutexesFromOneInitSiteCycleIsReported) {
+    static KMUTEX m[2];
+    init_device_lock(&m[0]);
+    init_device_lock(&m[1]);
+    auto take_two = [](KMUTEX* p, KMUTEX* q) {
+        KeWaitForSingleObject(p, Executive, KernelMode, FALSE, nullptr);
+        KeWaitForSingleObject(q, Executive, KernelMode, FALSE, nullptr);
+        KeReleaseMutex(q, FALSE);
+        KeReleaseMutex(p, FALSE);
+    };
+    kmlab::test::on_new_thread([&] { take_two(&m[0], &m[1]); });
+    kmlab::test::on_new_thread([&] { take_two(&m[0], &m[1]); });
+    EXPECT_EQ(count_subcode(bugcheck::VERIFIER_DEADLOCK_DETECTED), 0u) << "one order";
+    kmlab::test::on_new_thread([&] { take_two(&m[1], &m[0]); });
+    EXPECT_EQ(count_subcode(bugcheck::VERIFIER_DEADLOCK_DETECTED), 1u)
+        << "same-site A-B/B-A missed";
+    auto r = verifier::last_report();
+    ASSERT_TRUE(r.has_value());
+    ASSERT_EQ(r->threads.size(), 2u);
+    EXPECT_EQ(thread_locks(*r, 0), (std::vector<const void*>{&m[0], &m[1]}));
+    EXPECT_EQ(thread_locks(*r, 1), (std::vector<const void*>{&m[1], &m[0]}));
+}
+
+// A three-instance cycle of one class: A-B, B-C, then C-A.
+TEST_F(Verifier, ThreeMutexesFromOneInitSiteCycleIsReported) {
+    static KMUTEX m[3];
+    for (auto& x : m) init_device_lock(&x);
+    auto take_two = [](KMUTEX* p, KMUTEX* q) {
+        KeWaitForSingleObject(p, Executive, KernelMode, FALSE, nullptr);
+        KeWaitForSingleObject(q, Executive, KernelMode, FALSE, nullptr);
+        KeReleaseMutex(q, FALSE);
+        KeReleaseMutex(p, FALSE);
+    };
+    kmlab::test::on_new_thread([&] { take_two(&m[0], &m[1]); });
+    kmlab::test::on_new_thread([&] { take_two(&m[1], &m[2]); });
+    kmlab::test::on_new_thread([&] { take_two(&m[0], &m[2]); });  // consistent
+    EXPECT_EQ(count_subcode(bugcheck::VERIFIER_DEADLOCK_DETECTED), 0u);
+    kmlab::test::on_new_thread([&] { take_two(&m[2], &m[0]); });
+    EXPECT_EQ(count_subcode(bugcheck::VERIFIER_DEADLOCK_DETECTED), 1u);
+}
+
+// An idiomatic lock's destructor forgets it: two new locks at the addresses
+// of two dead ones, taken in a consistent order of their own, are no cycle.
+TEST_F(Verifier, IdiomaticLockAddressReuseIsNotACycle) {
+    using M = kmlab::FastMutex<int, kmlab::backends::Futex>;
+    alignas(M) static unsigned char buf1[sizeof(M)], buf2[sizeof(M)];
+    {
+        auto* x = new (buf1) M(0);
+        auto* y = new (buf2) M(0);
+        kmlab::test::on_new_thread([&] {
+            auto gx = x->lock();
+            auto gy = y->lock();
+            EXPECT_TRUE(gx && gy);
+        });
+        x->~M();
+        y->~M();
+    }
+    auto* p = new (buf2) M(0);
+    auto* q = new (buf1) M(0);
+    bool refused = false;
+    kmlab::test::on_new_thread([&] {
+        auto gp = p->lock();
+        auto gq = q->lock();
+        refused = !gq.has_value();
+    });
+    EXPECT_EQ(count_subcode(bugcheck::VERIFIER_DEADLOCK_DETECTED), 0u);
+    p->~M();
+    q->~M();
+    EXPECT_FALSE(refused) << "two new locks at reused addresses inherited the dead locks' edges";
+}
+
+// forget() is what a destructor calls: an EX_SPIN_LOCK has no destructor
+// (kernel/verifier.hpp, "Address reuse": a known limit), so a test or a
+// driver wrapper that reuses the memory calls it.
+TEST_F(Verifier, ForgetDropsAnAddressKeyedLocksEdges) {
+    static EX_SPIN_LOCK slot[2];
+    auto take_two = [](EX_SPIN_LOCK* p, EX_SPIN_LOCK* q) {
+        KIRQL o1 = ExAcquireSpinLockExclusive(p);
+        KIRQL o2 = ExAcquireSpinLockExclusive(q);
+        ExReleaseSpinLockExclusive(q, o2);
+        ExReleaseSpinLockExclusive(p, o1);
+    };
+    slot[0] = slot[1] = 0;
+    kmlab::test::on_new_thread([&] { take_two(&slot[0], &slot[1]); });
+    verifier::forget(&slot[0]);
+    verifier::forget(&slot[1]);
+    slot[0] = slot[1] = 0;
+    kmlab::test::on_new_thread([&] { take_two(&slot[1], &slot[0]); });
+    EXPECT_EQ(count_subcode(bugcheck::VERIFIER_DEADLOCK_DETECTED), 0u);
+}
+
+// KeWaitForMultipleObjects(WaitAll) acquires its mutants at once: it orders
+// none of them, so a later B then A is no cycle.
+TEST_F(Verifier, WaitAllThenSingleIsNotACycle) {
+    static KMUTEX a, b;
+    KeInitializeMutex(&a, 0);
+    KeInitializeMutex(&b, 0);
+    verifier::set_name(&a, "WA");
+    verifier::set_name(&b, "WB");
+    kmlab::test::on_new_thread([] {
+        PVOID objs[2] = {&a, &b};
+        KWAIT_BLOCK wb[2];
+        EXPECT_EQ(
+            KeWaitForMultipleObjects(2, objs, WaitAll, Executive, KernelMode, FALSE, nullptr, wb),
+            STATUS_SUCCESS);
+        KeReleaseMutex(&b, FALSE);
+        KeReleaseMutex(&a, FALSE);
+    });
+    kmlab::test::on_new_thread([] {
+        KeWaitForSingleObject(&b, Executive, KernelMode, FALSE, nullptr);
+        KeWaitForSingleObject(&a, Executive, KernelMode, FALSE, nullptr);
+        KeReleaseMutex(&a, FALSE);
+        KeReleaseMutex(&b, FALSE);
+    });
+    EXPECT_EQ(count_subcode(bugcheck::VERIFIER_DEADLOCK_DETECTED), 0u)
+        << "WaitAll{A,B} then B->A reported as a cycle";
+}
+
+// A hold recorded in the verifier flavour does not outlive a switch out of
+// it: its release there is unseen.
+TEST_F(Verifier, ReleaseWhileFreeLeavesNoStaleHold) {
+    static FAST_MUTEX f;
+    ExInitializeFastMutex(&f);
+    kmlab::test::on_new_thread([] {
+        ExAcquireFastMutex(&f);
+        kmlab::set_flavor(Flavor::free);
+        ExReleaseFastMutex(&f);
+        kmlab::set_flavor(Flavor::verifier);
+    });
+    EXPECT_EQ(count_subcode(bugcheck::VERIFIER_DEADLOCK_THREAD_EXIT_HOLDING), 0u)
+        << "a thread that released everything reported as exiting with a lock held";
+}
+
+// set_name before the initialization routine: the name and its class stay.
+TEST_F(Verifier, NameGivenBeforeInitializationSurvives) {
+    static FAST_MUTEX a, b;
+    verifier::set_name(&a, "NamedA");
+    verifier::set_name(&b, "NamedB");
+    ExInitializeFastMutex(&a);
+    ExInitializeFastMutex(&b);
+    kmlab::test::on_new_thread([] {
+        ExAcquireFastMutex(&a);
+        ExAcquireFastMutex(&b);
+        ExReleaseFastMutex(&b);
+        ExReleaseFastMutex(&a);
+    });
+    kmlab::test::on_new_thread([] {
+        ExAcquireFastMutex(&b);
+        ExAcquireFastMutex(&a);
+        ExReleaseFastMutex(&a);
+        ExReleaseFastMutex(&b);
+    });
+    ASSERT_EQ(count_subcode(bugcheck::VERIFIER_DEADLOCK_DETECTED), 1u);
+    auto r = verifier::last_report();
+    ASSERT_TRUE(r.has_value());
+    // Lock A is the first thread's first lock (the report's order).
+    EXPECT_EQ(r->locks.at(0).name, "NamedA") << r->text();
+    EXPECT_EQ(r->locks.at(1).name, "NamedB") << r->text();
+}
+
+// The default bug-check handler prints the verifier's report for 0xD2 too
+// (kernel/src/bugcheck.cpp), not only for Deadlock Detection's 0x1000-0x100B.
+TEST_F(Verifier, DefaultHandlerPrintsTheReportOf0xD2) {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    EXPECT_DEATH(
+        {
+            kmlab::set_bug_check_handler(nullptr);  // the default: print, abort
+            auto* r = static_cast<ERESOURCE*>(
+                ExAllocatePoolWithTag(NonPagedPool, sizeof(ERESOURCE), kTag));
+            ExInitializeResourceLite(r);
+            ExFreePoolWithTag(r, kTag);
+        },
+        "Deadlock Detection: 0xC4 subcode 0xD2");
 }

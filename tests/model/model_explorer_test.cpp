@@ -579,5 +579,37 @@ TEST(ModelExplorer, DeadlinePassedIsAChoice) {
     EXPECT_FALSE(detail::deadline_passed());  // outside a run
 }
 
+// A spurious wake-up is a choice at every step the sleeper sleeps through,
+// not once per write: here T0 trusts its wake-up, and the bug needs the wake
+// between T1's two loads of the same flag (one preemption; a review found the
+// search complete and clean at bounds 1 and 2 when wakes were offered once
+// per write).
+TEST(ModelExplorer, ASpuriousWakeBetweenTwoLoadsIsExplored) {
+    Config c;
+    c.preemption_bound = 1;
+    const Result r = explore(c, [] {
+        struct S {
+            std::uint32_t word = 0;
+            std::uint32_t flag = 0;
+        };
+        auto s = std::make_shared<S>();
+        Program p;
+        p.threads.push_back([s] {
+            (void)detail::futex_wait(&s->word, 0, false);  // trusts its wake-up
+            AtomicRef<std::uint32_t>(s->flag).store(1);
+        });
+        p.threads.push_back([s] {
+            const std::uint32_t a = AtomicRef<std::uint32_t>(s->flag).load();
+            const std::uint32_t b = AtomicRef<std::uint32_t>(s->flag).load();
+            check(!(a == 0 && b == 1), "T0 ran before its wake");
+            AtomicRef<std::uint32_t>(s->word).store(1);
+            detail::futex_wake(&s->word, 1);
+        });
+        return p;
+    });
+    ASSERT_TRUE(r.violation) << describe(r);
+    EXPECT_NE(r.what.find("T0 ran before its wake"), std::string::npos) << describe(r);
+}
+
 }  // namespace
 }  // namespace kmlab::explore

@@ -17,6 +17,7 @@
 #include <kmlab/kernel/bugcheck.hpp>
 #include <kmlab/kernel/routines.hpp>
 #include <kmlab/mutexes/fast_mutex.hpp>
+#include <kmlab/mutexes/guarded_mutex.hpp>
 #include <kmlab/mutexes/kmutex.hpp>
 #include "model_program.hpp"
 // Last (after the C++ face): the C entry's types.
@@ -388,6 +389,56 @@ TEST(ModelKernel, IdiomaticKMutexAndFastMutexOverDispatcher) {
         report("kernel: FastMutex<Dispatcher> 3x1", c, f);
         EXPECT_FALSE(f.violation) << describe(f);
         EXPECT_TRUE(f.complete);
+    }
+}
+
+// explore::spawn() inside run() starts a kernel thread with a KTHREAD of its
+// own: two spawned threads contend for a KMUTEX as two owners (they once
+// shared the OS thread's KTHREAD, so both "owned" it at once).
+KMUTEX g_spawned_mutex;
+int g_spawned_inside = 0;
+void spawned_worker() {
+    KeWaitForSingleObject(&g_spawned_mutex, Executive, KernelMode, FALSE, nullptr);
+    AtomicRef<int> in(g_spawned_inside);
+    in.fetch_add(1);
+    check(in.load() == 1, "two threads hold the KMUTEX at once");
+    in.fetch_sub(1);
+    KeReleaseMutex(&g_spawned_mutex, FALSE);
+}
+TEST(ModelKernel, SpawnInsideRunIsAKernelThread) {
+    (void)KeGetCurrentThread();  // the OS thread has a KTHREAD, as a test that used kmlab
+    const Config c = base_config();
+    const Result r = run(c, [] {
+        KeInitializeMutex(&g_spawned_mutex, 0);
+        g_spawned_inside = 0;
+        spawn(&spawned_worker);
+        spawn(&spawned_worker);
+    });
+    report("kernel: two spawned threads on a KMUTEX", c, r);
+    EXPECT_FALSE(r.violation) << describe(r);
+    EXPECT_TRUE(r.complete);
+}
+
+// Over the futex backend (the idiomatic types' default): their lock words are
+// native atomics in this translation unit, but a contended lock parks through
+// platform::sys::futex_wait, whose explorer copy (futex_seam.cpp) blocks the
+// fiber. Before that copy existed the first contended lock() here parked the
+// only OS thread in the kernel, and the run never ended.
+TEST(ModelKernel, IdiomaticLocksOverFutex) {
+    for (Memory m : {Memory::sc, Memory::tso}) {
+        const Config c = base_config(m);
+        const Result k = run(c, &three_threads_one_lock<KMutex<int, backends::Futex>>);
+        report("kernel: KMutex<Futex> 3x1", c, k);
+        EXPECT_FALSE(k.violation) << describe(k);
+        EXPECT_TRUE(k.complete);
+        const Result f = run(c, &three_threads_one_lock<FastMutex<int, backends::Futex>>);
+        report("kernel: FastMutex<Futex> 3x1", c, f);
+        EXPECT_FALSE(f.violation) << describe(f);
+        EXPECT_TRUE(f.complete);
+        const Result g = run(c, &three_threads_one_lock<GuardedMutex<int, backends::Futex>>);
+        report("kernel: GuardedMutex<Futex> 3x1", c, g);
+        EXPECT_FALSE(g.violation) << describe(g);
+        EXPECT_TRUE(g.complete);
     }
 }
 

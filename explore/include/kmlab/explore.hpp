@@ -41,8 +41,8 @@
 //    that frees the lock) gets no scheduling point and no destroy check.
 //  * Futex waits: a futex_wait may return without a wake, as the backend
 //    contract allows (Config::spurious_wakeups, on by default): waking a
-//    sleeper spuriously is a choice costing a preemption, offered while some
-//    other thread can run (where nothing else can, it would only re-run the
+//    sleeper spuriously is a choice costing a preemption, offered at every
+//    choice while some other thread can run (where nothing else can, it would only re-run the
 //    sleeper's check on unchanged memory). EventGate (a KEVENT) never wakes
 //    spuriously.
 //  * Time is virtual: a blocked wait or spin with a deadline may time out at
@@ -97,6 +97,13 @@
 //       caller, which no link seam reaches, and a run-time test on its fast
 //       path would cost production. Its gate (a KEVENT) is under the model,
 //       and the same algorithm runs over model backends in the model tests;
+//     - the idiomatic types over the futex backend (their default) keep
+//       their lock words native for the same reason, but park through
+//       platform::sys::futex_wait, whose explorer copy (futex_seam.cpp) is
+//       the model's futex: they switch at their futex calls only, and the
+//       model's Futex / Spin backends (below) are what their own model tests
+//       run, copies of the production bodies (one system call each) whose
+//       spin budget is checked against backends::Futex's;
 //     - likewise the idiomatic SpinLock, QueuedSpinLock, Resource<T>,
 //       PushLock and RwSpinLock (mutexes/, inline header code) keep native
 //       atomics: one holding such a lock across a scheduling point while
@@ -132,6 +139,7 @@
 #include <utility>
 #include <vector>
 
+#include <kmlab/backends/futex.hpp>
 #include <kmlab/platform/platform.hpp>
 
 namespace kmlab::explore {
@@ -205,15 +213,18 @@ Result explore(const Config& config, const std::function<Program()>& make);
 // kernel under the model: the dispatcher (both lock modes), system threads
 // (PsCreateSystemThread starts a model thread), thread exit and its rundown,
 // virtual time (a timeout fires only as a scheduling choice). Each run starts
-// from fresh kernel state for the threads it creates.
+// from fresh kernel state for the threads it creates, and with Driver
+// Verifier's lock graph empty (kernel/verifier.hpp: reset() per run).
 Result run(const Config& config, const std::function<void()>& body);
 
 // Inside a run: starts a model thread running `fn` (what PsCreateSystemThread
 // does under the model); returns its index (T<index> in traces). Indices go
 // up in creation order, so a schedule replays with the same names. The new
 // thread first runs at a later scheduling choice (the creator goes on by
-// default); its Config::fiber_locals start as fresh thread-local state. The
-// run ends when every thread, spawned ones included, has finished.
+// default); its Config::fiber_locals start as the explorer's OS thread has
+// them, as T0's do. Inside run() it is a kernel thread: a KTHREAD of its own,
+// and the kernel's thread exit at its end. The run ends when every thread,
+// spawned ones included, has finished.
 int spawn(std::function<void()> fn);
 // Inside a run: unless `condition`, a violation naming `message`.
 void check(bool condition, const char* message);
@@ -431,6 +442,8 @@ struct Futex {
     }
     static void wake_one(Atomic<std::uint32_t>& word) { detail::futex_wake(word.raw(), 1); }
 };
+static_assert(Futex::kSpinBeforePark == backends::Futex::kSpinBeforePark,
+              "the model's futex backend spins as long as production's");
 
 struct Spin {
     using platform = Platform;

@@ -291,6 +291,13 @@ void retire_gate_lock_holder(nt::PKTHREAD t);
 bool exited_holding_gate_locks(nt::PKTHREAD t) noexcept;
 // Every live thread but `except`, each referenced (the caller dereferences).
 std::vector<nt::PKTHREAD> reference_live_threads(nt::PKTHREAD except);
+// The schedule explorer's: `t` belongs to a model thread whose run ended
+// before it did (its fiber is never resumed). It leaves the live threads, so
+// no later thread's exit visits the mutex it was waiting for (freed with that
+// run's state) and no lookup by id finds it; its wanted mutex is forgotten.
+// The KTHREAD itself is not freed: a handle or a waiter of that run may
+// still name it.
+void abandon_thread(nt::PKTHREAD t) noexcept;
 }  // namespace detail
 
 // A KMUTEX-semantics lock that is not a dispatcher mutant (the generic

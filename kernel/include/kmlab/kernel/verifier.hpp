@@ -27,16 +27,35 @@
 // taken in a consistent order add one edge, not one per object pair.
 //  * A lock initialized by its NT routine (KeInitializeMutex, ExInitialize-
 //    FastMutex, ...) while the verifier is on belongs to the class of (lock
-//    type, the caller's return address): its initialization site.
+//    type, the caller's return address): its initialization site. Through
+//    the C face (<kmlab/wdm.h>) the site is the C entry point's caller
+//    (InitSite below), not the C++ call inside nt/src/wdm.cpp.
 //  * set_name(lock, "name") names a lock and makes the name its class (every
-//    lock of one name is one class), whatever initialized it.
+//    lock of one name is one class), whatever initialized it, before or
+//    after its initialization routine.
 //  * Any other lock (initialized while the verifier was off, or a type with no
 //    initialization routine: EX_SPIN_LOCK, the idiomatic types) is a class of
 //    its own, keyed by its address, as Driver Verifier keys every lock
 //    [dv-deadlock].
-// Two locks of one class held together add no edge (lockdep would ask for a
-// nesting annotation; kmlab does not report it, so that an ordered walk over
-// per-object locks of one class is never a cycle).
+// Two locks of one class held together add no class edge (a class cycle of
+// one node); lockdep reports such a nesting unless annotated
+// [lockdep-design] ("Nested data dependencies leading to nested locking").
+// Decision, kmlab: no annotation; the pair adds an instance edge (lock
+// address -> lock address) instead, and a cycle among instances is reported
+// as a class cycle is: per-object locks of one class taken in a consistent
+// order (an ordered walk) are silent, a real A-B / B-A between two of them
+// is 0x1001.
+//
+// Address reuse. A lock's record lives at its address; when that memory
+// holds a new lock, the record must go, or the new lock inherits the dead
+// one's edges. An initialization routine starts a new record (keeping a
+// name given before it), ExFreePool forgets the locks in the block, and the
+// idiomatic types' destructors call forget_if_known. Not hooked: an
+// EX_SPIN_LOCK (it has no initialization or destruction routine) whose
+// memory is reused for another EX_SPIN_LOCK outside pool (a stack local, a
+// reused global) keeps the old lock's address class and edges, as a lock
+// initialized while the verifier was off and reused does: a known limit
+// (call forget(lock) where the memory changes owner).
 //
 // What is an acquisition. Every blocking acquire, exclusive or shared
 // (decision, kmlab: a shared acquire waits behind an exclusive waiter on
@@ -44,10 +63,17 @@
 // checks for a cycle and adds its edges, before it waits (decision, kmlab,
 // as lockdep does: two threads that overlap, each holding the lock the other
 // waits for, are reported at the second one's acquisition, not left
-// deadlocked unreported; tests/model/model_verifier_test.cpp explores
+// deadlocked unreported; lockdep.c's lock_acquire, which the lock primitives
+// call before they take the lock, adds the dependencies then [lockdep-c];
+// tests/model/model_verifier_test.cpp explores
 // both). A try (KeTryToAcquire..., the idiomatic try_lock) never waits, so it
 // closes no cycle and adds no edge into its lock; the locks taken while it is
-// held do get edges from it (lockdep does the same).
+// held do get edges from it (lockdep does the same: validate_chain adds no
+// dependency for a trylock, "because trylock can be done in any order", and
+// check_prevs_add adds them from the held trylocks above the first held
+// non-trylock [lockdep-c]). A KeWaitForMultipleObjects(WaitAll) acquires its
+// mutants at once: each is checked against the locks held before it and
+// recorded as held, with no edge among the wait's own objects.
 //
 // Decisions on the documented subcodes [bc:0xC4]:
 //  * 0x1000 self-deadlock ("tried to recursively acquire a resource"): for
@@ -79,7 +105,12 @@
 //    the page has no subcode for a held lock freed with its memory; freeing
 //    it deletes it, and 0x100B is "the deleted lock is still owned").
 //  * 0xD2 ExFreePool of a block holding an ERESOURCE not deleted (resource,
-//    block, size) [bc:0xC4]: before 0x100B when both apply.
+//    block, size) [bc:0xC4]: before 0x100B when both apply. The page lists
+//    0xD2 "(Windows Vista and later)" with exactly these parameters; the
+//    older subcode 0x17 (resource entry, pool type, pool address: the
+//    debugger's bugcodes list, and the live page's 0x00-0x70 table) is the
+//    pre-Vista form of the same check (decision, kmlab: 0xD2, the current
+//    one, whose parameters kmlab reports).
 //  * ERESOURCE is monitored: the Deadlock Detection page lists it with spin
 //    locks, mutexes and fast mutexes among the owned resources that cause
 //    deadlocks [dv-deadlock].
@@ -100,7 +131,8 @@
 // ReleaseSpinLockShared/Exclusive(AtDpcLevel/FromDpcLevel). Idiomatic types,
 // every backend: KMutex, FastMutex, GuardedMutex, SpinLock, Resource,
 // PushLock, RwSpinLock, QueuedSpinLock (lock, try_lock, the guards' release;
-// no constructor hook, so each is a class of its own unless named). Also:
+// no constructor hook, so each is a class of its own unless named; the
+// destructor forgets it, forget_if_known). Also:
 // the ...ForDpc spin lock routines (KSPIN_LOCK and in-stack queued), the
 // in-stack queued ...AtDpcLevel forms, ExTryAcquireSpinLockShared/
 // ExclusiveAtDpcLevel, KeWaitForSingleObject right after a Wait = TRUE
@@ -140,6 +172,7 @@
 // hooks out of line into lock_gate / release_gate).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -202,6 +235,38 @@ void set_capture_stacks(bool on) noexcept;
 bool capture_stacks() noexcept;
 // Forgets every lock, class, edge and hold, and the last report (tests).
 void reset() noexcept;
+// Forgets what the verifier knows of the lock at `lock`: its information, its
+// holds, its instance edges and, for a class keyed by its address, the class's
+// edges (a new lock at that address starts with no history). The idiomatic
+// types call it from their destructors (through forget_if_known).
+void forget(const void* lock) noexcept;
+// Whether the verifier has recorded any lock since the last reset (set under
+// its lock by every record, cleared by reset): the one test an idiomatic
+// type's destructor pays, verifier on or off.
+extern std::atomic<bool> g_knows_locks;
+inline void forget_if_known(const void* lock) noexcept {
+    if (g_knows_locks.load(std::memory_order_relaxed)) [[unlikely]]
+        forget(lock);
+}
+// Drops every thread's holds (set_flavor, when the flavour enters or leaves
+// verifier: a release made in another flavour is unseen, so a hold recorded
+// before would go stale; one made after the switch has no record to drop).
+void clear_holds() noexcept;
+
+// The initialization site of the C face's routines (nt/src/wdm.cpp): the C
+// entry point names its own caller, or every lock a C driver initializes
+// would have the site of the C++ call inside wdm.cpp, one class for all.
+// Null: the NT routine's own caller is the site. on_initialize takes it
+// (reads and clears it), so that a C handler's longjmp past ~InitSite after
+// the hook leaves nothing behind.
+extern constinit thread_local const void* tls_init_site;
+class InitSite {
+  public:
+    explicit InitSite(const void* site) noexcept { tls_init_site = site; }
+    ~InitSite() { tls_init_site = nullptr; }
+    InitSite(const InitSite&) = delete;
+    InitSite& operator=(const InitSite&) = delete;
+};
 
 // ---- Naming ----
 

@@ -93,6 +93,8 @@ class KMutex {
     explicit KMutex(Args&&... args) : value_(std::forward<Args>(args)...) {}
     KMutex(const KMutex&) = delete;
     KMutex& operator=(const KMutex&) = delete;
+    // A new lock at this address starts with no verifier history (kernel/verifier.hpp).
+    ~KMutex() { kernel::verifier::forget_if_known(this); }
 
     std::expected<Guard, Error> lock() { return acquire(Deadline::never(), nt::APC_LEVEL); }
     std::expected<Guard, Error> try_lock() { return acquire(Deadline::poll(), nt::DISPATCH_LEVEL); }

@@ -41,6 +41,8 @@ class LockBitMutex {
     explicit LockBitMutex(Args&&... args) : value_(std::forward<Args>(args)...) {}
     LockBitMutex(const LockBitMutex&) = delete;
     LockBitMutex& operator=(const LockBitMutex&) = delete;
+    // A new lock at this address starts with no verifier history (kernel/verifier.hpp).
+    ~LockBitMutex() { kernel::verifier::forget_if_known(this); }
 
     // Both Rules' acquire ceiling is APC_LEVEL; the fast paths compare it
     // with KTHREAD::IrqlGate (kernel/verifier.hpp), so that the verifier

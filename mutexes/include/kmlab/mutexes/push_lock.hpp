@@ -62,6 +62,8 @@ class PushLock {
     explicit PushLock(Args&&... args) : value_(std::forward<Args>(args)...) {}
     PushLock(const PushLock&) = delete;
     PushLock& operator=(const PushLock&) = delete;
+    // A new lock at this address starts with no verifier history (kernel/verifier.hpp).
+    ~PushLock() { kernel::verifier::forget_if_known(this); }
 
     // The IRQL rule's compare reads KTHREAD::IrqlGate (kernel/verifier.hpp):
     // with the verifier on, every acquire and release fails into *_gate.

@@ -113,7 +113,10 @@ class Resource {
     explicit Resource(Args&&... args) : value_(std::forward<Args>(args)...) {}
     Resource(const Resource&) = delete;
     Resource& operator=(const Resource&) = delete;
-    ~Resource() { resource::DispatcherWaits::free_objects(&r_); }
+    ~Resource() {
+        kernel::verifier::forget_if_known(this);  // (kernel/verifier.hpp, "Address reuse")
+        resource::DispatcherWaits::free_objects(&r_);
+    }
 
     std::expected<ExclusiveGuard, Error> lock() { return acquire_exclusive(true); }
     std::expected<ExclusiveGuard, Error> try_lock() { return acquire_exclusive(false); }

@@ -62,6 +62,8 @@ class RwSpinLock {
     explicit RwSpinLock(Args&&... args) : value_(std::forward<Args>(args)...) {}
     RwSpinLock(const RwSpinLock&) = delete;
     RwSpinLock& operator=(const RwSpinLock&) = delete;
+    // A new lock at this address starts with no verifier history (kernel/verifier.hpp).
+    ~RwSpinLock() { kernel::verifier::forget_if_known(this); }
 
     std::expected<ExclusiveGuard, Error> lock() {
         nt::PKTHREAD t = kernel::current_thread();

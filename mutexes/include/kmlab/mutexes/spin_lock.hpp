@@ -71,6 +71,8 @@ class SpinLock {
     explicit SpinLock(Args&&... args) : value_(std::forward<Args>(args)...) {}
     SpinLock(const SpinLock&) = delete;
     SpinLock& operator=(const SpinLock&) = delete;
+    // A new lock at this address starts with no verifier history (kernel/verifier.hpp).
+    ~SpinLock() { kernel::verifier::forget_if_known(this); }
 
     // The IRQL compares read KTHREAD::IrqlGate (kernel/verifier.hpp): with
     // the verifier on they fail into lock_gate / release_gate.
@@ -246,6 +248,8 @@ class QueuedSpinLock {
     explicit QueuedSpinLock(Args&&... args) : value_(std::forward<Args>(args)...) {}
     QueuedSpinLock(const QueuedSpinLock&) = delete;
     QueuedSpinLock& operator=(const QueuedSpinLock&) = delete;
+    // A new lock at this address starts with no verifier history (kernel/verifier.hpp).
+    ~QueuedSpinLock() { kernel::verifier::forget_if_known(this); }
 
     // The IRQL rule's compare reads KTHREAD::IrqlGate (kernel/verifier.hpp):
     // above DISPATCH_LEVEL, or the verifier on, fails into lock_gate; the

@@ -16,15 +16,9 @@
 // fiber switches only at the futex calls and at the model operations around
 // them, which keeps every such lock correct under the model, if less
 // interleaved than its own model tests explore it.
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <ctime>
-
 #include <kmlab/explore.hpp>
 #include <kmlab/platform/futex.hpp>
+#include "futex_calls.hpp"
 #include "kernel_seam.hpp"
 
 namespace kmlab::explore::kernel_seam {
@@ -33,41 +27,21 @@ void futex_seam_marker() noexcept {}
 
 namespace kmlab::platform::sys {
 
-namespace {
-std::uint32_t* addr(std::atomic<std::uint32_t>& word) noexcept {
-    return reinterpret_cast<std::uint32_t*>(&word);
-}
-}  // namespace
-
 bool futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
                 Deadline deadline) noexcept {
     if (explore::active())
-        return explore::detail::futex_wait(addr(word), expected, !deadline.is_never());
-    if (deadline.is_never()) {
-        syscall(SYS_futex, addr(word), FUTEX_WAIT_PRIVATE, expected, nullptr, nullptr, 0);
-        return true;
-    }
-    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                        deadline.time_point().time_since_epoch())
-                        .count();
-    if (ns <= 0) return false;
-    timespec ts{};
-    ts.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
-    ts.tv_nsec = static_cast<long>(ns % 1'000'000'000);
-    const long rc = syscall(SYS_futex, addr(word), FUTEX_WAIT_BITSET_PRIVATE, expected, &ts,
-                            nullptr, FUTEX_BITSET_MATCH_ANY);
-    return !(rc == -1 && errno == ETIMEDOUT);
+        return explore::detail::futex_wait(calls::addr(word), expected, !deadline.is_never());
+    return calls::futex_wait(word, expected, deadline);
 }
 
 // Under the model the count woken is not reported (the model's wake does
 // not say); every caller in kmlab ignores it.
 int futex_wake(std::atomic<std::uint32_t>& word, int count) noexcept {
     if (explore::active()) {
-        explore::detail::futex_wake(addr(word), count);
+        explore::detail::futex_wake(calls::addr(word), count);
         return 0;
     }
-    return static_cast<int>(
-        syscall(SYS_futex, addr(word), FUTEX_WAKE_PRIVATE, count, nullptr, nullptr, 0));
+    return calls::futex_wake(word, count);
 }
 
 }  // namespace kmlab::platform::sys

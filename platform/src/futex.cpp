@@ -1,48 +1,16 @@
 #include <kmlab/platform/futex.hpp>
 
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <climits>
-#include <ctime>
+#include "futex_calls.hpp"
 
 namespace kmlab::platform::sys {
 
-static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
-
-namespace {
-std::uint32_t* addr(std::atomic<std::uint32_t>& word) noexcept {
-    // The kernel reads the word itself; atomic<uint32_t> is layout-compatible.
-    return reinterpret_cast<std::uint32_t*>(&word);
-}
-}  // namespace
-
 bool futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
                 Deadline deadline) noexcept {
-    if (deadline.is_never()) {
-        syscall(SYS_futex, addr(word), FUTEX_WAIT_PRIVATE, expected, nullptr, nullptr, 0);
-        return true;
-    }
-    // FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time, which is what
-    // steady_clock reads on Linux: no drift from recomputing relative timeouts.
-    // poll() is the clock's minimum, so it has passed here too.
-    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                        deadline.time_point().time_since_epoch())
-                        .count();
-    if (ns <= 0) return false;
-    timespec ts{};
-    ts.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
-    ts.tv_nsec = static_cast<long>(ns % 1'000'000'000);
-    long rc = syscall(SYS_futex, addr(word), FUTEX_WAIT_BITSET_PRIVATE, expected, &ts, nullptr,
-                      FUTEX_BITSET_MATCH_ANY);
-    return !(rc == -1 && errno == ETIMEDOUT);
+    return calls::futex_wait(word, expected, deadline);
 }
 
 int futex_wake(std::atomic<std::uint32_t>& word, int count) noexcept {
-    return static_cast<int>(
-        syscall(SYS_futex, addr(word), FUTEX_WAKE_PRIVATE, count, nullptr, nullptr, 0));
+    return calls::futex_wake(word, count);
 }
 
 }  // namespace kmlab::platform::sys

@@ -1,5 +1,6 @@
 #include <kmlab/explore/dispatcher.hpp>
 
+#include <atomic>
 #include <stdexcept>
 
 #include <kmlab/explore.hpp>
@@ -76,11 +77,11 @@ DispatcherUnderModel::DispatcherUnderModel() {
     // ... and of the platform's futex calls (the idiomatic types park there).
     kernel_seam::futex_seam_marker();
     current_ = this;
-    platform::g_dispatcher_seam = &kSeam;
+    std::atomic_ref(platform::g_dispatcher_seam).store(&kSeam, std::memory_order_relaxed);
 }
 
 DispatcherUnderModel::~DispatcherUnderModel() {
-    platform::g_dispatcher_seam = nullptr;
+    std::atomic_ref(platform::g_dispatcher_seam).store(nullptr, std::memory_order_relaxed);
     current_ = nullptr;
 }
 

@@ -6,6 +6,7 @@
 #include <kmlab/explore.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -160,8 +161,13 @@ void note(const char* line) {
 void set_wait_describer(std::string (*describe)(int thread)) {
     internal::g_wait_describer = describe;
 }
+// Read by threads outside any run too (the kernel's seam copies ask whether
+// the calling thread is a model thread), while a run on the explorer's OS
+// thread installs g_sched: atomic, relaxed (such a thread is no model thread
+// whatever it reads: current() is -1 outside the scheduler's own thread).
 bool active() noexcept {
-    return g_sched != nullptr && g_sched->current() >= 0;
+    const Scheduler* s = std::atomic_ref(g_sched).load(std::memory_order_relaxed);
+    return s != nullptr && s->current() >= 0;
 }
 Config config_from_environment(Config defaults) {
     Config c = std::move(defaults);

@@ -5,6 +5,7 @@
 // in the scheduler's context.
 #include <setjmp.h>
 #include <ucontext.h>
+#include <atomic>
 
 #include <csetjmp>
 
@@ -50,7 +51,7 @@ bool Scheduler::run_once(const Program& program, std::vector<Decision>& trail,
         t.body = program.threads[i];
         make_fiber(t);
     }
-    g_sched = this;
+    std::atomic_ref(g_sched).store(this, std::memory_order_relaxed);  // explorer.cpp, active()
     running_ = -1;
     bool ok = loop();
     if (ok) {
@@ -67,7 +68,7 @@ bool Scheduler::run_once(const Program& program, std::vector<Decision>& trail,
         }
     }
     if (!ok) trace_line(-1, "VIOLATION: " + violation_);
-    g_sched = nullptr;
+    std::atomic_ref(g_sched).store(nullptr, std::memory_order_relaxed);
 #if KMLAB_MODEL_TSAN
     for (auto& t : threads_) __tsan_destroy_fiber(t.tsan_fiber);
 #endif

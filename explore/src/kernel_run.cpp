@@ -10,6 +10,7 @@
 // kind, its label and its owner. Each model thread ends as a real one does:
 // kernel::exit_current_thread() (rundown: abandoned mutants, the thread
 // object signalled, the held-mutex bug checks).
+#include <atomic>
 #include <cinttypes>
 #include <cstddef>
 #include <cstdio>
@@ -342,7 +343,7 @@ Result run(const Config& config, const std::function<void()>& body) {
                                 sizeof kmlab::detail::tls_queued_slots);
 
     RunState state;
-    g_state = &state;
+    std::atomic_ref(g_state).store(&state, std::memory_order_relaxed);
     g_previous_handler = set_bug_check_handler(&on_fatal_bug_check);
     g_previous_pool_hook = kernel::set_pool_free_hook(&on_pool_free);
     set_wait_describer(&describe_wait);
@@ -355,7 +356,7 @@ Result run(const Config& config, const std::function<void()>& body) {
             kernel::set_pool_free_hook(g_previous_pool_hook);
             g_previous_pool_hook = nullptr;
             g_previous_handler = nullptr;
-            g_state = nullptr;
+            std::atomic_ref(g_state).store(nullptr, std::memory_order_relaxed);
             dispatcher::reset_timer_list();
         }
     } restore;
@@ -401,12 +402,17 @@ bool fast_mutex_release_mutant() noexcept {
     return g_fast_mutex_release == FastMutexRelease::load_and_store;
 }
 
+// Both are asked by real threads too (a system thread outside any run, an
+// exiting thread's futex wake): their reads of the globals a run installs
+// are atomic, as are the installing writes.
 bool active() noexcept {
-    return g_state != nullptr && explore::active();
+    return std::atomic_ref(g_state).load(std::memory_order_relaxed) != nullptr && explore::active();
 }
 
 bool model_memory() noexcept {
-    return platform::g_dispatcher_seam != nullptr && explore::active();
+    return std::atomic_ref(platform::g_dispatcher_seam).load(std::memory_order_relaxed) !=
+               nullptr &&
+           explore::active();
 }
 
 bool model_thread_atomics() noexcept {

@@ -33,7 +33,8 @@ std::mutex g_database_lock;
 // The explorer's copy: through the model while one is installed, and as
 // production does otherwise (thread exit, tests that run no model).
 const platform::DispatcherSeam* seam() noexcept {
-    return platform::g_dispatcher_seam;
+    // Atomic: real threads read it while a model run installs it.
+    return std::atomic_ref(platform::g_dispatcher_seam).load(std::memory_order_relaxed);
 }
 void lock_db(std::mutex& m) {
     if (seam()) return seam()->lock(m);

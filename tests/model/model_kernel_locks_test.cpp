@@ -315,7 +315,11 @@ TEST(ModelKernelLocks, HolderSwitchedOutWhileAnotherSpinsCompletes) {
 
 TEST(ModelKernelLocks, SpinLockAcquireByLoadAndStoreMutantFound) {
     kernel_seam::set_spin_lock_acquire_mutant(true);
-    const Config c = base_config();
+    // Bound 2 in every build: the mutant needs two preemptions, and the
+    // search that finds it is a few hundred schedules, cheap under a
+    // sanitizer too.
+    Config c = base_config();
+    c.preemption_bound = std::max(c.preemption_bound, 2);
     const Result r = run(c, [] { program<SpinLockOp>(1); });
     kernel_seam::set_spin_lock_acquire_mutant(false);
     report("kernel locks: KSPIN_LOCK acquire by load + store (must find)", c, r);

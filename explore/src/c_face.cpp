@@ -48,9 +48,11 @@ void failed_outside_a_run(const std::string& what) {
 
 void failed(std::string what) {
     if (kmlab::explore::active()) {
-        // The run ends inside fail(): keep the text alive past it.
-        auto* kept = new std::string(std::move(what));
-        kmlab::explore::fail(kept->c_str());
+        // The run ends inside fail(): the text lives on in a static, and the
+        // moved-from parameter on the abandoned stack owns nothing.
+        static std::string kept;
+        kept = std::move(what);
+        kmlab::explore::fail(kept.c_str());
     }
     failed_outside_a_run(what);
 }

@@ -186,6 +186,7 @@ class Scheduler {
 
     // ---- fibers and the switches between them (explorer_scheduler.cpp) ----
     void make_fiber(Thread& t);
+    void keep_abandoned_stacks();
     static void trampoline();
     [[noreturn]] void finish_thread();
     [[noreturn]] void end_run();

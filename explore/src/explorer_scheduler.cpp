@@ -67,7 +67,10 @@ bool Scheduler::run_once(const Program& program, std::vector<Decision>& trail,
             }
         }
     }
-    if (!ok) trace_line(-1, "VIOLATION: " + violation_);
+    if (!ok) {
+        trace_line(-1, "VIOLATION: " + violation_);
+        keep_abandoned_stacks();
+    }
     std::atomic_ref(g_sched).store(nullptr, std::memory_order_relaxed);
 #if KMLAB_MODEL_TSAN
     for (auto& t : threads_) __tsan_destroy_fiber(t.tsan_fiber);
@@ -78,6 +81,21 @@ bool Scheduler::run_once(const Program& program, std::vector<Decision>& trail,
 // Apart from run_once: getcontext returns twice, which puts every local of
 // its caller at risk of being clobbered (GCC warns, under ASan, for run_once's
 // strings), and a function that calls it is never inlined.
+// A run that ends in a violation leaves fibers that are never resumed, and
+// what their frames own (a BugCheck's text, a string being built) is never
+// destroyed. Their stacks are kept, reachable, for the process's life, so
+// that memory stays owned (a leak checker scans them) instead of lost: a
+// stack per unfinished thread per violating run (a search reports one
+// violation and replays it once). Runs cut short by the preemption bound
+// are not kept: the code under test has not failed there, and keeping them
+// would hold a stack per schedule.
+void Scheduler::keep_abandoned_stacks() {
+    static auto* kept = new std::vector<std::unique_ptr<char[]>>;
+    for (auto& t : threads_) {
+        if (t.state != State::finished && t.stack) kept->push_back(std::move(t.stack));
+    }
+}
+
 void Scheduler::make_fiber(Thread& t) {
     t.stack.reset(new char[kStackSize]);
     getcontext(&t.ctx);

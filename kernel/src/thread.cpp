@@ -215,6 +215,9 @@ void detail::abandon_thread(nt::PKTHREAD t) noexcept {
     std::lock_guard g(g_threads_lock);
     live_threads().erase(t);
     t->Extra->gate_lock_wanted = 0;
+    // Kept, as a retired thread is: never freed, and reachable (a leak
+    // checker must not take a KTHREAD the run may still name for lost).
+    retired_threads().push_back(t);
 }
 
 std::vector<nt::PKTHREAD> detail::reference_live_threads(nt::PKTHREAD except) {

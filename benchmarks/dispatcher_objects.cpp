@@ -13,12 +13,12 @@
 // notices it; a timed-out wait is not counted.
 #include <benchmark/benchmark.h>
 
-#include <atomic>
+#include <memory>
 #include <vector>
 
 #include <kmlab/kmlab_nt.hpp>
-#include <kmlab/platform/futex.hpp>
 #include "common/context.hpp"
+#include "common/ping_pong.hpp"
 #include "common/workloads.hpp"
 
 namespace {
@@ -29,72 +29,27 @@ LARGE_INTEGER poll_timeout() {
     return kmlab::kernel::relative_timeout(std::chrono::milliseconds(10));
 }
 
-// One wait with the 10 ms poll timeout; true if the object satisfied it.
 bool timed_wait(PVOID object) {
-    LARGE_INTEGER t = poll_timeout();
-    return KeWaitForSingleObject(object, Executive, KernelMode, FALSE, &t) == STATUS_SUCCESS;
+    return timed_dispatcher_wait(object);
 }
 
-WorkloadConfig pair_config() {
-    WorkloadConfig cfg;
-    cfg.threads = 2;
-    cfg.duration = default_duration();
-    cfg.latency_sample_every = 0;
-    return cfg;
-}
-
-// Worker 0 signals `ping[k]` and waits for `pong`; worker 1 waits for the
-// ping and signals `pong`. `signal` and `wait` are the object operations.
+// The handshake of common/ping_pong.hpp (shared with S7 and S16, whose
+// raw-futex floor must be this one), over `signal` and the two waits.
 template <class Signal, class WaitPing, class WaitPong>
 void ping_pong(benchmark::State& state, Signal signal, WaitPing wait_ping, WaitPong wait_pong) {
-    run_and_report(state, pair_config(), [&](WorkerContext& ctx) {
-        std::uint64_t round = 0;
-        while (!ctx.stopped()) {
-            if (ctx.index == 0) {
-                signal(round);
-                while (!wait_pong() && !ctx.stopped()) {
-                }
-                ++round;
-            } else if (wait_ping(round)) {
-                ++round;
-                ctx.done();
-                signal(~std::uint64_t{0});
-            }
-        }
-    });
+    run_and_report(state, pair_config(), ping_pong_body(signal, wait_ping, wait_pong));
 }
 
 void BM_EventPingPong_Dispatcher(benchmark::State& state) {
-    KEVENT ping, pong;
-    KeInitializeEvent(&ping, SynchronizationEvent, FALSE);
-    KeInitializeEvent(&pong, SynchronizationEvent, FALSE);
-    ping_pong(
-        state,
-        [&](std::uint64_t r) {
-            KeSetEvent(r == ~std::uint64_t{0} ? &pong : &ping, IO_NO_INCREMENT, FALSE);
-        },
-        [&](std::uint64_t) { return timed_wait(&ping); }, [&] { return timed_wait(&pong); });
+    auto pp = std::make_unique<KeventPingPong>();
+    run_and_report(state, pair_config(), pp->body());
 }
 
 // The same handshake on raw futexes: a flag word per direction, consumed
 // with an exchange, slept on with a bounded futex wait.
 void BM_EventPingPong_RawFutex(benchmark::State& state) {
-    alignas(128) std::atomic<std::uint32_t> ping{0};
-    alignas(128) std::atomic<std::uint32_t> pong{0};
-    auto set = [](std::atomic<std::uint32_t>& w) {
-        w.store(1, std::memory_order_release);
-        kmlab::platform::sys::futex_wake(w, 1);
-    };
-    auto wait = [](std::atomic<std::uint32_t>& w) {
-        const auto deadline = kmlab::Deadline::after(std::chrono::milliseconds(10));
-        while (w.exchange(0, std::memory_order_acquire) == 0) {
-            if (!kmlab::platform::sys::futex_wait(w, 0, deadline)) return false;
-        }
-        return true;
-    };
-    ping_pong(
-        state, [&](std::uint64_t r) { set(r == ~std::uint64_t{0} ? pong : ping); },
-        [&](std::uint64_t) { return wait(ping); }, [&] { return wait(pong); });
+    auto pp = std::make_unique<RawFutexPingPong>();
+    run_and_report(state, pair_config(), pp->body());
 }
 
 void BM_SemaphorePingPong(benchmark::State& state) {

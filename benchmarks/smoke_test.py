@@ -4,8 +4,9 @@
 registers every family the scenario table (scripts/kmlab/scenarios.py) gives
 it, with every family's reference lock, that the latency benchmarks keep their
 whole histogram, and that the read-mostly scenario covers its reader shares
-and thread counts. `instructions` must list every lock, the reader/writer
-locks once per mode."""
+and thread counts, and that the one-core handoffs (S16) ran pinned beside
+their raw-futex reference. `instructions` must list every lock, the
+reader/writer locks once per mode."""
 
 import os
 import subprocess
@@ -52,6 +53,22 @@ def check_read_mostly(records) -> str | None:
         # all descheduled; a lock that never lets anyone through shows in all.
         if all(max(r.values.get("ops_per_s", [0])) <= 0 for r in mine):
             return f"read_mostly: {lock} made no progress in any configuration"
+    return None
+
+
+def check_one_core(records) -> str | None:
+    """S16: the turn-passing KMUTEX and the raw-futex ping-pong it is judged against both ran, each with its two
+    workers pinned (the benchmark records the CPU; a pin that failed is an error, caught above)."""
+    s16 = [r for r in records if r.family == "BM_OneCore"]
+    if not s16:
+        return None
+    locks = {r.lock for r in s16}
+    for needed in ("KeWaitForSingleObject(KMUTEX)", "raw_futex"):
+        if needed not in locks:
+            return f"handoff: BM_OneCore lacks {needed}"
+    unpinned = [r.lock for r in s16 if not r.values.get("cpu")]  # a list of the CPU per repetition
+    if unpinned:
+        return f"handoff: BM_OneCore rows without the CPU they were pinned to: {unpinned}"
     return None
 
 
@@ -102,7 +119,7 @@ def main(binary: str) -> int:
         if latency and not all(r.histograms for r in latency):
             print(f"{name}: a latency benchmark kept no histogram in the JSON")
             return 1
-        for problem in (check_families(name, records), check_read_mostly(records)):
+        for problem in (check_families(name, records), check_read_mostly(records), check_one_core(records)):
             if problem:
                 print(problem)
                 return 1

@@ -23,7 +23,7 @@ std::uint32_t* raw(std::atomic<std::uint32_t>& w) {
 // it, so that publishing a wake can check it holds none (below).
 const platform::DispatcherSeam kSeam{
     // lock: test-and-test-and-set, as the dispatcher's spin lock is
-    [](std::mutex& m) {
+    [](const void* m) {
         AtomicRef<std::uint32_t> word(*DispatcherUnderModel::word_for_seam(m));
         const auto me = static_cast<std::uint32_t>(current_thread() + 1);
         std::uint32_t expected = 0;
@@ -32,7 +32,7 @@ const platform::DispatcherSeam kSeam{
             expected = 0;
         }
     },
-    [](std::mutex& m) {
+    [](const void* m) {
         AtomicRef<std::uint32_t>(*DispatcherUnderModel::word_for_seam(m)).exchange(0);
     },
     [](std::atomic<std::uint32_t>& w) { return AtomicRef<std::uint32_t>(*raw(w)).load(); },
@@ -85,8 +85,8 @@ DispatcherUnderModel::~DispatcherUnderModel() {
     current_ = nullptr;
 }
 
-std::uint32_t* DispatcherUnderModel::word_for(std::mutex& m) {
-    return &current_->lock_words_[&m];  // std::map: nodes never move
+std::uint32_t* DispatcherUnderModel::word_for(const void* m) {
+    return &current_->lock_words_[m];  // std::map: nodes never move
 }
 
 bool DispatcherUnderModel::holds_a_lock(int thread) {

@@ -3,17 +3,23 @@
 // itself and thread rundown. See dispatcher_core.hpp for the model; what a
 // satisfied wait does to each object is satisfy.hpp, the NT wait routines
 // around it waits.cpp.
+#include <sched.h>
+
 #include <algorithm>
+#include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include <kmlab/kernel/fair_lock.hpp>
 #include <kmlab/kernel/routines.hpp>
 #include <kmlab/kernel/rules.hpp>
 #include <kmlab/platform/futex.hpp>
 #include <kmlab/platform/platform.hpp>
 #include "dispatcher_core.hpp"
+#include "header_word.hpp"
 #include "satisfy.hpp"
 
 namespace kmlab::dispatcher {
@@ -21,7 +27,14 @@ namespace kmlab::dispatcher {
 namespace {
 using kernel::current_thread;
 
-std::mutex g_database_lock;
+// The dispatcher's own locks: FIFO ticket locks (kernel/fair_lock.hpp).
+// The kernel's dispatcher lock is a queued spin lock held at DISPATCH_LEVEL,
+// so a thread that asks for it is served in turn and no running thread can
+// take it back ahead of one already waiting; std::mutex lets the releaser
+// barge back in (1999 of 2000 times in fair_lock.hpp's measurement), which
+// a thread trying to join a wait list would pay for until the next tick.
+using DbLock = kernel::FairLock<>;
+DbLock g_database_lock;
 
 // The dispatcher's lock and parking. A link seam, not a run-time one: the
 // schedule explorer's library compiles this file again with
@@ -36,12 +49,12 @@ const platform::DispatcherSeam* seam() noexcept {
     // Atomic: real threads read it while a model run installs it.
     return std::atomic_ref(platform::g_dispatcher_seam).load(std::memory_order_relaxed);
 }
-void lock_db(std::mutex& m) {
-    if (seam()) return seam()->lock(m);
+void lock_db(DbLock& m) {
+    if (seam()) return seam()->lock(&m);
     m.lock();
 }
-void unlock_db(std::mutex& m) {
-    if (seam()) return seam()->unlock(m);
+void unlock_db(DbLock& m) {
+    if (seam()) return seam()->unlock(&m);
     m.unlock();
 }
 std::uint32_t load_wake(std::atomic<std::uint32_t>& w) {
@@ -89,10 +102,10 @@ void trace_section() {
     explore::kernel_seam::section_entered();
 }
 #else
-void lock_db(std::mutex& m) {
+void lock_db(DbLock& m) {
     m.lock();
 }
-void unlock_db(std::mutex& m) {
+void unlock_db(DbLock& m) {
     m.unlock();
 }
 std::uint32_t load_wake(std::atomic<std::uint32_t>& w) {
@@ -122,6 +135,7 @@ inline NTSTATUS trace_satisfied(ULONG, PVOID const*, NTSTATUS status) {
 }
 inline void trace_section() {}
 #endif
+
 // Threads unwaited by this thread whose wake is still to be published, in
 // unwait order, linked through ThreadExtra::next_pending_wake (a thread is
 // unwaited at most once per wait, so it is on one list at a time). Trivially
@@ -167,6 +181,9 @@ int g_stripes_of_test = 1;
 }  // namespace
 void testing::set_mutant(Mutant m) noexcept {
     g_mutant = m;
+}
+bool testing::mutant_is(Mutant m) noexcept {
+    return g_mutant == m;
 }
 void testing::set_stripe_of(int (*stripe)(const void* object), int stripes) noexcept {
     g_stripe_of = stripe;
@@ -228,6 +245,41 @@ void boost_priority(PKTHREAD t, KPRIORITY increment) noexcept {
                        std::memory_order_relaxed);
 }
 
+// A thread woken with a mutant it now owns, and the thread that woke it, on
+// one CPU: NT readies a woken thread behind a running thread of its own
+// priority or higher, so the waker runs on until it blocks [ros-thrdschd]
+// (KiReadyThread preempts only for a strictly higher priority). Linux's
+// scheduler instead lets the woken thread preempt its waker at once. With a
+// mutex passed between two threads on one CPU that inverts the protocol: the
+// woken owner releases before its waker is back on the wait list, finds the
+// mutex free, and re-takes it until the next tick, while the waker cannot
+// even queue (issue 20 measured 265 handoffs/s against 180,000 futex round
+// trips). So the woken owner yields once to a waker that shares its CPU and
+// whose priority is not below its own (decision, kmlab: after a mutant's
+// handoff only; an event's or semaphore's waker cannot take the object
+// back, and a yield there would only slow S9's ping-pong). Threads on
+// different CPUs pay two sched_getcpu() reads (the vDSO), on the slow path.
+namespace {
+#ifdef KMLAB_DISPATCHER_SEAM
+// The explorer's copy: every order of the two threads is a schedule already.
+void note_waker(PKTHREAD) noexcept {}
+void yield_to_waker(PKTHREAD, ULONG, PVOID const*) noexcept {}
+#else
+void note_waker(PKTHREAD t) noexcept {
+    t->Extra->waker_cpu = sched_getcpu();
+    t->Extra->waker_priority =
+        std::atomic_ref<SCHAR>(current_thread()->Priority).load(std::memory_order_relaxed);
+}
+void yield_to_waker(PKTHREAD t, ULONG count, PVOID const* objects) noexcept {
+    if (count != 1 || header_of(objects[0])->Type != MutantObject) return;
+    if (t->Extra->waker_cpu < 0 || t->Extra->waker_cpu != sched_getcpu()) return;
+    if (std::atomic_ref<SCHAR>(t->Priority).load(std::memory_order_relaxed) <=
+        t->Extra->waker_priority)
+        sched_yield();
+}
+#endif
+}  // namespace
+
 // Under the lock: ends `t`'s wait with `status` and wakes it. The wake itself
 // is published by flush_wakes() once the lock is released (see there).
 void unwait(PKTHREAD t, NTSTATUS status, KPRIORITY increment) noexcept {
@@ -237,6 +289,7 @@ void unwait(PKTHREAD t, NTSTATUS status, KPRIORITY increment) noexcept {
     trace_unwait(t, status);
     end_wait(t, status);
     boost_priority(t, increment);
+    note_waker(t);
     // The reference keeps its KTHREAD (and wake word) alive until the flush.
     kernel::reference_thread(t);
     t->Extra->next_pending_wake = nullptr;
@@ -275,7 +328,7 @@ void flush_wakes() noexcept {
 namespace {
 constexpr int kStripes = 64;
 struct alignas(64) Stripe {
-    std::mutex m;
+    DbLock m;
 };
 Stripe g_stripes[kStripes];
 
@@ -304,7 +357,7 @@ constexpr int stripes_in_use() noexcept {
 }
 #endif
 
-std::mutex& stripe_of(const void* object) noexcept {
+DbLock& stripe_of(const void* object) noexcept {
 #ifdef KMLAB_DISPATCHER_SEAM
     if (explore::kernel_seam::active())
         return g_stripes[explore::kernel_seam::model_stripe(object, kModelStripes)].m;
@@ -353,7 +406,71 @@ void Section::lock() {
     locked_ = true;
 }
 
+void Section::claim(DISPATCHER_HEADER* h) {
+    if (!has_fast_path(h->Type)) return;
+    if (mutated(Mutant::fast_path_ignores_busy)) return;
+    // Inside a WaitNext hold the mark belongs to the hold: whoever ends it
+    // (its wait, or drop_wait_next_hold before a raise unwinds) takes it back
+    // while it still holds every stripe. A section of the hold may end
+    // without the lock (a routine's) or after the hold did (a raise): its
+    // own list would then be taken back under whatever lock the thread held
+    // next, in per-object mode one that does not exclude a waiter.
+    if (in_hold_) {
+        auto& x = *t_->Extra;
+        if (std::find(x.hold_claimed, x.hold_claimed + x.hold_claims, h) !=
+            x.hold_claimed + x.hold_claims)
+            return;
+        mark_busy(h);
+        // A mark nobody records stays set: fast paths then fail and the next
+        // section over the object takes it back (it costs time only).
+        if (x.hold_claims < x.kMaxHoldClaims) x.hold_claimed[x.hold_claims++] = h;
+        return;
+    }
+    for (int i = 0; i < claims_; ++i) {
+        if (claimed_[i] == h) return;
+    }
+    mark_busy(h);
+    if (claims_ < kMaxClaims) claimed_[claims_++] = h;  // else it stays set, as above
+}
+
+void Section::release_claims() noexcept {
+    for (int i = 0; i < claims_; ++i) {
+        DISPATCHER_HEADER* h = claimed_[i];
+        if (IsListEmpty(&h->WaitListHead)) clear_busy(h);
+    }
+    claims_ = 0;
+}
+
+void Section::park_claims() noexcept {
+    auto& x = *t_->Extra;
+    for (int i = 0; i < claims_; ++i) {
+        void* h = claimed_[i];
+        if (std::find(x.hold_claimed, x.hold_claimed + x.hold_claims, h) !=
+            x.hold_claimed + x.hold_claims)
+            continue;
+        // Past the array the mark stays set (see claim).
+        if (x.hold_claims < x.kMaxHoldClaims) x.hold_claimed[x.hold_claims++] = h;
+    }
+    claims_ = 0;
+}
+
+namespace {
+// Under the lock, as a hold ends: the marks it kept come off where no one waits.
+void release_hold_claims(PKTHREAD t) noexcept {
+    auto& x = *t->Extra;
+    for (int i = 0; i < x.hold_claims; ++i) {
+        auto* h = static_cast<DISPATCHER_HEADER*>(x.hold_claimed[i]);
+        if (IsListEmpty(&h->WaitListHead)) clear_busy(h);
+    }
+    x.hold_claims = 0;
+}
+}  // namespace
+
 void Section::unlock() {
+    // Before the lock goes: a section that clears the mark holds the lock,
+    // so no waiter can link itself in between. An unlock ends any hold too.
+    release_claims();
+    if (t_->Extra->hold_claims != 0) release_hold_claims(t_);
     locked_ = false;
     if (mode_ == LockMode::global) {
         unlock_db(g_database_lock);
@@ -377,6 +494,9 @@ Section::Section(PKTHREAD t, Kind kind, const void* object)
 }
 
 Section::~Section() {
+    // A section of a hold recorded its marks with the hold (claim); one that
+    // keeps the lock hands them over in keep_for_wait; a woken wait gave
+    // them back before it blocked.
     if (keep_ || !locked_) return;
     // A raise or bug check already gave the hold back (drop_wait_next_hold).
     if (in_hold_ && !t_->WaitNext) return;
@@ -393,6 +513,7 @@ void Section::keep_for_wait() {
         // Only sections over every object may keep their hold (see dispatcher_core.hpp).
         std::abort();
     }
+    park_claims();
     if (!t_->WaitNext) {
         t_->WaitNext = TRUE;
         t_->WaitIrql = t_->Irql;
@@ -419,6 +540,7 @@ void drop_wait_next_hold(PKTHREAD t) noexcept {
     if (!t->WaitNext) return;
     t->WaitNext = FALSE;
     t->Irql = t->WaitIrql;
+    release_hold_claims(t);
     if (lock_mode() == LockMode::global) {
         unlock_db(g_database_lock);
     } else {
@@ -428,7 +550,7 @@ void drop_wait_next_hold(PKTHREAD t) noexcept {
 }
 
 namespace {
-std::mutex g_timer_list_lock;
+DbLock g_timer_list_lock;
 }  // namespace
 
 #ifdef KMLAB_DISPATCHER_SEAM
@@ -505,6 +627,9 @@ NTSTATUS wait(Section& section, ULONG count, PVOID const* objects, WAIT_TYPE typ
               KPROCESSOR_MODE mode, bool alertable, Deadline deadline, PKWAIT_BLOCK blocks) {
     PKTHREAD t = section.thread();
     for (;;) {
+        if (!mutated(Mutant::wait_leaves_unclaimed)) {
+            for (ULONG i = 0; i < count; ++i) section.claim(header_of(objects[i]));
+        }
         // 1. Satisfy now if possible: the lowest index wins for WaitAny.
         if (type == WaitAny) {
             for (ULONG i = 0; i < count; ++i) {
@@ -570,11 +695,16 @@ NTSTATUS wait(Section& section, ULONG count, PVOID const* objects, WAIT_TYPE typ
         // read without retaking the lock, which the waker may still hold.
         if (load_wake(t->Extra->wake) != 0) {
             const auto status = static_cast<NTSTATUS>(t->WaitStatus);
-            if (status != STATUS_KERNEL_APC) return status;
+            if (status != STATUS_KERNEL_APC) {
+                yield_to_waker(t, count, objects);
+                return status;
+            }
             section.relock();
             continue;
         }
         section.relock();
+        // Withdrawing unlinks blocks: the mark comes off where a list empties.
+        for (ULONG i = 0; i < count; ++i) section.claim(header_of(objects[i]));
         if (t->Extra->waiting) {
             // Timed out and nobody unwaited us in the meantime: withdraw.
             if (!mutated(Mutant::timeout_leaves_blocks)) withdraw(t);
@@ -594,6 +724,7 @@ NTSTATUS wait(Section& section, ULONG count, PVOID const* objects, WAIT_TYPE typ
 void signal_internal(PVOID object) {
     Section section(current_thread(), Section::Kind::Routine, object);
     DISPATCHER_HEADER* h = header_of(object);
+    section.claim(h);
     const LONG previous = load_state(h);
     store_state(h, 1);
     if (previous == 0) wait_test(h);
@@ -604,6 +735,62 @@ void wait_internal(PVOID object) {
     Section section(t, Section::Kind::Wait, object);
     PVOID objects[1] = {object};
     wait(section, 1, objects, WaitAny, KernelMode, false, Deadline::never(), t->WaitBlock);
+}
+
+// ---- The fast paths (dispatcher_core.hpp) ----
+// Each reads the word once, tests the mark and tries one compare-exchange;
+// a failure of any kind goes to the slow path, which decides as it always
+// did (no retry loop: a lost race means another thread is at the object).
+
+NTSTATUS wait_at_once(PKTHREAD t, PVOID object) noexcept {
+    // A WaitNext hold's wait ends the hold: the slow path's business.
+    if (t->WaitNext) return STATUS_PENDING;
+    DISPATCHER_HEADER* h = header_of(object);
+    const std::uint64_t w = load_word(h);
+    if ((w & kBusyBit) != 0 && !mutated(Mutant::fast_path_ignores_busy)) return STATUS_PENDING;
+    const LONG state = state_of(w);
+    NTSTATUS status = STATUS_SUCCESS;
+    // Acquire: what the last release or set published is visible to the
+    // caller once its wait returns.
+    switch (static_cast<UCHAR>(w)) {  // Type, the word's first byte
+        case MutantObject: {
+            PKMUTANT m = as_mutant(h);
+            if (state == 1) {
+                // Only a thread that holds no other mutant: its list is then
+                // edited by no one else while it runs (see the fast release,
+                // header_word.hpp). The owner field is written last, after the
+                // list edit, for KeReleaseMutant(Abandon = TRUE)'s settle_owner.
+                if (!IsListEmpty(&t->MutantListHead) ||
+                    !cas_word(h, w, with_state(w, 0), std::memory_order_acquire))
+                    return STATUS_PENDING;
+                status = own_mutant_owned(m, t);
+                store_owner_seen(m, t);
+            } else if (state <= 0 && state != MINLONG && load_owner(m) == t) {
+                // Its owner again. At MINLONG the slow path raises
+                // STATUS_MUTANT_LIMIT_EXCEEDED. Only the owner changes a
+                // state at or below 0 while no thread waits.
+                if (!cas_word(h, w, with_state(w, state - 1), std::memory_order_acquire))
+                    return STATUS_PENDING;
+            } else {
+                return STATUS_PENDING;
+            }
+            break;
+        }
+        case EventNotificationObject:
+            if (state <= 0) return STATUS_PENDING;  // signaled: stays so, the load acquired
+            break;
+        case EventSynchronizationObject:
+        case SemaphoreObject:
+            if (state <= 0 ||
+                !cas_word(h, w, with_state(w, h->Type == SemaphoreObject ? state - 1 : 0),
+                          std::memory_order_acquire))
+                return STATUS_PENDING;
+            break;
+        default:
+            return STATUS_PENDING;
+    }
+    PVOID objects[1] = {object};
+    return trace_satisfied(1, objects, status);
 }
 
 ULONG waiter_count(PVOID object) {
@@ -628,6 +815,7 @@ void rundown_thread(PKTHREAD t) {
         // that its waiters are not stranded behind a dead owner.
         while (!IsListEmpty(&t->MutantListHead)) {
             PKMUTANT m = containing_record(t->MutantListHead.Flink, &KMUTANT::MutantListEntry);
+            section.claim(&m->Header);
             if (m->ApcDisable != 0 && held_kmutex == nullptr) held_kmutex = m;
             RemoveEntryList(&m->MutantListEntry);
             t->KernelApcDisable = static_cast<SHORT>(t->KernelApcDisable + m->ApcDisable);
@@ -635,6 +823,7 @@ void rundown_thread(PKTHREAD t) {
             if (!mutated(Mutant::abandon_not_marked)) m->Abandoned = TRUE;
             store_state(&m->Header, 1);
             wait_test(&m->Header, MUTANT_INCREMENT);  // as KeRundownThread [ros-thrd]
+            section.release_claims();
         }
         t->Extra->user_apcs.clear();
     }

@@ -57,6 +57,21 @@ class Section {
 
     // Keep the lock for the caller's next KeWaitXxx (a Wait = TRUE release).
     void keep_for_wait();
+    // Under the lock: marks `h` busy (see "The fast paths" below) before this
+    // section reads and changes its state or wait list, so that no routine
+    // running without the lock changes it meanwhile. The mark stays while the
+    // object has waiters; the section takes it back, where the wait list is
+    // empty, when it gives up the lock (or keeps it for a WaitNext hold). A
+    // no-op for objects that have no fast path.
+    void claim(DISPATCHER_HEADER* h);
+    // Takes every mark back now (thread rundown claims one mutant at a time).
+    void release_claims() noexcept;
+    // The section that keeps the lock for a WaitNext hold leaves its marks
+    // to the hold (sections inside one record theirs there at once, claim):
+    // the objects stay busy, so that no fast path changes what the holder did
+    // until the hold ends (Wait = TRUE: "the return to the caller is executed
+    // without ... releasing the dispatcher database lock" [ddi:kesetevent]).
+    void park_claims() noexcept;
     // Drop and retake the lock around a block; leaving a WaitNext hold
     // restores the IRQL saved in WaitIrql.
     void unlock_for_block();
@@ -79,7 +94,53 @@ class Section {
     bool locked_ = false;
     bool keep_ = false;
     bool in_hold_ = false;  // created inside a WaitNext hold, which may end under it
+    // Objects this section marked busy outside a hold: one wait's
+    // (MAXIMUM_WAIT_OBJECTS) or one routine's object at a time.
+    static constexpr int kMaxClaims = 64;
+    int claims_ = 0;
+    DISPATCHER_HEADER* claimed_[kMaxClaims];
 };
+
+// ---- The fast paths: a routine that needs no waiter's wait block ----
+// KeWaitForSingleObject on an object that satisfies it at once, and the
+// release of a mutant, the set and reset of an event and the release of a
+// semaphore with nobody waiting, run without the dispatcher lock, as
+// Windows 7's per-object locking lets them run without the global one
+// [ros-kex]. They read and change the object's first eight bytes,
+// DISPATCHER_HEADER's Lock word and SignalState, with one 64-bit
+// compare-exchange, and only while the busy bit is clear:
+//
+//   bit 23 of Lock (kObjectBusy: the top bit of byte 2, Size) set while a
+//   section holding the dispatcher lock works on the object (Section::claim)
+//   and for as long as its wait list is not empty.
+//
+// Invariants: (1) every wait block is linked under a claim, so an object
+// with waiters is busy and never taken by a fast path: the FIFO handoff to
+// the first waiter stays the kernel's; (2) while busy, only sections (which
+// exclude one another through the dispatcher lock) change SignalState,
+// owner or list, so the slow paths are unchanged; (3) a claim is one atomic
+// RMW of the same word, so a fast path either completed before it (and the
+// section sees its result) or fails after it and goes the slow way.
+// Decision, kmlab: the kernel marks its per-object lock in bit 7 of Lock,
+// the top bit of Type [ros-kex]; every routine here compares Type,
+// none reads Size, and every Size of a fast-path object is below 128, so the
+// top bit of Size carries the mark instead. Objects of other kinds (timers,
+// threads, gates, whose sizes may reach bit 7) have no fast path and are
+// never marked.
+inline constexpr LONG kObjectBusy = 0x00800000;
+inline bool has_fast_path(UCHAR type) noexcept {
+    return type == MutantObject || type == EventNotificationObject ||
+           type == EventSynchronizationObject || type == SemaphoreObject;
+}
+// A wait on one object that is satisfied at once: its status, or
+// STATUS_PENDING if it must take the slow path (the object is busy or not
+// signaled, the compare-exchange lost a race, or the thread holds the lock
+// for a WaitNext hold). The caller checked the IRQL rule.
+NTSTATUS wait_at_once(PKTHREAD t, PVOID object) noexcept;
+// The releases' fast paths (KeReleaseMutant by its owner with Abandon and
+// Wait FALSE, KeSetEvent / KeResetEvent / KeClearEvent, KeReleaseSemaphore
+// within its limit, each with nobody waiting) are inline in their routines:
+// header_word.hpp.
 
 // Releases a WaitNext hold without a wait (before a raise or bug check
 // unwinds; installed as the kernel's unwind hook).
@@ -202,8 +263,14 @@ enum class Mutant {
     pending_user_apc_ignored,   // a user-mode alertable wait ignores queued user APCs
     abandon_not_marked,         // thread rundown releases a mutant without marking it abandoned
     thread_exit_no_wake,        // the thread object is signalled at exit without its wait test
+    // The fast paths (see "The fast paths" above):
+    fast_path_ignores_busy,    // a fast path takes or frees an object that has waiters
+    wait_leaves_unclaimed,     // a wait links its blocks without marking the object busy
+    fast_release_frees_first,  // the mutant's fast release frees it, then disowns it
 };
 void set_mutant(Mutant m) noexcept;
+// The switch as set_mutant left it (the explorer's copies only).
+bool mutant_is(Mutant m) noexcept;
 // Outside explore::run() (which picks stripes itself), a model test's own
 // choice of stripe for each object in the per-object mode (nullptr: the
 // address hash): a hash of addresses that differ from run to run would make

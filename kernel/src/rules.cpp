@@ -36,8 +36,7 @@ void set_flavor(Flavor f) noexcept {
     g_flavor.store(static_cast<int>(f), std::memory_order_relaxed);
     // Entering or leaving verifier: the holds it recorded go stale, as a
     // release made while it is off is unseen (kernel/verifier.hpp).
-    if ((before == Flavor::verifier) != (f == Flavor::verifier))
-        kernel::verifier::clear_holds();
+    if ((before == Flavor::verifier) != (f == Flavor::verifier)) kernel::verifier::clear_holds();
     // Every live thread's gate follows (kernel/verifier.hpp); a thread
     // created later reads flavor() as it starts.
     kernel::detail::set_verifier_gates(f == Flavor::verifier);

@@ -30,20 +30,29 @@ inline void check_mutant_limit(DISPATCHER_HEADER* h, PKTHREAD t) {
 
 // SEMANTICS.md 1.2: the first acquisition makes the thread owner, enters a
 // critical region for a KMUTEX (ApcDisable = 1) and clears abandonment.
-inline NTSTATUS satisfy_mutant(PKMUTANT m, PKTHREAD t) noexcept {
+// The first acquisition's side effects, once SignalState went from 1 to 0
+// (here or in the fast path, dispatcher.cpp).
+// All but the owner field, which the caller writes (the fast path does, last,
+// where the explorer sees it: header_word.hpp).
+inline NTSTATUS own_mutant_owned(PKMUTANT m, PKTHREAD t) noexcept {
     NTSTATUS status = STATUS_SUCCESS;
+    t->KernelApcDisable = static_cast<SHORT>(t->KernelApcDisable - m->ApcDisable);
+    if (m->Abandoned) [[unlikely]] {
+        m->Abandoned = FALSE;
+        status = STATUS_ABANDONED;
+    }
+    InsertTailList(&t->MutantListHead, &m->MutantListEntry);
+    return status;
+}
+inline NTSTATUS own_mutant(PKMUTANT m, PKTHREAD t) noexcept {
+    const NTSTATUS status = own_mutant_owned(m, t);
+    store_owner(m, t);
+    return status;
+}
+inline NTSTATUS satisfy_mutant(PKMUTANT m, PKTHREAD t) noexcept {
     const LONG state = load_state(&m->Header) - 1;
     store_state(&m->Header, state);
-    if (state == 0) {
-        store_owner(m, t);
-        t->KernelApcDisable = static_cast<SHORT>(t->KernelApcDisable - m->ApcDisable);
-        if (m->Abandoned) {
-            m->Abandoned = FALSE;
-            status = STATUS_ABANDONED;
-        }
-        InsertTailList(&t->MutantListHead, &m->MutantListEntry);
-    }
-    return status;
+    return state == 0 ? own_mutant(m, t) : STATUS_SUCCESS;
 }
 
 // Side effects of satisfying a wait (SEMANTICS.md 4.4 step 3); returns

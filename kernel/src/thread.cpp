@@ -7,6 +7,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include <kmlab/kernel/fast_mutex_inline.hpp>
 #include <kmlab/kernel/rules.hpp>
 #include <kmlab/kernel/verifier.hpp>
 
@@ -135,6 +136,7 @@ void exit_current_thread() {
     dispatcher::rundown_thread(t);
     detail::resource_thread_exit(t);
     detail::tls_current_thread = nullptr;
+    detail::tls_gate_lock_thread = nullptr;  // fm: fast_mutex_inline.hpp's copy of it, with it
     dereference_thread(t);
 }
 

@@ -75,8 +75,20 @@ NTSTATUS finish_wait(PKTHREAD t, NTSTATUS status) {
     return status;
 }
 
-NTSTATUS wait_single(PVOID object, KPROCESSOR_MODE mode, bool alertable, Deadline deadline,
-                     const LARGE_INTEGER* timeout) {
+// Satisfied at once, without the dispatcher lock (dispatcher_core.hpp, "The
+// fast paths"), or STATUS_PENDING. Taken at or below APC_LEVEL, every wait's
+// ceiling, with the verifier off (the gate word, kernel/verifier.hpp) and
+// outside a WaitNext hold (which raised the IRQL to DISPATCH_LEVEL). A
+// signaled object wins over a pending alert or user APC, as in the slow
+// path's step 2, so alertable waits take it too.
+[[gnu::always_inline]] inline NTSTATUS wait_fast(PKTHREAD t, PVOID object) noexcept {
+    if (t->IrqlGate > APC_LEVEL) [[unlikely]]
+        return STATUS_PENDING;
+    return dispatcher::wait_at_once(t, object);
+}
+
+[[gnu::noinline]] NTSTATUS wait_single(PVOID object, KPROCESSOR_MODE mode, bool alertable,
+                                       Deadline deadline, const LARGE_INTEGER* timeout) {
     PKTHREAD t = current_thread();
     // check_wait_irql's compare through the gate word (kernel/verifier.hpp).
     // After a Wait = TRUE release the saved WaitIrql is compared, with the
@@ -92,6 +104,8 @@ NTSTATUS wait_single(PVOID object, KPROCESSOR_MODE mode, bool alertable, Deadlin
 NTSTATUS KeWaitForSingleObject(PVOID Object, KWAIT_REASON WaitReason, KPROCESSOR_MODE WaitMode,
                                BOOLEAN Alertable, PLARGE_INTEGER Timeout) {
     (void)WaitReason;
+    if (const NTSTATUS status = wait_fast(current_thread(), Object); status != STATUS_PENDING)
+        return status;
     return wait_single(Object, WaitMode, Alertable != FALSE, kernel::deadline_from(Timeout),
                        Timeout);
 }
@@ -156,8 +170,13 @@ NTSTATUS KeWaitForMultipleObjects(ULONG Count, PVOID Object[], WAIT_TYPE WaitTyp
     const bool verify = kernel::verifier::on(t);
     if (verify) [[unlikely]]
         verify_multiple_before(t, Count, Object, WaitType, deadline);
-    NTSTATUS status;
-    {
+    // The first object satisfied at once (dispatcher_core.hpp): the lowest
+    // index wins a WaitAny anyway, and a WaitAll of one is that wait. Its
+    // status is the index's: STATUS_WAIT_0 or STATUS_ABANDONED_WAIT_0.
+    NTSTATUS status = STATUS_PENDING;
+    if (Count > 0 && (WaitType == WaitAny || Count == 1))
+        status = dispatcher::wait_at_once(t, Object[0]);
+    if (status == STATUS_PENDING) {
         Section section(t, Section::Kind::Wait, Count == 1 ? Object[0] : nullptr);
         status =
             dispatcher::wait(section, Count, Object, WaitType, WaitMode, Alertable != FALSE,
@@ -265,9 +284,15 @@ BOOLEAN KeInsertQueueUserApc(PKTHREAD Thread, PKNORMAL_ROUTINE NormalRoutine, PV
 
 namespace kmlab::dispatcher {
 NTSTATUS wait_for_mutex(PKMUTEX mutex, Deadline deadline) {
+    if (const NTSTATUS status = nt::wait_fast(kernel::current_thread(), mutex);
+        status != STATUS_PENDING)
+        return status;
     return nt::wait_single(mutex, KernelMode, false, deadline, nullptr);
 }
 NTSTATUS wait_for_mutex_alertable(PKMUTEX mutex, Deadline deadline, KPROCESSOR_MODE mode) {
+    if (const NTSTATUS status = nt::wait_fast(kernel::current_thread(), mutex);
+        status != STATUS_PENDING)
+        return status;
     return nt::wait_single(mutex, mode, true, deadline, nullptr);
 }
 }  // namespace kmlab::dispatcher

@@ -220,10 +220,24 @@ def _handoff(c: Canvas, name, recs):
     s7 = _rows_by(s7, "ops_per_s", reverse=True)
     rows = [f"{r.lock} ({median(r.values['vcsw_per_op']):.2f} sleeps)" if "vcsw_per_op" in r.values else r.lock
             for r in s7]
+    # The raw-futex ping-pong of the same binary: the time of one round trip, a wake each way.
+    floor = next((1e9 / median(r.values["ops_per_s"]) for r in recs if r.family == "BM_HandoffFloor"
+                  and r.values.get("ops_per_s") and median(r.values["ops_per_s"]) > 0), None)
     c.dots(name, "Handoff between two threads through the lock (median, min-max; sleeps per handoff in brackets)",
            "time per handoff", rows,
            [("time per handoff", {i: spread([1e9 / v for v in r.values["ops_per_s"]]) for i, r in enumerate(s7)})],
-           time_axis=True)
+           time_axis=True, floor=floor, floor_label="raw futex round trip")
+
+
+@_draws("one-core")
+def _one_core(c: Canvas, name, recs):
+    """S16: the two threads pinned to one CPU, each row's rate with its spread; zeros (a starved turn) drawn at
+    the axis floor, which the axis label names."""
+    rows = _rows_by([r for r in recs if r.family == "BM_OneCore" and r.values.get("ops_per_s")], "ops_per_s",
+                    reverse=True)
+    c.dots(name, "Two threads pinned to one CPU: handoffs, or ping-pong round trips (median, min-max)",
+           "operations per second (handoffs; round trips for KEVENT and raw_futex)", [r.lock for r in rows],
+           [("rate", {i: spread(r.values["ops_per_s"]) for i, r in enumerate(rows)})], colour_rows=True)
 
 
 @_draws("oversubscription")

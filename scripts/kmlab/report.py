@@ -18,7 +18,7 @@ from .results import LabError, load_report_dirs
 from .scenarios import SCENARIOS
 from .stats import repetitions_needed
 from .tables import RATIO_NOTE, markdown, scenario_groups, summary_table
-from .verdicts import CONVENTION, verdicts
+from .verdicts import CONVENTION, targets_table, verdicts
 
 TITLE = "kmlab benchmark report"
 
@@ -51,13 +51,15 @@ def render_report(dirs: list[Path], out_dir: Path, failures: list[str] | None = 
     charts = _step("charts", render_charts, ds, out_dir)
     answers, use = _step("verdicts", verdicts, ds)
     env = _step("environment", warnings, ds)
-    summary = _step("summary table", summary_table, ds)
+    # The run ends with the summary table and, where the run checked any, the targets' PASS / FAIL lines.
+    checks = [c for v in answers for c in v.checks]
+    summary = _step("summary table", summary_table, ds) + targets_table(checks)
     groups = {s.id: _step(f"tables ({s.id})", scenario_groups, ds, s) for s in SCENARIOS}
     present = {r.scenario for r in ds.records}
     when = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     origin = ", ".join(sources or [d.name for d in dirs])
     doc = dict(ds=ds, answers=answers, use=use, env=env, summary=summary, groups=groups, present=present,
-               charts=charts, failures=failures, when=when, origin=origin, note=_intervals_note(ds))
+               charts=charts, failures=failures, when=when, origin=origin, note=_intervals_note(ds), checks=checks)
     _step("report.md", lambda: (out_dir / "report.md").write_text(_markdown(**doc)))
     _step("report.html", lambda: (out_dir / "report.html").write_text(_html(out_dir, **doc)))
     return summary
@@ -67,10 +69,19 @@ def _ran(s, present) -> str:
     return "measured" if s.id in present else "not run"
 
 
-def _markdown(ds, answers, use, env, summary, groups, present, charts, failures, when, origin, note) -> str:
+TARGETS_HEADER = ["target", "measured", "wanted", "result"]
+
+
+def _markdown(ds, answers, use, env, summary, groups, present, charts, failures, when, origin, note, checks) -> str:
     md = [f"# {TITLE}", "", f"Generated {when} from {origin}.", "", "## Verdicts", "", note, ""]
     md += [f"- **{v.question}.** {v.text}" for v in answers]
-    md += ["", f"**What to use.** {use}", "", "## Environment", ""]
+    md += ["", f"**What to use.** {use}", ""]
+    if checks:
+        esc = (lambda c: c.replace("|", "\\|"))  # noqa: E731
+        md += ["## Targets", "", "| " + " | ".join(TARGETS_HEADER) + " |", "|---|---|---|---|"]
+        md += [f"| {esc(c.what)} | {esc(c.measured)} | {esc(c.target)} | **{c.result}**"
+               + (f" ({esc(c.doubt)})" if c.doubt else "") + " |" for c in checks] + [""]
+    md += ["## Environment", ""]
     md += [f"> **Warning:** {w}" + "  " for w in env] + ([""] if env else [])
     md += [f"- {f}" for f in facts(ds)]
     md += ["", "## Summary", "", "```", summary.strip("\n"), "```", "", "## What ran", ""]
@@ -97,13 +108,20 @@ STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em;l
          "pre{background:#f6f6f6;padding:0.6em;overflow-x:auto}")
 
 
-def _html(out_dir, ds, answers, use, env, summary, groups, present, charts, failures, when, origin, note) -> str:
+def _html(out_dir, ds, answers, use, env, summary, groups, present, charts, failures, when, origin, note,
+          checks) -> str:
     e = html.escape
     h = [f"<!doctype html><html><head><meta charset='utf-8'><title>{TITLE}</title><style>{STYLE}</style></head><body>",
          f"<h1>{TITLE}</h1><p>Generated {e(when)} from {e(origin)}.</p>",
          f"<h2>Verdicts</h2><p>{e(note)}</p><ul class='verdicts'>"]
     h += [f"<li><b>{e(v.question)}.</b> {e(v.text)}</li>" for v in answers]
-    h.append(f"</ul><p><b>What to use.</b> {e(use)}</p><h2>Environment</h2>")
+    h.append(f"</ul><p><b>What to use.</b> {e(use)}</p>")
+    if checks:
+        h.append("<h2>Targets</h2><table><tr>" + "".join(f"<th>{c}</th>" for c in TARGETS_HEADER) + "</tr>")
+        h += [f"<tr><td>{e(c.what)}</td><td>{e(c.measured)}</td><td>{e(c.target)}</td><td><b>{c.result}</b>"
+              + (f" ({e(c.doubt)})" if c.doubt else "") + "</td></tr>" for c in checks]
+        h.append("</table>")
+    h.append("<h2>Environment</h2>")
     h += [f"<div class='warn'><b>Warning:</b> {e(w)}</div>" for w in env]
     h.append("<ul>" + "".join(f"<li>{e(f.replace('**', ''))}</li>" for f in facts(ds)) + "</ul>")
     h.append(f"<h2>Summary</h2><pre>{e(summary.strip(chr(10)))}</pre>")

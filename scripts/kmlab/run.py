@@ -31,7 +31,10 @@ from .scenarios import SCENARIO_BY_ID, SCENARIOS, Scenario
 # default keeps under 10 minutes on 2 cores: with the spin locks (S1, S3-S7)
 # and the read-mostly scenario (S12) it runs 100 ms per threaded benchmark
 # (120 ms before them) and 0.05 s of calibrated loop per S1 pair (0.1 before),
-# still millions of pairs, and well above the 25 ms a quick run takes.
+# still millions of pairs, and well above the 25 ms a quick run takes. The
+# one-core handoffs (S16, 5 rows) and S7's raw-futex floor add about 4 s to
+# the default profile (2026-12-07, this 2-core VM under a load average of
+# about 10: S7, S9 and S16 together took 21 s).
 PROFILES = {
     "quick": {"duration_ms": 25, "repetitions": 4, "min_time": 0.01},
     "default": {"duration_ms": 100, "repetitions": 5, "min_time": 0.05},

@@ -39,7 +39,7 @@ SCENARIOS = [
              "ns per lock+unlock",
              families=("BM_LockUnlock", "BM_TryLockUnlock", "BM_RwShared", "BM_RwExclusive", "BM_RwSharedInRegion"),
              charts=("uncontended-ns", "uncontended-rw", "uncontended-instructions"),
-             questions=("uncontended", "dispatcher", "spin", "rw"), counts_instructions=True),
+             questions=("uncontended", "dispatcher", "spin", "rw", "targets"), counts_instructions=True),
     Scenario("S2", "physical floors", "uncontended", "BM_Floor<", "real_time", False, "ns per operation",
              families=("BM_Floor",), charts=("uncontended-ns", "uncontended-rw"),
              questions=("uncontended", "rw")),
@@ -53,15 +53,20 @@ SCENARIOS = [
              families=("BM_Fairness",), questions=("fairness", "spin")),
     Scenario("S6", "acquisition latency", "contention", "BM_Latency<", "p99_ns", False, "ns, p99 time to acquire",
              families=("BM_Latency",), charts=("latency", "latency-cdf"), questions=("latency",)),
-    Scenario("S7", "handoff", "handoff", "BM_Handoff<", "ops_per_s", True, "handoffs/s", families=("BM_Handoff",),
-             charts=("handoff",), questions=("handoff", "spin")),
+    # BM_HandoffFloor<raw_futex> is S9's raw-futex ping-pong again, in this binary so that the handoffs' ratio to it
+    # comes from interleaved rounds; its operation is one round trip (a wake each way).
+    Scenario("S7", "handoff", "handoff", "BM_(Handoff|HandoffFloor)<", "ops_per_s", True, "handoffs/s",
+             families=("BM_Handoff", "BM_HandoffFloor"), charts=("handoff",), questions=("handoff", "spin", "targets"),
+             note=("Two threads pass a turn through the lock: each takes it and, if the turn is its own, gives it to "
+                   "the other; one operation is one handoff. BM_HandoffFloor<raw_futex> is S9's raw-futex "
+                   "ping-pong run in the same rounds, and its operation is one round trip (a wake each way).")),
     Scenario("S8", "many locks (global vs per-object dispatcher lock)", "many_locks", "BM_ManyLocks<", "ops_per_s",
              True, "acquisitions/s", families=("BM_ManyLocks",), charts=("dispatcher-lock",),
              questions=("dispatcher",)),
     # The binary holds nothing else, so the filter takes all of it.
     Scenario("S9", "dispatcher objects", "dispatcher_objects", "BM_", "ops_per_s", True, "waits satisfied/s",
              families=("BM_EventPingPong", "BM_SemaphorePingPong", "BM_WaitAny", "BM_WaitAll"),
-             questions=("dispatcher",)),
+             questions=("dispatcher", "targets")),
     Scenario("S10", "driver-shaped work", "driver", "BM_", "ops_per_s", True, "items/s",
              families=("BM_IrpQueue", "BM_GrtLookupLock")),
     Scenario("S11", "safety cost", "uncontended", "BM_SafetyCost<", "real_time", False, "ns per lock+unlock",
@@ -89,7 +94,20 @@ SCENARIOS = [
                    "points off in S3 of this run: the last column is the cost on over off, the inverse of the "
                    "throughputs' ratio (run S3 too). The verifier's state is one lock for the process, so "
                    "contended acquisitions serialize on it as well.")),
+    # S7's turn-passing with both threads pinned to one CPU, beside S9's ping-pongs pinned the same way; the
+    # raw-futex ping-pong is the reference (ONE_CORE_REFERENCE).
+    Scenario("S16", "handoff on one core", "handoff", "BM_OneCore<", "ops_per_s", True,
+             "per s: handoffs, or round trips for the ping-pongs", families=("BM_OneCore",), charts=("one-core",),
+             questions=("targets",),
+             note=("Two threads pinned to one CPU (the first the process may use, as `taskset -c 0`), as on a loaded "
+                   "machine where they share a core. The locks pass a turn (S7's handoff: each thread takes the "
+                   "lock and, if the turn is its own, gives it to the other; one operation is one handoff); KEVENT "
+                   "and raw_futex are S9's ping-pong (one operation is one round trip, a wake each way). A lock "
+                   "whose release lets the running thread take it straight back passes the turn only when the "
+                   "scheduler preempts that thread; a KMUTEX hands ownership to its first waiter.")),
 ]
+# S16's reference: the raw-futex ping-pong pinned the same way.
+ONE_CORE_REFERENCE = "raw_futex"
 # The verifier-on families (S14, S15) and the family of their off rows.
 VERIFIER_OFF_FAMILY = {"BM_VerifierLockUnlock": "BM_LockUnlock", "BM_VerifierContended": "BM_Contended"}
 SCENARIO_BY_ID = {s.id: s for s in SCENARIOS}
@@ -105,7 +123,8 @@ REFERENCE_LOCK = "std::mutex"
 # The reader/writer families are compared with std::shared_mutex instead.
 RW_REFERENCE_LOCK = "std::shared_mutex"
 FAMILY_REFERENCE = {"BM_RwShared": RW_REFERENCE_LOCK, "BM_RwExclusive": RW_REFERENCE_LOCK,
-                    "BM_RwSharedInRegion": RW_REFERENCE_LOCK, "BM_ReadMostly": RW_REFERENCE_LOCK}
+                    "BM_RwSharedInRegion": RW_REFERENCE_LOCK, "BM_ReadMostly": RW_REFERENCE_LOCK,
+                    "BM_OneCore": ONE_CORE_REFERENCE, "BM_HandoffFloor": ONE_CORE_REFERENCE}
 
 
 def reference_for(family: str) -> str:

@@ -16,7 +16,8 @@ from .scenarios import (FAMILY_SCENARIO, NT_ROUTINES, NT_RW_OBJECTS, REFERENCE_L
 from .stats import fmt, fmt_interval, ratio_interval
 
 RATIO_NOTE = ("Every ratio is a cost relative to the reference lock in the same group (std::mutex; std::shared_mutex "
-              "for the reader/writer groups): time per operation, or the inverse of a throughput or of Jain's "
+              "for the reader/writer groups; the raw-futex ping-pong for the handoff floor and the one-core "
+              "handoffs): time per operation, or the inverse of a throughput or of Jain's "
               "index, so below 1x is better and above 1x worse; brackets give the 95% confidence interval over "
               "repetitions.")
 

@@ -43,14 +43,14 @@ class DispatcherUnderModel {
 
   private:
   public:
-    static std::uint32_t* word_for_seam(std::mutex& m) { return word_for(m); }
+    static std::uint32_t* word_for_seam(const void* m) { return word_for(m); }
     // Whether model thread `thread` holds a dispatcher lock now (read in the
     // running fiber: the words are model memory it may have buffered, but a
     // lock is taken and released with read-modify-writes, never buffered).
     static bool holds_a_lock(int thread);
 
   private:
-    static std::uint32_t* word_for(std::mutex& m);
+    static std::uint32_t* word_for(const void* m);
     static DispatcherUnderModel* current_;
     std::map<const void*, std::uint32_t> lock_words_;
 };

@@ -114,10 +114,14 @@ KPRIORITY KeSetPriorityThread(PKTHREAD Thread, KPRIORITY Priority);
 // has only as ASSERTs: the safe routines then run above APC_LEVEL (the
 // acquire sets APC_LEVEL and saves the IRQL it found in OldIrql), the Unsafe
 // ones outside a region; the ownership checks stay in both flavours.
+// ExAcquireFastMutex and ExReleaseFastMutex, KeAcquireGuardedMutex and
+// KeReleaseGuardedMutex are inline (kmlab/kernel/fast_mutex_inline.hpp,
+// included below): their uncontended paths over the lock bit, every other
+// case out of line.
 void ExInitializeFastMutex(PFAST_MUTEX FastMutex);
-void ExAcquireFastMutex(PFAST_MUTEX FastMutex);
+inline void ExAcquireFastMutex(PFAST_MUTEX FastMutex);
 BOOLEAN ExTryToAcquireFastMutex(PFAST_MUTEX FastMutex);
-void ExReleaseFastMutex(PFAST_MUTEX FastMutex);
+inline void ExReleaseFastMutex(PFAST_MUTEX FastMutex);
 void ExAcquireFastMutexUnsafe(PFAST_MUTEX FastMutex);
 void ExReleaseFastMutexUnsafe(PFAST_MUTEX FastMutex);
 // KeEnterCriticalRegion + ExAcquireFastMutexUnsafe, and the reverse, as one
@@ -130,9 +134,9 @@ void ExReleaseFastMutexUnsafeAndLeaveCriticalRegion(PFAST_MUTEX FastMutex);
 // (a free build ASSERTs [ros-gmutex]). In the free flavour an acquire that
 // would block above APC_LEVEL bug checks 0xC4/0x3B first, as a wait there.
 void KeInitializeGuardedMutex(PKGUARDED_MUTEX Mutex);
-void KeAcquireGuardedMutex(PKGUARDED_MUTEX Mutex);
+inline void KeAcquireGuardedMutex(PKGUARDED_MUTEX Mutex);
 BOOLEAN KeTryToAcquireGuardedMutex(PKGUARDED_MUTEX Mutex);
-void KeReleaseGuardedMutex(PKGUARDED_MUTEX Mutex);
+inline void KeReleaseGuardedMutex(PKGUARDED_MUTEX Mutex);
 void KeAcquireGuardedMutexUnsafe(PKGUARDED_MUTEX Mutex);
 void KeReleaseGuardedMutexUnsafe(PKGUARDED_MUTEX Mutex);
 
@@ -283,3 +287,6 @@ HANDLE PsGetCurrentProcessId();  // [ddi:psgetcurrentprocessid]
 HANDLE PsGetProcessId(PEPROCESS Process);
 
 }  // namespace kmlab::nt
+
+// The inline FAST_MUTEX / KGUARDED_MUTEX routines declared above.
+#include <kmlab/kernel/fast_mutex_inline.hpp>

@@ -231,6 +231,17 @@ struct ThreadExtra {
     // The next thread on the list of wakes its waker publishes after
     // unlocking (owned by that waker between unwait and publication).
     nt::PKTHREAD next_pending_wake = nullptr;
+    // Who unwaited this thread last: the CPU it ran on and its priority,
+    // written by the waker under the dispatcher lock and published by the
+    // wake (kernel/src/dispatcher.cpp, yield_to_waker).
+    int waker_cpu = -1;
+    nt::SCHAR waker_priority = 0;
+    // The dispatcher objects a WaitNext hold keeps marked busy until it ends
+    // (DISPATCHER_HEADER*, kernel/src/dispatcher.cpp, Section::park_claims):
+    // under the dispatcher lock, which the hold owns.
+    static constexpr int kMaxHoldClaims = 64;
+    int hold_claims = 0;
+    void* hold_claimed[kMaxHoldClaims];
     // KernelApcDisable at thread start: system threads start inside a critical
     // region [ddi:pscreatesystemthread], so they must leave with -1, not 0.
     nt::SHORT base_kernel_apc_disable = 0;

@@ -12,6 +12,9 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <type_traits>
 
 #include <kmlab/backends/backend.hpp>
 #include <kmlab/backends/dispatcher.hpp>
@@ -282,6 +285,252 @@ class RawLockBit : public LockBitState<platform::platform_of<Backend>> {
   private:
     LockBitGate<Backend> gate_;
 };
+
+// ---- One locked instruction per uncontended pair (issue 20) ----
+//
+// OneLockBit: a FAST_MUTEX-semantics lock over a parking backend whose
+// uncontended acquire is one exchange and whose uncontended release is a
+// plain store, the waiters paying an asymmetric fence instead
+// (platform/membarrier.hpp). Explored in tests/model/model_one_lock_test.cpp.
+//
+// Decision, kmlab (issue 20): not the default RawLockBit<Futex>; an explored
+// alternative (KMLAB_ONE_LOCK_RELEASE=1 makes it the default in a build that
+// measures it). Measured 2026-12-07 on the 2-core VM of BENCHMARKING.md
+// (load ~5 from other builds), one script, binaries alternated round by
+// round, medians of 7 rounds (a 9-round run agreed within 0.04x), ratio to
+// std::mutex in the same binary, per_sleep (per_acquisition within 0.05x):
+// uncontended FastMutex<T, Futex> 0.85x (today's 1.29x), GuardedMutex 0.56x
+// (0.96x), the raw lock alone 0.43x (0.87x); callgrind 38 instructions per
+// typed pair against today's 31 (raw: 11 against 9). Contended S3 at 4
+// threads (cs_ns 50) 0.87x against today's 1.00x and S4 (8 threads) 0.90x
+// against 0.99x; 2 threads cs_ns 50 even. The issue's rule (FastMutex at
+// most 0.6x uncontended, contended rows not worse) is not met: FastMutex's
+// own IRQL raise and lower cost ~6 ns per pair over GuardedMutex in both
+// builds, and under contention every release while a waiter is counted makes
+// a wake system call (no woken mark: one in the lock could not be cleared
+// after the release store, one in a shared slot could hide another lock's
+// waiter): at 2 threads 35,000 futex calls per run (per_sleep; 14,000
+// per_acquisition) against 1,700 today, at 4 threads 47,000 (49,000)
+// against 1,800; membarriers are few (300 and 130 per run per_sleep, under
+// 10 per_acquisition) (perf stat, the S3 rows above, one run each).
+//
+// State:
+//   word_ (in the lock, the futex word)   1 = free, 0 = held (Count's encoding
+//                                         of FM_LOCK_BIT: count() reads it)
+//   ParkedWaiters slot (outside the lock) the number of threads registered to
+//                                         park on some lock hashed to it
+//
+// Why the waiter count lives outside the lock: a release by plain store
+// cannot learn of a waiter before the store (a waiter that registers between
+// the releaser's read and its store is missed, as the count_read_first
+// mutant shows), so it reads the count after the store; but after the store
+// the next owner may take the lock, release it and destroy it, which
+// std::mutex ([cpp-mutex-destroy]) and POSIX ([posix-mutex-destroy]) allow,
+// so a count inside the lock would be read after free (the count_in_lock
+// mutant). A table that is
+// never freed, indexed by the lock's address, can be read at any time;
+// parking_lot and WebKit's ParkingLot keep their waiter queues in such a
+// global table for the same reason [pl-parking][webkit-parkinglot]. After
+// its store the releaser touches nothing of the lock but the futex wake, a
+// system call on an address, harmless on freed memory (backend.hpp).
+// Locks that share a slot cost each other a spurious wake system call while
+// one of them has parked waiters; never a lost one.
+//
+// The pairing (asymmetric Dekker): the releaser does
+//   store word_ = 1; light fence (compiler only); load slot
+// and a waiter does
+//   slot += 1 (locked RMW); heavy fence (membarrier); then every check of
+//   word_ (the exchange, and the futex_wait's compare in the kernel)
+// The membarrier puts a full barrier into every other thread at some point
+// during the call. A releaser whose barrier point falls before its store
+// loads the slot after the barrier, so it sees the count (the RMW was
+// globally visible before the call) and wakes. A releaser whose barrier
+// point falls after its store has that store visible to the waiter when the
+// call returns, so the waiter's next check sees the lock free and does not
+// sleep. A waiter sleeps only while counted, and counts itself anew (with a
+// new fence) after every time it was uncounted (OneLockPark::per_sleep), or
+// stays counted from its first sleep until it owns the lock, one fence
+// covering all its sleeps (per_acquisition). A woken waiter that loses the
+// lock to a barging thread sleeps again, counted; that thread's release sees
+// the count and wakes again: a free lock with a counted sleeper always has a
+// wake in flight or a waiter about to re-check.
+//
+// Memory orders: the exchange that acquires is acquire, the release store is
+// release (the critical section is published by it, as by any unlock). The
+// slot load is relaxed and may pass the release store in hardware (x86 store
+// buffer) and in C++: that reordering is exactly what the heavy fence
+// answers, and the light fence keeps the compiler from making it.
+//
+// Fallback: where membarrier is refused, the pairing is gone; a waiter then
+// sleeps at most kFallbackSleep at a time before it re-checks the lock, so a
+// missed wake costs latency, never a hang (explored as HeavyFence::fallback).
+//
+// Illegal uses (as for every FAST_MUTEX): recursive acquisition, release by
+// a thread that does not own it (the typed mutexes check both first).
+
+// The parked-waiter counts, one cache line pair each (128 bytes: the
+// adjacent-line prefetcher pairs lines), indexed by a lock's address.
+// Written only by waiters (twice per parking acquisition); read by every
+// release of a lock hashed to the slot, which keeps the line shared and
+// cached while nobody parks.
+template <class P>
+struct ParkedWaiters {
+    static constexpr std::size_t kSlots = 64;
+    struct alignas(128) Slot {
+        typename P::template atomic<std::uint32_t> count{0};
+    };
+    static inline Slot slots[kSlots];
+    // Fibonacci hashing: locks 64 or 4096 bytes apart still spread.
+    static typename P::template atomic<std::uint32_t>& of(const void* lock) noexcept {
+        const auto a = reinterpret_cast<std::uintptr_t>(lock);
+        return slots[static_cast<std::size_t>((a * 0x9E3779B97F4A7C15ull) >> 58)].count;
+    }
+};
+
+// How long a waiter stays counted (both explored; the measurements of issue
+// 20's closing note compare them): from its first sleep until it owns the
+// lock (one membarrier per contended acquisition, but a wake system call on
+// every release meanwhile), or around each sleep alone (a membarrier per
+// sleep, and a release wakes only while someone sleeps or is about to).
+enum class OneLockPark { per_sleep, per_acquisition };
+
+// Test-only shortcuts, each a plausible simplification that
+// tests/model/model_one_lock_test.cpp must see fail (must-find mutants).
+enum class OneLockShortcut {
+    none,
+    count_read_first,  // the release reads the count, then stores the free lock
+    count_in_lock,     // the count is a field of the lock, read after the release store
+};
+
+template <backends::ParkingBackend Backend, OneLockShortcut Shortcut = OneLockShortcut::none,
+          OneLockPark Park = OneLockPark::per_sleep>
+class OneLockBit {
+    using P = platform::platform_of<Backend>;
+    static constexpr std::uint32_t kFree = 1;
+    static constexpr std::uint32_t kHeld = 0;
+
+  public:
+    // Where membarrier is refused: a sleep is bounded by this, so a missed
+    // wake costs at most this much latency. 1 ms, as the plain-store release
+    // before issue 9 bounded it (tests/model/asymmetric_lock.hpp).
+    static constexpr auto kFallbackSleep = std::chrono::milliseconds(1);
+
+    OneLockBit() = default;
+    OneLockBit(const OneLockBit&) = delete;
+    OneLockBit& operator=(const OneLockBit&) = delete;
+
+    PKTHREAD owner() const noexcept { return owner_.load(std::memory_order_relaxed); }
+    void set_owner(PKTHREAD t) noexcept { owner_.store(t, std::memory_order_relaxed); }
+    LONG count() const noexcept { return static_cast<LONG>(word_.load(std::memory_order_relaxed)); }
+    nt::ULONG contention() const noexcept {
+        return std::atomic_ref<const nt::ULONG>(contention_).load(std::memory_order_relaxed);
+    }
+
+    // The one locked instruction. Acquire: the previous owner's critical
+    // section, published by its release store, is visible from here.
+    bool try_lock() noexcept { return word_.exchange(kHeld, std::memory_order_acquire) == kFree; }
+
+    // A plain store, then the slot (see the pairing above). Nothing of the
+    // lock is touched after the store but the futex wake's address.
+    void unlock() noexcept {
+        if constexpr (Shortcut == OneLockShortcut::count_read_first) {
+            const bool waiters = parked().load(std::memory_order_relaxed) != 0;
+            word_.store(kFree, std::memory_order_release);
+            if (waiters) wake();
+        } else {
+            word_.store(kFree, std::memory_order_release);
+            P::light_fence();
+            if (parked().load(std::memory_order_relaxed) != 0) [[unlikely]]
+                wake();
+        }
+    }
+
+    [[gnu::noinline, gnu::cold]] void lock_contended() {
+        std::atomic_ref<nt::ULONG>(contention_).fetch_add(1, std::memory_order_relaxed);
+        auto& slot = parked();
+        for (;;) {
+            // A holder that is running releases within a critical section's
+            // time: test, then test-and-set, before paying for a membarrier, a
+            // sleep and a wake (the backend's spin_before_park, 1 us for Futex).
+            if constexpr (backends::spin_before_park<Backend>() >
+                          std::chrono::nanoseconds::zero()) {
+                const auto until = Deadline::at(P::now() + backends::spin_before_park<Backend>());
+                if (P::spin_until([&] { return seen_free_and_taken(); }, until)) return;
+            }
+            // Seq_cst RMW (a locked instruction): globally visible before the
+            // heavy fence starts, so a releaser past its barrier point sees it.
+            slot.fetch_add(1, std::memory_order_seq_cst);
+            const bool paired = P::heavy_fence();
+            if constexpr (Park == OneLockPark::per_sleep) {
+                // Counted only around one sleep: a release while we are awake
+                // makes no wake system call for us. A woken waiter spins
+                // again, and counts itself (one more membarrier) before it
+                // sleeps again.
+                const bool taken = seen_free_and_taken();
+                // The kernel compares word_ with kHeld under its futex lock:
+                // a release store visible by then makes it return at once.
+                if (!taken)
+                    Backend::wait(
+                        word_, kHeld,
+                        paired ? Deadline::never() : Deadline::at(P::now() + kFallbackSleep));
+                slot.fetch_sub(1, std::memory_order_relaxed);
+                if (taken) return;
+            } else {
+                // Counted from the first sleep until we own the lock: every
+                // release meanwhile makes a wake system call (measured: tens
+                // of thousands a second at 2 threads; issue 20's note).
+                while (!seen_free_and_taken()) {
+                    Backend::wait(
+                        word_, kHeld,
+                        paired ? Deadline::never() : Deadline::at(P::now() + kFallbackSleep));
+                }
+                slot.fetch_sub(1, std::memory_order_relaxed);
+                return;
+            }
+        }
+    }
+
+    bool debug_is_free() const noexcept {
+        return count() == nt::FM_LOCK_BIT && owner() == nullptr &&
+               const_cast<OneLockBit*>(this)->parked().load(std::memory_order_relaxed) == 0;
+    }
+
+  private:
+    bool seen_free_and_taken() noexcept {
+        return word_.load(std::memory_order_relaxed) == kFree && try_lock();
+    }
+    typename P::template atomic<std::uint32_t>& parked() noexcept {
+        if constexpr (Shortcut == OneLockShortcut::count_in_lock)
+            return in_lock_count_;
+        else
+            return ParkedWaiters<P>::of(this);
+    }
+    // The futex wake is a system call on an address: harmless on a lock
+    // destroyed since (backend.hpp), and then at worst a spurious wake of
+    // whatever waits there now, which every futex waiter tolerates.
+    [[gnu::noinline, gnu::cold]] void wake() noexcept { Backend::wake_one(word_); }
+
+    backends::wait_word<Backend> word_{kFree};
+    nt::ULONG contention_ = 0;
+    std::atomic<PKTHREAD> owner_{nullptr};
+    struct Empty {};
+    [[no_unique_address]] std::conditional_t<Shortcut == OneLockShortcut::count_in_lock,
+                                             typename P::template atomic<std::uint32_t>, Empty>
+        in_lock_count_{};
+};
+
+#if KMLAB_ONE_LOCK_RELEASE
+// A build that measures the one-locked-instruction lock as the default
+// FastMutex / GuardedMutex over a sleeping parking backend (Futex):
+// KMLAB_ONE_LOCK_RELEASE=1 counts waiters per sleep, =2 per acquisition.
+template <backends::WaitBackend Backend>
+requires(backends::ParkingBackend<Backend> && !backends::never_sleeps<Backend> &&
+         !backends::kernel_objects<Backend>) class RawLockBit<Backend>
+    : public OneLockBit<Backend, OneLockShortcut::none,
+                        KMLAB_ONE_LOCK_RELEASE == 2 ? OneLockPark::per_acquisition
+                                                    : OneLockPark::per_sleep> {
+};
+#endif
 
 // Over a backend whose waiters never sleep (Spin) Count is 1 or 0, taken with
 // an exchange and released with a plain release store: a test-and-test-and-set

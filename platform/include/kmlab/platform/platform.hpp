@@ -31,6 +31,7 @@
 #include <mutex>
 
 #include <kmlab/platform/deadline.hpp>
+#include <kmlab/platform/membarrier.hpp>  // onelock: the asymmetric fence pair
 
 namespace kmlab::platform {
 
@@ -81,6 +82,15 @@ struct Native {
         }
         return true;
     }
+
+    // onelock: the asymmetric fence pair (membarrier.hpp); the explorer's
+    // Platform models both (explore.hpp, set_heavy_fence).
+    static bool heavy_fence() noexcept {
+        return sys::heavy_fence();
+    }
+    static void light_fence() noexcept {
+        sys::light_fence();
+    }
 };
 
 // The emulated dispatcher is not a template, so the explorer reaches its
@@ -88,8 +98,9 @@ struct Native {
 // dispatcher compiled for the explorer alone (KMLAB_DISPATCHER_SEAM, a link
 // seam: see kernel/src/dispatcher.cpp). Production never reads it.
 struct DispatcherSeam {
-    void (*lock)(std::mutex&);
-    void (*unlock)(std::mutex&);
+    // The dispatcher's locks (kernel/fair_lock.hpp, a layer above), by address.
+    void (*lock)(const void*);
+    void (*unlock)(const void*);
     std::uint32_t (*load)(std::atomic<std::uint32_t>&);
     void (*store)(std::atomic<std::uint32_t>&, std::uint32_t);
     // As platform::sys::futex_wait / futex_wake (one waiter).

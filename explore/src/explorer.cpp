@@ -47,6 +47,15 @@ long env_number(const char* name, const char* v) {
         throw std::invalid_argument(std::string(name) + "='" + v + "' is not a number");
     return n;
 }
+
+// KMLAB_MODEL_REDUCTION: 0 / off, 1 / unbounded, all / always.
+Reduction reduction_from(const char* v) {
+    if (std::strcmp(v, "0") == 0 || std::strcmp(v, "off") == 0) return Reduction::off;
+    if (std::strcmp(v, "all") == 0 || std::strcmp(v, "always") == 0) return Reduction::always;
+    if (std::strcmp(v, "1") == 0 || std::strcmp(v, "unbounded") == 0) return Reduction::unbounded;
+    throw std::invalid_argument(std::string("KMLAB_MODEL_REDUCTION='") + v +
+                                "' is not 0, unbounded or all");
+}
 }  // namespace
 
 // Replay, break and verbose traces from the environment (explore.hpp):
@@ -61,7 +70,9 @@ Result explore(const Config& config_in, const std::function<Program()>& make) {
             config.break_step = env_number("KMLAB_MODEL_BREAK", v);
     }
     if (const char* v = env("KMLAB_MODEL_VERBOSE")) config.verbose = std::strcmp(v, "0") != 0;
+    if (const char* v = env("KMLAB_MODEL_REDUCTION")) config.reduction = reduction_from(v);
     Result r;
+    r.reduced = Scheduler::reduces(config);
     Scheduler s(config);
     auto record = [&](Scheduler& sched, const std::vector<std::string>& schedule_names) {
         r.violation = true;
@@ -114,19 +125,9 @@ Result explore(const Config& config_in, const std::function<Program()>& make) {
             continue;
         }
         if (config.max_schedules > 0 && r.schedules >= config.max_schedules) return r;
-        // Backtrack to the deepest decision with an affordable alternative.
-        while (!trail.empty()) {
-            Decision& d = trail.back();
-            int next = d.chosen + 1;
-            while (next < d.count && d.cost_before + d.costs[next] > config.preemption_bound)
-                ++next;
-            if (next < d.count) {
-                d.chosen = next;
-                break;
-            }
-            trail.pop_back();
-        }
-        if (trail.empty()) {
+        // Backtrack to the deepest decision with an alternative to run
+        // (explorer_search.cpp).
+        if (!Scheduler::next_schedule(trail, config, r.schedules_pruned)) {
             r.complete = true;
             return r;
         }
@@ -139,6 +140,7 @@ void fail(const char* what) {
     g_sched->fail(what);
 }
 void destroy(const void* p, std::size_t size) {
+    if (g_sched != nullptr && g_sched->current() >= 0) g_sched->touch_global();
     if (g_sched != nullptr) g_sched->destroy(p, size);
 }
 void label(const void* p, std::size_t size, const char* name) {
@@ -172,8 +174,9 @@ bool active() noexcept {
 Config config_from_environment(Config defaults) {
     Config c = std::move(defaults);
     if (const char* v = env("KMLAB_MODEL_REPLAY")) c.replay = v;
-    if (const char* v = env("KMLAB_MODEL_BOUND"))
-        c.preemption_bound = static_cast<int>(env_number("KMLAB_MODEL_BOUND", v));
+    if (const char* v = env("KMLAB_MODEL_BOUND"))  // "none": no bound (with the reduction)
+        c.preemption_bound =
+            std::strcmp(v, "none") == 0 ? -1 : static_cast<int>(env_number("KMLAB_MODEL_BOUND", v));
     if (const char* v = env("KMLAB_MODEL_RANDOM")) {
         c.random_schedules = env_number("KMLAB_MODEL_RANDOM", v);
         c.random = c.random_schedules > 0;
@@ -182,6 +185,7 @@ Config config_from_environment(Config defaults) {
         c.seed = static_cast<std::uint64_t>(env_number("KMLAB_MODEL_SEED", v));
     if (const char* v = env("KMLAB_MODEL_VERBOSE")) c.verbose = std::strcmp(v, "0") != 0;
     if (const char* v = env("KMLAB_MODEL_BREAK")) c.break_step = env_number("KMLAB_MODEL_BREAK", v);
+    if (const char* v = env("KMLAB_MODEL_REDUCTION")) c.reduction = reduction_from(v);
     return c;
 }
 void set_heavy_fence(HeavyFence mode) {
@@ -247,6 +251,7 @@ void spin_begin() {
 bool spin_wait(bool has_deadline) {
     if (g_sched == nullptr || g_sched->current() < 0)
         throw std::logic_error("model: spin outside a run");
+    g_sched->touch_spin_reads();  // no yield: it re-reads what it read, in the step in progress
     return g_sched->spin_wait(has_deadline);
 }
 void event_wait(const void* event) {

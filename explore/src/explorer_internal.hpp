@@ -97,7 +97,16 @@ struct Thread {
 // Every choice a schedule names: run a thread, expire a blocked thread's
 // deadline, drain the oldest store of a buffer, wake a futex sleeper
 // spuriously, answer "yes" to a running thread's detail::deadline_passed().
-enum class OptKind : char { run = 'T', timeout = 'X', flush = 'F', spurious = 'W', deadline = 'D' };
+// Under Memory::cxx also: which store a load reads (R<n>: the n-th store of
+// its location in modification order; explorer_c11.cpp).
+enum class OptKind : char {
+    run = 'T',
+    timeout = 'X',
+    flush = 'F',
+    spurious = 'W',
+    deadline = 'D',
+    read = 'R'
+};
 struct Option {
     OptKind kind;
     int thread;
@@ -108,11 +117,47 @@ struct Option {
     std::string name() const { return static_cast<char>(kind) + std::to_string(thread); }
 };
 
+// ---- partial-order reduction (explorer_search.cpp) ----
+// What one step (the run from a choice to the next) did to shared state, as
+// far as the reduction needs it: the 4-byte granules it read or wrote (two
+// steps conflict if they touch a granule and one of them writes it; whole
+// granules, so that overlapping accesses of different sizes conflict too),
+// or "global": dependent with every other step (timeouts, spurious wakes,
+// deadline checks, membarriers, destroy, spawn, and any operation the
+// reduction does not know).
+struct Footprint {
+    bool global = false;
+    std::vector<std::pair<std::uintptr_t, bool>> acc;  // granule, written
+    void add(const void* p, std::size_t size, bool write);
+    void merge(const Footprint& o);
+};
+bool dependent(const Footprint& a, const Footprint& b);
+
+// A transition explored from a decision (or asleep there). Its footprint is
+// taken afresh in each run, from the state the run is in (every run makes its
+// program anew, at other addresses): the operation its thread announced, or
+// its buffer's oldest store; `extras`: when it ran it did more than that (a
+// thread's first step, a spin, a spawn, a destroy), so it counts as global.
+struct Sleeper {
+    OptKind kind;
+    int thread;
+    bool extras;
+    Footprint fp{};
+};
+
 struct Decision {
     int chosen;
     int count;
     int cost_before;          // preemptions spent before this decision
     std::vector<char> costs;  // of each option
+    // Only under reduction (Config::reduction):
+    std::vector<Option> opts{};    // the options, to name an actor's ones
+    std::vector<char> todo{};      // per option: 0 not wanted, 1 to explore, 2 explored
+    bool switched = false;         // the choice was not "the thread that ran goes on"
+    bool frozen = false;           // in a run past a sleep-set block: no alternatives
+    bool extras = false;           // the chosen option's step did more than announced
+    std::vector<Sleeper> sleep{};  // asleep when the search arrived here
+    std::vector<Sleeper> done{};   // options explored here before the chosen one
 };
 
 struct RunAbort {};
@@ -129,7 +174,9 @@ struct TraceLine {
 };
 
 class Scheduler;
-extern Scheduler* g_sched;                           // the scheduler of the run in progress
+struct C11;                 // the C++ memory model's operations (explorer_c11.cpp)
+struct C11State;            // and its state for one run
+extern Scheduler* g_sched;  // the scheduler of the run in progress
 extern std::string (*g_wait_describer)(int thread);  // set_wait_describer
 // Set by explore::run(): wraps what explore::spawn() starts, so that a
 // thread spawned inside run() is a kernel thread with a KTHREAD of its own.
@@ -178,6 +225,30 @@ class Scheduler {
     void destroy(const void* p, std::size_t size);
     void label(const void* p, std::size_t size, const char* name);
 
+    // ---- partial-order reduction (explorer_search.cpp) ----
+    // Every operation that yield()s first announces itself, before its
+    // yield(): the reduction attributes it to the step that the choice at
+    // that yield() starts. An operation that yields unannounced is taken as
+    // dependent with everything. touch_*: what the step in progress does
+    // without a yield of its own.
+    enum class Op : char { load, store, store_seq_cst, rmw, sync, fence, global };
+    void announce(Op op, const void* p = nullptr, std::size_t size = 0) {
+        if (por_) por_announce(op, p, size);
+    }
+    void touch_global() {
+        if (por_) por_touch_global();
+    }
+    void touch_spin_reads() {
+        if (por_) por_touch_spin_reads();
+    }
+    // Between runs of an exhaustive search: moves the trail to the next
+    // schedule (false: none left); counts the branches the reduction skips.
+    static bool next_schedule(std::vector<Decision>& trail, const Config& config, long& pruned);
+    // Whether this configuration's search is reduced (Config::reduction, an
+    // exhaustive search, a memory model the reduction knows).
+    static bool reduces(const Config& config);
+    bool redundant() const { return por_blocked_; }
+
   private:
     struct Label {
         std::uintptr_t lo, hi;
@@ -218,6 +289,24 @@ class Scheduler {
     bool destroyed(const void* p, std::size_t size) const;
 
     // ---- choices (explorer_search.cpp) ----
+    void por_begin();
+    void por_announce(Op op, const void* p, std::size_t size);
+    void por_touch_global();
+    void por_touch_spin_reads();
+    void por_fresh();     // step(): a fresh thread's first operation is in the step in progress
+    void por_at_yield();  // step(): the running thread is paused before an operation
+    void por_close();     // the step in progress ends (a choice, or the run's end)
+    void por_open(const Option& o);
+    int por_new_decision(const std::vector<Option>& opts, Decision& d);
+    void por_grow();
+    // The latest step that conflicts with `actor` doing `f` and does not
+    // happen before it (clock: the actor's), backtracked; `deps` gets every
+    // step it conflicts with.
+    void por_race(int actor, const Footprint& f, const std::vector<int>& clock,
+                  std::vector<int>* deps = nullptr);
+    void por_backtrack(std::size_t j, int actor);
+    void por_add(Decision& d, int actor);
+    void por_refresh(std::vector<Sleeper>& set);
     std::vector<Option> options();
     int decide(const std::vector<Option>& opts);
     void pct_setup();
@@ -276,6 +365,40 @@ class Scheduler {
     std::array<char, 16> main_eh_{};
     std::vector<int> priority_;
     std::vector<long> change_points_;
+
+    // ---- partial-order reduction, per run (explorer_search.cpp) ----
+    // Actors: thread i is 2i, its store buffer (its F<i> flushes) 2i + 1.
+    struct PorEvent {
+        int actor;
+        Footprint fp;
+        std::vector<int> clock;         // vector clock of the happens-before order
+        std::size_t announced_acc = 0;  // fp as the choice found it (see Sleeper::extras)
+        bool announced_global = false;
+    };
+    struct PorCell {  // per granule: its last write, and the reads since
+        std::uintptr_t granule;
+        int last_write;
+        std::vector<int> reads;  // the last read per actor
+    };
+    bool por_ = false;
+    bool por_open_ = false;  // a step is in progress (events_.back())
+    bool por_blocked_ = false;
+    std::vector<PorEvent> events_;  // one per decision of this run
+    std::vector<Footprint> next_op_;
+    std::vector<char> has_next_op_;
+    std::vector<std::vector<int>> actor_clock_;
+    std::vector<int> latest_event_;          // per actor
+    std::vector<std::deque<int>> buffered_;  // per thread: the step that made each buffered store
+    std::vector<State> states_at_open_;
+    std::vector<PorCell> cells_;
+    int last_global_ = -1;
+    int flush_source_ = -1;  // the step that made the store an F step drains
+
+    // ---- the C++ memory model, Memory::cxx (explorer_c11.cpp) ----
+    friend struct C11;
+    void c11_reset();                         // at a run's start
+    void c11_spawned(int parent, int child);  // the child starts with its parent's view
+    std::shared_ptr<C11State> c11_;           // null unless Memory::cxx
 };
 
 // The inverse of Scheduler::schedule(): one name per choice.

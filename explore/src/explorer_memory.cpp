@@ -1,8 +1,9 @@
 // The explorer's memory model and waits: what each operation of a model thread
 // does to shared memory (sequentially consistent, or through x86-TSO store
-// buffers, drained oldest first), the destroyed-memory checks, futex waits and
-// wakes, spinners that sleep until memory they read changes, and the
-// synchronization events under EventGate.
+// buffers, drained oldest first; the C++ memory model is explorer_c11.cpp's,
+// which these operations hand over to under Memory::cxx), the
+// destroyed-memory checks, futex waits and wakes, spinners that sleep until
+// memory they read changes, and the synchronization events under EventGate.
 #include <cstring>
 #include <string>
 #include <vector>
@@ -10,6 +11,18 @@
 #include "explorer_internal.hpp"
 
 namespace kmlab::explore::internal {
+
+// Memory::cxx (explorer_c11.cpp): the operations that name no order are
+// seq_cst; futex calls are full barriers; an EventGate signal releases and
+// the wait it ends acquires.
+void c11_load(Scheduler& s, const void* p, void* out, std::size_t size);
+void c11_store(Scheduler& s, void* p, const void* in, std::size_t size);
+void c11_rmw(Scheduler& s, void* p, void* old, void* out, std::size_t size,
+             const std::function<bool(const void*, void*)>& update, const char* what);
+void c11_fence(Scheduler& s, bool all);
+void c11_futex(Scheduler& s, const void* p, bool reads_word);
+void c11_event(Scheduler& s, const void* e, bool signal);
+void c11_forget(Scheduler& s, const void* p, std::size_t size);
 
 // Ending a run leaves the fibers' stacks as they are (see end_run), so
 // nothing on them may own heap memory at that point: the message is
@@ -31,6 +44,8 @@ void Scheduler::check_alive(const void* p, std::size_t size) {
 }
 
 void Scheduler::load(const void* p, void* out, std::size_t size) {
+    if (c11_) return c11_load(*this, p, out, size);
+    announce(Op::load, p, size);  // to the partial-order reduction (explorer_search.cpp)
     yield();
     check_alive(p, size);
     if (running_ >= 0) {
@@ -49,6 +64,8 @@ void Scheduler::load(const void* p, void* out, std::size_t size) {
 }
 
 void Scheduler::store(void* p, const void* in, std::size_t size, bool seq_cst) {
+    if (c11_) return c11_store(*this, p, in, size);
+    announce(seq_cst ? Op::store_seq_cst : Op::store, p, size);
     yield();
     check_alive(p, size);
     if (running_ >= 0 && config_.memory == Memory::tso) {
@@ -68,6 +85,8 @@ void Scheduler::store(void* p, const void* in, std::size_t size, bool seq_cst) {
 
 void Scheduler::rmw(void* p, void* old, void* out, std::size_t size,
                     const std::function<bool(const void*, void*)>& update, const char* what) {
+    if (c11_) return c11_rmw(*this, p, old, out, size, update, what);
+    announce(Op::rmw, p, size);
     yield();
     check_alive(p, size);
     if (running_ >= 0) drain(running_, 0);
@@ -85,6 +104,8 @@ void Scheduler::rmw(void* p, void* old, void* out, std::size_t size,
 }
 
 void Scheduler::fence(bool all) {
+    if (c11_) return c11_fence(*this, all);
+    if (running_ >= 0) announce(all ? Op::global : Op::fence);  // a membarrier drains every buffer
     yield();
     if (running_ < 0) return;
     if (all) {
@@ -96,9 +117,11 @@ void Scheduler::fence(bool all) {
 }
 
 bool Scheduler::futex_wait(const void* p, std::uint32_t expected, bool has_deadline) {
+    announce(Op::sync, p, 4);
     yield();
     check_alive(p, 4);
     drain(running_, 0);
+    if (c11_) c11_futex(*this, p, true);
     std::uint32_t v;
     std::memcpy(&v, p, 4);
     if (v != expected) {
@@ -114,8 +137,10 @@ bool Scheduler::futex_wait(const void* p, std::uint32_t expected, bool has_deadl
 }
 
 void Scheduler::futex_wake(const void* p, int count) {
+    announce(Op::sync, p, 4);
     yield();
     drain(running_, 0);
+    if (c11_) c11_futex(*this, p, false);
     int woken = wake(State::futex, p, count);
     if (tracing_) note("futex_wake " + where(p) + ": woke " + std::to_string(woken));
 }
@@ -146,6 +171,7 @@ void Scheduler::spin_begin() {
 }
 
 void Scheduler::event_wait(const void* e) {
+    announce(Op::sync, e, 1);
     yield();
     check_alive(e, 1);
     drain(running_, 0);
@@ -153,17 +179,21 @@ void Scheduler::event_wait(const void* e) {
         static_cast<bool*>(const_cast<void*>(e));  // EventGate::signalled is its first member
     if (*signalled) {
         *signalled = false;
+        if (c11_) c11_event(*this, e, false);
         if (tracing_) note("event_wait " + where(e) + ": signalled, consumed");
         return;
     }
     if (tracing_) note("event_wait " + where(e) + ": sleeps");
     block(State::event, e, false);
+    if (c11_) c11_event(*this, e, false);
 }
 
 void Scheduler::event_signal(const void* e, bool* signalled) {
+    announce(Op::sync, e, 1);
     yield();
     check_alive(e, 1);
     drain(running_, 0);
+    if (c11_) c11_event(*this, e, true);
     if (wake(State::event, e, 1) == 1) {
         if (tracing_) note("event_signal " + where(e) + ": woke a waiter");
     } else {
@@ -176,6 +206,7 @@ void Scheduler::event_signal(const void* e, bool* signalled) {
 // allocator makes locked operations): its buffer drains first.
 void Scheduler::destroy(const void* p, std::size_t size) {
     if (running_ >= 0) drain(running_, 0);
+    if (c11_) c11_forget(*this, p, size);
     const auto a = reinterpret_cast<std::uintptr_t>(p);
     destroyed_.emplace_back(a, a + size);
     if (tracing_) note("destroys " + where(p));
@@ -277,6 +308,7 @@ void Scheduler::drain(int i, std::size_t n) {
 // cost: like a timeout while others could run, it is time passing at a
 // moment the program did not wait for).
 bool Scheduler::deadline_passed() {
+    announce(Op::global);  // time: dependent with every step
     yield();
     int chosen = -1;
     bool passed = false;

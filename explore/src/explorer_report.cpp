@@ -133,8 +133,8 @@ std::vector<std::string> parse_schedule(const std::string& s) {
             tok = tok.substr(0, star);
         }
         if (tok.empty()) throw std::invalid_argument("'*' without a choice");
-        const bool known =
-            tok[0] == 'T' || tok[0] == 'X' || tok[0] == 'F' || tok[0] == 'W' || tok[0] == 'D';
+        const bool known = tok[0] == 'T' || tok[0] == 'X' || tok[0] == 'F' || tok[0] == 'W' ||
+                           tok[0] == 'D' || tok[0] == 'R';
         if (tok.size() < 2 || !known ||
             tok.find_first_not_of("0123456789", 1) != std::string::npos || n < 1)
             throw std::invalid_argument("'" + tok + "' is not a choice");

@@ -45,6 +45,9 @@ bool Scheduler::run_once(const Program& program, std::vector<Decision>& trail,
     decision_ = 0;
     has_pending_ = false;
     if (config_.random) pct_setup();
+    por_ = forced == nullptr && reduces(config_);  // search part: partial-order reduction
+    if (por_) por_begin();
+    c11_reset();
 
     for (std::size_t i = 0; i < threads_.size(); ++i) {
         Thread& t = threads_[i];
@@ -54,6 +57,7 @@ bool Scheduler::run_once(const Program& program, std::vector<Decision>& trail,
     std::atomic_ref(g_sched).store(this, std::memory_order_relaxed);  // explorer.cpp, active()
     running_ = -1;
     bool ok = loop();
+    if (por_) por_close();  // the last step ends with the run
     if (ok) {
         for (std::size_t i = 0; i < threads_.size(); ++i) drain(static_cast<int>(i), 0);
         ok = violation_.empty();
@@ -159,7 +163,10 @@ void Scheduler::run_body() {
 // found fewer schedules within the same bound (KSPIN_LOCK TTAS 4x1 TSO pb=2:
 // 257642 before, 37908 now).
 void Scheduler::finish_thread() {
-    if (!threads_[running_].buffer.empty()) yield();
+    if (!threads_[running_].buffer.empty()) {
+        announce(Op::fence);  // the end drains the buffer
+        yield();
+    }
     drain(running_, 0);
     Thread& t = threads_[running_];
     t.state = State::finished;
@@ -169,10 +176,12 @@ void Scheduler::finish_thread() {
 
 int Scheduler::spawn(std::function<void()> fn) {
     const int i = static_cast<int>(threads_.size());
+    touch_global();  // a new thread: the reduction orders it with everything
     Thread& t = threads_.emplace_back();
     t.body = std::move(fn);
     make_fiber(t);
     if (config_.random) pct_add_thread(i);
+    c11_spawned(running_, i);
     trace_line(running_, "starts T" + std::to_string(i));
     // The choice that let the creator make its first operation was made
     // without the new thread: the next operation is a choice again.
@@ -338,8 +347,10 @@ void Scheduler::jump_to_fiber(Thread& t) {
 void Scheduler::step() {
     if (threads_[running_].fresh) {
         threads_[running_].fresh = false;
+        if (por_) por_fresh();
         return;
     }
+    if (por_) por_at_yield();
     for (;;) {
         // Nothing that owns heap memory may be alive on this stack when
         // the run ends or another fiber runs (it might never resume).
@@ -430,6 +441,7 @@ bool Scheduler::loop() {
                     flush_one(o.thread);
                     break;
                 case OptKind::deadline:  // made on the fiber (deadline_passed)
+                case OptKind::read:      // made on the fiber (explorer_c11.cpp)
                     break;
             }
         }

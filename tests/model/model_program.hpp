@@ -155,12 +155,15 @@ inline const Plan k4x1 = {{Op::lock}, {Op::lock}, {Op::try_lock}, {Op::timed}};
 inline const Plan k3x1 = {{Op::lock}, {Op::lock}, {Op::lock}};
 inline const Plan k2x1 = {{Op::lock}, {Op::lock}};
 
+// `data` is model memory (its write is lost under TSO unless the lock
+// orders it); in_cs and acquired are Plain: under Memory::cxx an access to
+// them that the lock's acquire and release do not order is a data race.
 template <class Face>
 struct Shared {
     Face lock;
     Atomic<int> data{0};
-    int in_cs = 0;
-    int acquired = 0;
+    Plain<int> in_cs{0};
+    Plain<int> acquired{0};
     int attempts_left = 0;
     nt::KTHREAD threads[8]{};
     Shared() {
@@ -179,6 +182,8 @@ std::function<Program()> program(const Plan& plan, bool destroy_after_last) {
                 if (i == 0) {
                     label(&s->lock, sizeof s->lock, "lock");
                     label(&s->data, sizeof s->data, "data");
+                    label(&s->in_cs, sizeof s->in_cs, "in_cs");
+                    label(&s->acquired, sizeof s->acquired, "acquired");
                 }
                 nt::PKTHREAD t = &s->threads[i];
                 for (Op op : ops) {
@@ -214,7 +219,7 @@ std::function<Program()> program(const Plan& plan, bool destroy_after_last) {
             if (!s->lock.is_free()) return "the lock is not back in its initial state";
             if (s->data.load() != s->acquired)
                 return "a write made under the lock was lost (" + std::to_string(s->data.load()) +
-                       " of " + std::to_string(s->acquired) + ")";
+                       " of " + std::to_string(s->acquired.load()) + ")";
             return {};
         };
         return p;
@@ -234,15 +239,24 @@ inline constexpr bool kSanitized = false;
 
 // One line per search. A random (PCT) search has no preemption bound: it
 // prints its depth; a sanitizer build, whose searches run at a lower bound
-// (kSanitized), says so on every line. A violation's replay command is in
-// describe(), not here.
+// (kSanitized), says so on every line. An exhaustive search says how many
+// schedules ran and how many branches the partial-order reduction pruned
+// (each one schedule or more), or that it ran unreduced. A violation's
+// replay command is in describe(), not here.
 inline void report(const std::string& name, const Config& c, const Result& r) {
-    const std::string search = c.random
-                                   ? "pct d=" + std::to_string(c.pct_depth)
-                                   : "pb=" + std::to_string(c.preemption_bound) +
-                                         (kSanitized ? " (sanitizer build: bounds lowered)" : "");
+    const std::string search =
+        c.random ? "pct d=" + std::to_string(c.pct_depth)
+                 : (c.preemption_bound < 0 ? std::string("pb=none")
+                                           : "pb=" + std::to_string(c.preemption_bound)) +
+                       (kSanitized ? " (sanitizer build: bounds lowered)" : "");
     std::string summary = r.summary();
     summary = summary.substr(0, summary.find('\n'));
+    if (!c.random && c.replay.empty()) {
+        const bool reduced = r.reduced;
+        summary += reduced ? "; ran " + std::to_string(r.schedules) + ", reduction pruned " +
+                                 std::to_string(r.schedules_pruned)
+                           : "; ran " + std::to_string(r.schedules) + ", unreduced";
+    }
     char line[640];
     std::snprintf(line, sizeof line, "model: %-44s %-3s %s  %s", name.c_str(),
                   c.memory == Memory::tso ? "tso" : "sc", search.c_str(), summary.c_str());

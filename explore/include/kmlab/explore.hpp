@@ -20,25 +20,73 @@
 //    another mid-run (PsCreateSystemThread under run()), numbered on in
 //    creation order, so a schedule names the same threads when it replays.
 //    A run ends when every thread, spawned ones included, has finished.
-//  * Memory: sequentially consistent, or x86-TSO. Under TSO every plain
-//    store goes into its thread's FIFO store buffer; loads forward from the
-//    thread's own buffer; read-modify-writes, seq_cst stores, fences, futex
-//    calls (the kernel takes a lock) and the thread's end drain its own
-//    buffer (the end is a step of its own while stores are pending, so
-//    others may run first); a membarrier drains every thread's buffer.
-//    Draining the oldest store of a buffer is a scheduling choice like
-//    running a thread (costing a preemption unless nothing else could run),
-//    so the search covers every moment a store can become visible. By
-//    default stores stay buffered as long as they may: the cheapest
-//    schedules are the most reordered ones.
-//    Not modelled: the C++ memory orders themselves (every operation gets
-//    x86's ordering whatever std::memory_order it names, so an all-relaxed
-//    lock passes here: the orders are checked by reading, and each is
-//    argued beside the code), the compiler's reordering, weaker hardware
-//    (ARM, POWER) and spurious compare-exchange failures. Memory a lock
-//    touches outside the seam (its owner field, contention counter and
-//    recursion count, written by the owner alone and before the operation
-//    that frees the lock) gets no scheduling point and no destroy check.
+//  * Memory (Config::memory), three models:
+//     - sc: sequentially consistent. Every operation acts on memory at once,
+//       in the order the schedule runs them; the orders code names are not
+//       read.
+//     - tso: x86-TSO. Every plain store goes into its thread's FIFO store
+//       buffer; loads forward from the thread's own buffer; read-modify-
+//       writes, seq_cst stores, seq_cst fences, futex calls (the kernel takes
+//       a lock) and the thread's end drain its own buffer (the end is a step
+//       of its own while stores are pending, so others may run first); a
+//       membarrier drains every thread's buffer. Draining the oldest store
+//       of a buffer is a scheduling choice like running a thread (costing a
+//       preemption unless nothing else could run), so the search covers
+//       every moment a store can become visible. By default stores stay
+//       buffered as long as they may: the cheapest schedules are the most
+//       reordered ones. Every operation gets x86's ordering whatever
+//       std::memory_order it names, so an all-relaxed lock passes here.
+//     - cxx: the C++20 memory model for the orders the code names
+//       (explore/src/explorer_c11.cpp, after CDSChecker and loom). Each
+//       atomic location keeps its modification order (its last 7 stores,
+//       as loom keeps), each thread a vector clock. A load may read any
+//       store that coherence and happens-before leave it (R<n> in a
+//       schedule names the store: the n-th of its location; the newest is
+//       the default, an older one costs a preemption, so the zero-cost
+//       schedules are the sequentially consistent ones); an acquire that
+//       reads a release store, or a store of its release sequence (which
+//       read-modify-writes continue), joins the storer's view; fences
+//       synchronize as [atomics.fences] says; RMWs read the newest store.
+//       seq_cst: S is the order the run makes seq_cst operations and fences
+//       in; a seq_cst load reads no older than S makes it (the newest
+//       seq_cst store, and whatever a seq_cst fence before it in S could
+//       see), and after a seq_cst fence a thread reads no older than what
+//       earlier seq_cst operations made unavoidable. seq_cst makes no
+//       happens-before of its own. Plain<T> memory is checked for data
+//       races by happens-before (a violation naming both accesses). Futex
+//       calls read the word's newest value and are seq_cst fences (the
+//       kernel's smp_mb()); a futex wake makes no happens-before, as in
+//       C++ and Linux: a woken thread synchronizes through the atomics it
+//       reads afterwards. An EventGate (a KEVENT: the dispatcher lock
+//       orders its set and wait) releases at a signal and acquires at the
+//       wait it ends. A membarrier is a seq_cst fence in every thread.
+//       The explorer's spawn synchronizes with the new thread's start.
+//   Not modelled, in any mode: the compiler's reordering and merging of
+//   accesses beyond what the memory model allows it (the model runs the
+//   code as written, so a data race that only an optimizer would turn
+//   into a bug shows only as the race), out-of-thin-air values and other
+//   load-buffering results (a load reads only stores already made in the
+//   run: r1 = x; y = r1 || r2 = y; x = 42 never gives r1 == 42, which C++
+//   allows and ARM and POWER do), modification orders other than the run's
+//   (a store joins its location's modification order when it runs, so two
+//   stores that no happens-before orders never land in the order opposite
+//   to the one they ran in, which C++ allows: e.g. an entry's
+//   initialisation landing after a successor's write to it; loom has the
+//   same limit, CDSChecker explores them), a failed compare-exchange reading an
+//   older store than the newest (it reads the newest, as an RMW does;
+//   C++ lets it read older) and spurious compare-exchange failures,
+//   consume (taken as acquire), mixed-size or overlapping atomic accesses
+//   (a location is an address and a size; an access of another size
+//   restarts its history, as a write outside the seam does), hardware
+//   behaviours outside C++'s model (ARM's and POWER's orderings that only
+//   dependencies or ISA barriers give, non-multi-copy-atomic POWER stores
+//   beyond what C++ allows, instruction fetch, device memory), and the
+//   mixing of native and model accesses to one location: memory written
+//   outside the seam (a constructor, a reset) is taken as written before
+//   every later model access. Memory a lock touches outside the seam (its
+//   owner field, contention counter and recursion count, written by the
+//   owner alone and before the operation that frees the lock) gets no
+//   scheduling point, no destroy check and no race check.
 //  * Futex waits: a futex_wait may return without a wake, as the backend
 //    contract allows (Config::spurious_wakeups, on by default): waking a
 //    sleeper spuriously is a choice costing a preemption, offered at every
@@ -66,7 +114,8 @@
 //    thread that performs step KMLAB_MODEL_BREAK (end of this header).
 //  * Choices a schedule names: T<n> run thread n, X<n> expire its deadline,
 //    F<n> drain its oldest buffered store, W<n> wake it spuriously, D<n>
-//    "its deadline has passed"; "T0*3" is three T0s.
+//    "its deadline has passed", R<n> (Memory::cxx) the load just made reads
+//    the n-th store of its location; "T0*3" is three T0s.
 //  * The kernel under run() (explore/src/kernel_run.cpp): link seams, so
 //    production's objects are untouched. libkmlab_explore.a holds second
 //    translations of kernel/src's dispatcher.cpp, objects.cpp,
@@ -130,6 +179,7 @@
 //       by its address, which differs from run to run.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
@@ -144,11 +194,39 @@
 
 namespace kmlab::explore {
 
-enum class Memory { sc, tso };
+// What a run's shared memory is (the header comment above says what each
+// models and what it leaves out): sequentially consistent, x86-TSO, or the
+// C++20 memory model with the orders the code names.
+enum class Memory { sc, tso, cxx };
+
+// Partial-order reduction of the exhaustive search (Config::reduction):
+// never; only in searches with no preemption bound (the default); or in
+// bounded searches too. It sees shared memory only through the seam (model
+// atomics, futex and event calls): where threads share plain memory outside
+// it (the dispatcher's lists under its locks, a test's plain counters), two
+// steps that touch it only look independent, and a bug that lives in that
+// memory alone can be pruned away (the timer-list mutant of
+// model_timer_test.cpp is, in a reduced bounded search). So the bounded
+// searches, which every existing configuration runs, stay unreduced unless
+// a test asks; an unbounded search, only possible reduced, states the
+// limit. explorer_search.cpp has the algorithm and what it guarantees.
+enum class Reduction { off, unbounded, always };
+// "sc", "tso", "c++": the name a summary line prints.
+constexpr const char* memory_name(Memory m) noexcept {
+    return m == Memory::sc ? "sc" : m == Memory::tso ? "tso" : "c++";
+}
 
 struct Config {
     Memory memory = Memory::sc;
+    // Negative: no bound (every schedule; only sensible with `reduction`).
     int preemption_bound = 2;
+    // Partial-order reduction of the exhaustive search (sc and tso): of
+    // schedules that differ only in the order of independent steps, run one
+    // (dynamic partial-order reduction [Flanagan & Godefroid, POPL 2005];
+    // sleep sets without a bound; with a bound, the conservative extra
+    // backtracking of [Coons et al., OOPSLA 2013]). KMLAB_MODEL_REDUCTION:
+    // 0 (off), unbounded, all (always).
+    Reduction reduction = Reduction::unbounded;
     // Stop after this many schedules (0: no limit). A search stopped early
     // reports complete = false.
     long max_schedules = 0;
@@ -178,7 +256,11 @@ struct Config {
 };
 
 struct Result {
-    long schedules = 0;     // runs made
+    long schedules = 0;  // runs made
+    // Branches of the search the reduction skipped (Config::reduction): each
+    // is one or more schedules equivalent to one that ran.
+    long schedules_pruned = 0;
+    bool reduced = false;   // the search ran with partial-order reduction
     bool complete = false;  // exhaustive search finished within the bound
     bool violation = false;
     std::string what;      // the first violation
@@ -243,7 +325,8 @@ void set_wait_describer(std::string (*describe)(int thread));
 // True inside a run (in a model thread).
 bool active() noexcept;
 // `defaults`, overridden by the environment: KMLAB_MODEL_REPLAY (a schedule
-// as a Result prints it), KMLAB_MODEL_BOUND (the preemption bound),
+// as a Result prints it), KMLAB_MODEL_BOUND (the preemption bound;
+// "none": no bound), KMLAB_MODEL_REDUCTION (0: no partial-order reduction),
 // KMLAB_MODEL_RANDOM (a count of PCT runs: random search), KMLAB_MODEL_SEED,
 // KMLAB_MODEL_VERBOSE (1: raw memory operations in traces), KMLAB_MODEL_BREAK
 // (a step). A value that is not a number throws std::invalid_argument.
@@ -305,73 +388,154 @@ bool deadline_passed();
 // "lock+4"), or "" if none: the kernel's trace lines and deadlock reports
 // under run() name objects with it.
 std::string label_of(const void* p);
+// The operations with the order the code names (explorer_c11.cpp). Under
+// Memory::sc and Memory::tso they are the operations above (a store is
+// seq_cst there only when it names seq_cst, as before; the other orders
+// change nothing); under Memory::cxx the order is modelled. `failure` is a
+// compare-exchange's order when it writes nothing.
+void load(const void* p, void* out, std::size_t size, std::memory_order order);
+void store(void* p, const void* in, std::size_t size, std::memory_order order);
+void rmw(void* p, void* old, void* out, std::size_t size,
+         const std::function<bool(const void*, void*)>& update, const char* what,
+         std::memory_order success, std::memory_order failure);
+// std::atomic_thread_fence(order): under sc and tso a seq_cst fence is
+// fence(false) and the others are no-ops (x86 orders loads and stores so).
+void thread_fence(std::memory_order order);
+// An access to Plain memory: under Memory::cxx checked for a data race, not
+// a scheduling point; nothing under sc and tso.
+void plain_access(const void* p, std::size_t size, bool write);
 }  // namespace detail
 
+// std::atomic_thread_fence over the model memory (another name: a call with
+// a std::memory_order would find std::atomic_thread_fence too, by ADL).
+inline void thread_fence(std::memory_order order) {
+    detail::thread_fence(order);
+}
+
+// Plain (non-atomic) memory that threads of a run share, such as the data a
+// lock protects. Under Memory::cxx every access is checked against the
+// others by happens-before: two accesses of different threads, at least one
+// a write, with no happens-before between them are a data race, a violation
+// that names both (thread, step, label). Happens-before comes from the
+// program's own synchronization (an acquire that reads a release, or a
+// store of its release sequence; fences; a spawn; an EventGate), never from
+// the order the scheduler happened to run them in, so the check needs no
+// scheduling point of its own: a race shows in any run where both accesses
+// happen. Under sc and tso it is plain memory. Outside a run (a final
+// check) an access is unchecked.
+template <class T>
+class Plain {
+    static_assert(std::is_trivially_copyable_v<T>);
+
+  public:
+    Plain() : v_{} {}
+    Plain(T v) : v_(v) {}  // NOLINT: as a T
+    Plain(const Plain&) = delete;
+    T load() const {
+        detail::plain_access(&v_, sizeof(T), false);
+        return v_;
+    }
+    void store(T v) {
+        detail::plain_access(&v_, sizeof(T), true);
+        v_ = v;
+    }
+    operator T() const { return load(); }  // NOLINT: reads as a T does
+    Plain& operator=(T v) {
+        store(v);
+        return *this;
+    }
+    // A read, then a write (both checked), as `++x` on a plain int is.
+    T operator++() {
+        const T v = static_cast<T>(load() + 1);
+        store(v);
+        return v;
+    }
+    T operator--() {
+        const T v = static_cast<T>(load() - 1);
+        store(v);
+        return v;
+    }
+
+  private:
+    T v_;
+};
+
 // std::atomic<T> / std::atomic_ref<T> look-alikes over the model memory.
+// Every operation passes on the order it names (seq_cst where it names
+// none, as std::atomic); Memory::cxx models them, sc and tso do not (a
+// store is seq_cst there only when it names seq_cst: x86 drains its store
+// buffer for those alone). A compare-exchange given one order fails with
+// that order less its release part, as std::atomic's does.
 template <class T, bool Ref>
 class AtomicBase {
     static_assert(std::is_trivially_copyable_v<T> && sizeof(T) <= 8);
+    static constexpr auto kSeqCst = std::memory_order_seq_cst;
 
   public:
-    T load(std::memory_order = std::memory_order_seq_cst) const {
+    T load(std::memory_order o = kSeqCst) const {
         T v;
-        detail::load(addr(), &v, sizeof(T));
+        detail::load(addr(), &v, sizeof(T), o);
         return v;
     }
-    void store(T v, std::memory_order o = std::memory_order_seq_cst) {
-        detail::store(addr(), &v, sizeof(T), o == std::memory_order_seq_cst);
+    void store(T v, std::memory_order o = kSeqCst) { detail::store(addr(), &v, sizeof(T), o); }
+    T exchange(T v, std::memory_order o = kSeqCst) {
+        return update([&](T) { return v; }, "exchange", o);
     }
-    T exchange(T v, std::memory_order = std::memory_order_seq_cst) {
-        return update([&](T) { return v; }, "exchange");
-    }
-    bool compare_exchange_strong(T& expected, T desired, std::memory_order = {},
-                                 std::memory_order = {}) {
+    bool compare_exchange_strong(T& expected, T desired, std::memory_order success,
+                                 std::memory_order failure) {
         T old, out = desired;
         bool ok = false;
         detail::rmw(
             addr(), &old, &out, sizeof(T),
             [&](const void* o, void*) { return ok = std::memcmp(o, &expected, sizeof(T)) == 0; },
-            "cas");
+            "cas", success, failure);
         if (!ok) expected = old;
         return ok;
     }
-    bool compare_exchange_weak(T& expected, T desired, std::memory_order a = {},
-                               std::memory_order b = {}) {
-        return compare_exchange_strong(expected, desired, a, b);
+    // Never fails spuriously here (explore.hpp's header: not modelled).
+    bool compare_exchange_weak(T& expected, T desired, std::memory_order success,
+                               std::memory_order failure) {
+        return compare_exchange_strong(expected, desired, success, failure);
     }
-    bool compare_exchange_strong(T& expected, T desired, std::memory_order) {
-        return compare_exchange_strong(expected, desired, {}, {});
+    bool compare_exchange_strong(T& expected, T desired, std::memory_order o = kSeqCst) {
+        return compare_exchange_strong(expected, desired, o, failure_order(o));
     }
-    bool compare_exchange_weak(T& expected, T desired, std::memory_order) {
-        return compare_exchange_strong(expected, desired, {}, {});
+    bool compare_exchange_weak(T& expected, T desired, std::memory_order o = kSeqCst) {
+        return compare_exchange_strong(expected, desired, o, failure_order(o));
     }
-    T fetch_add(T d, std::memory_order = {}) {
-        return update([&](T o) { return static_cast<T>(o + d); }, "fetch_add");
+    T fetch_add(T d, std::memory_order o = kSeqCst) {
+        return update([&](T v) { return static_cast<T>(v + d); }, "fetch_add", o);
     }
-    T fetch_sub(T d, std::memory_order = {}) {
-        return update([&](T o) { return static_cast<T>(o - d); }, "fetch_sub");
+    T fetch_sub(T d, std::memory_order o = kSeqCst) {
+        return update([&](T v) { return static_cast<T>(v - d); }, "fetch_sub", o);
     }
-    T fetch_and(T d, std::memory_order = {}) {
-        return update([&](T o) { return static_cast<T>(o & d); }, "fetch_and");
+    T fetch_and(T d, std::memory_order o = kSeqCst) {
+        return update([&](T v) { return static_cast<T>(v & d); }, "fetch_and", o);
     }
-    T fetch_or(T d, std::memory_order = {}) {
-        return update([&](T o) { return static_cast<T>(o | d); }, "fetch_or");
+    T fetch_or(T d, std::memory_order o = kSeqCst) {
+        return update([&](T v) { return static_cast<T>(v | d); }, "fetch_or", o);
     }
 
   protected:
+    // [atomics.types.operations]: acq_rel fails as acquire, release as relaxed.
+    static constexpr std::memory_order failure_order(std::memory_order o) noexcept {
+        return o == std::memory_order_acq_rel   ? std::memory_order_acquire
+               : o == std::memory_order_release ? std::memory_order_relaxed
+                                                : o;
+    }
     template <class F>
-    T update(F f, const char* what) {
+    T update(F f, const char* what, std::memory_order o) {
         T old, out;
         detail::rmw(
             addr(), &old, &out, sizeof(T),
-            [&](const void* o, void* n) {
+            [&](const void* p, void* n) {
                 T v;
-                std::memcpy(&v, o, sizeof(T));
+                std::memcpy(&v, p, sizeof(T));
                 const T r = f(v);
                 std::memcpy(n, &r, sizeof(T));
                 return true;
             },
-            what);
+            what, o, o);
         return old;
     }
     void* addr() const;

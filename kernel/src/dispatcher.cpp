@@ -271,7 +271,7 @@ void note_waker(PKTHREAD t) noexcept {
         std::atomic_ref<SCHAR>(current_thread()->Priority).load(std::memory_order_relaxed);
 }
 void yield_to_waker(PKTHREAD t, ULONG count, PVOID const* objects) noexcept {
-    if (count != 1 || header_of(objects[0])->Type != MutantObject) return;
+    if (count != 1 || load_type(header_of(objects[0])) != MutantObject) return;
     if (t->Extra->waker_cpu < 0 || t->Extra->waker_cpu != sched_getcpu()) return;
     if (std::atomic_ref<SCHAR>(t->Priority).load(std::memory_order_relaxed) <=
         t->Extra->waker_priority)
@@ -407,7 +407,7 @@ void Section::lock() {
 }
 
 void Section::claim(DISPATCHER_HEADER* h) {
-    if (!has_fast_path(h->Type)) return;
+    if (!has_fast_path(load_type(h))) return;
     if (mutated(Mutant::fast_path_ignores_busy)) return;
     // Inside a WaitNext hold the mark belongs to the hold: whoever ends it
     // (its wait, or drop_wait_next_hold before a raise unwinds) takes it back
@@ -592,8 +592,8 @@ void wait_test_waiters(DISPATCHER_HEADER* h, KPRIORITY increment) {
     PLIST_ENTRY head = &h->WaitListHead;
     PLIST_ENTRY e = head->Flink;
     if ((mutated(Mutant::event_wake_removed) &&
-         (h->Type == EventNotificationObject || h->Type == EventSynchronizationObject)) ||
-        (mutated(Mutant::mutant_wake_removed) && h->Type == MutantObject))
+         (load_type(h) == EventNotificationObject || load_type(h) == EventSynchronizationObject)) ||
+        (mutated(Mutant::mutant_wake_removed) && load_type(h) == MutantObject))
         return;
     while (e != head && load_state(h) > 0) {
         KWAIT_BLOCK* wb = containing_record(e, &KWAIT_BLOCK::WaitListEntry);
@@ -601,8 +601,9 @@ void wait_test_waiters(DISPATCHER_HEADER* h, KPRIORITY increment) {
         if (wb->WaitType == WaitAny) {
             const NTSTATUS s = satisfy(h, waiter);
             unwait(waiter, s | wb->WaitKey, increment);
-            if ((mutated(Mutant::notification_wakes_one) && h->Type == EventNotificationObject) ||
-                (mutated(Mutant::semaphore_wakes_one) && h->Type == SemaphoreObject))
+            if ((mutated(Mutant::notification_wakes_one) &&
+                 load_type(h) == EventNotificationObject) ||
+                (mutated(Mutant::semaphore_wakes_one) && load_type(h) == SemaphoreObject))
                 return;
             e = head->Flink;  // unwait unlinked every block of that waiter
             continue;
@@ -746,13 +747,17 @@ NTSTATUS wait_at_once(PKTHREAD t, PVOID object) noexcept {
     // A WaitNext hold's wait ends the hold: the slow path's business.
     if (t->WaitNext) return STATUS_PENDING;
     DISPATCHER_HEADER* h = header_of(object);
+    // The type first, on its own: the word of an object of another kind
+    // (a timer's flags in byte 3) is written without atomics.
+    const UCHAR type = load_type(h);
+    if (!has_fast_path(type)) return STATUS_PENDING;
     const std::uint64_t w = load_word(h);
     if ((w & kBusyBit) != 0 && !mutated(Mutant::fast_path_ignores_busy)) return STATUS_PENDING;
     const LONG state = state_of(w);
     NTSTATUS status = STATUS_SUCCESS;
     // Acquire: what the last release or set published is visible to the
     // caller once its wait returns.
-    switch (static_cast<UCHAR>(w)) {  // Type, the word's first byte
+    switch (type) {
         case MutantObject: {
             PKMUTANT m = as_mutant(h);
             if (state == 1) {
@@ -760,8 +765,7 @@ NTSTATUS wait_at_once(PKTHREAD t, PVOID object) noexcept {
                 // edited by no one else while it runs (see the fast release,
                 // header_word.hpp). The owner field is written last, after the
                 // list edit, for KeReleaseMutant(Abandon = TRUE)'s settle_owner.
-                if (!IsListEmpty(&t->MutantListHead) ||
-                    !cas_word(h, w, with_state(w, 0), std::memory_order_acquire))
+                if (!IsListEmpty(&t->MutantListHead) || !cas_word(h, w, with_state(w, 0)))
                     return STATUS_PENDING;
                 status = own_mutant_owned(m, t);
                 store_owner_seen(m, t);
@@ -769,8 +773,7 @@ NTSTATUS wait_at_once(PKTHREAD t, PVOID object) noexcept {
                 // Its owner again. At MINLONG the slow path raises
                 // STATUS_MUTANT_LIMIT_EXCEEDED. Only the owner changes a
                 // state at or below 0 while no thread waits.
-                if (!cas_word(h, w, with_state(w, state - 1), std::memory_order_acquire))
-                    return STATUS_PENDING;
+                if (!cas_word(h, w, with_state(w, state - 1))) return STATUS_PENDING;
             } else {
                 return STATUS_PENDING;
             }
@@ -782,8 +785,7 @@ NTSTATUS wait_at_once(PKTHREAD t, PVOID object) noexcept {
         case EventSynchronizationObject:
         case SemaphoreObject:
             if (state <= 0 ||
-                !cas_word(h, w, with_state(w, h->Type == SemaphoreObject ? state - 1 : 0),
-                          std::memory_order_acquire))
+                !cas_word(h, w, with_state(w, type == SemaphoreObject ? state - 1 : 0)))
                 return STATUS_PENDING;
             break;
         default:

@@ -39,9 +39,9 @@ inline explore::kernel_seam::AtomicRef<std::uint64_t> word(DISPATCHER_HEADER* h)
 inline std::uint64_t load_word(DISPATCHER_HEADER* h) noexcept {
     return word(h).load(std::memory_order_acquire);
 }
-inline bool cas_word(DISPATCHER_HEADER* h, std::uint64_t expected, std::uint64_t desired,
-                     std::memory_order order) noexcept {
-    return word(h).compare_exchange_strong(expected, desired, order, std::memory_order_relaxed);
+inline bool cas_word(DISPATCHER_HEADER* h, std::uint64_t expected, std::uint64_t desired) noexcept {
+    return word(h).compare_exchange_strong(expected, desired, std::memory_order_acq_rel,
+                                           std::memory_order_relaxed);
 }
 inline void mark_busy(DISPATCHER_HEADER* h) noexcept {
     word(h).fetch_or(kBusyBit, std::memory_order_acq_rel);
@@ -59,11 +59,15 @@ inline HeaderWord* word(DISPATCHER_HEADER* h) noexcept {
 inline std::uint64_t load_word(DISPATCHER_HEADER* h) noexcept {
     return __atomic_load_n(word(h), __ATOMIC_ACQUIRE);
 }
-inline bool cas_word(DISPATCHER_HEADER* h, std::uint64_t expected, std::uint64_t desired,
-                     std::memory_order order) noexcept {
-    return __atomic_compare_exchange_n(
-        word(h), &expected, desired, false,
-        order == std::memory_order_release ? __ATOMIC_RELEASE : __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+// Acquire and release both: a fast path's compare-exchange publishes its
+// effect to the next one (release) and sees the last one's (acquire), and a
+// section's mark (an RMW reading this store) is then ordered after it, so
+// that the section's plain reads of the object follow every completed fast
+// path in happens-before, not only in x86's order (one instruction either
+// way: lock cmpxchg).
+inline bool cas_word(DISPATCHER_HEADER* h, std::uint64_t expected, std::uint64_t desired) noexcept {
+    return __atomic_compare_exchange_n(word(h), &expected, desired, false, __ATOMIC_ACQ_REL,
+                                       __ATOMIC_RELAXED);
 }
 // The mark is an RMW (not a store) on the word the fast paths compare: it
 // orders the section after every fast path that completed, and fails
@@ -142,7 +146,7 @@ inline bool release_mutant_at_once(PKTHREAD t, PKMUTANT m, LONG& previous) noexc
     if (state < 0) {
         // A recursive hold: only the count changes (release: the caller's
         // writes precede its last release's, which publishes them).
-        if (!cas_word(h, w, with_state(w, state + 1), std::memory_order_release)) return false;
+        if (!cas_word(h, w, with_state(w, state + 1))) return false;
     } else if (state == 0) {
         // The last release. The owner leaves the owner field and its list
         // before the compare-exchange frees the mutant: once free, another
@@ -159,22 +163,28 @@ inline bool release_mutant_at_once(PKTHREAD t, PKMUTANT m, LONG& previous) noexc
         // field is empty and the state held (settle_owner): the field is
         // cleared first here and restored last by the undo, so it never sees
         // the list mid-edit.
+        // Read before the compare-exchange: once the mutant is free, its
+        // next owner may release and destroy it at once.
+        const UCHAR apc_disable = m->ApcDisable;
         PLIST_ENTRY entry = &m->MutantListEntry;
         PLIST_ENTRY head = &t->MutantListHead;
         if (head->Flink != entry || entry->Flink != head) return false;
         if (fast_mutated(testing::Mutant::fast_release_frees_first)) {
-            if (!cas_word(h, w, with_state(w, 1), std::memory_order_release)) return false;
+            if (!cas_word(h, w, with_state(w, 1))) return false;
             RemoveEntryList(entry);
             store_owner_seen(m, nullptr);
         } else {
             store_owner_seen(m, nullptr);
             RemoveEntryList(entry);
-            if (!cas_word(h, w, with_state(w, 1), std::memory_order_release)) {
+            if (!cas_word(h, w, with_state(w, 1))) {
                 InsertTailList(head, entry);
                 store_owner_seen(m, t);
                 return false;
             }
         }
+        // KeLeaveCriticalRegion for the APCs the mutex disabled (step 6 of
+        // KeReleaseMutant [ros-mutex]).
+        t->KernelApcDisable = static_cast<SHORT>(t->KernelApcDisable + apc_disable);
     } else {
         return false;  // not held (the slow path raises)
     }
@@ -189,7 +199,7 @@ inline bool set_event_at_once(PKTHREAD t, PKEVENT e, LONG state, LONG& previous)
     const std::uint64_t w = load_word(h);
     if ((w & kBusyBit) != 0 && !fast_mutated(testing::Mutant::fast_path_ignores_busy)) return false;
     // Release: a waiter that sees the event signaled sees what preceded the set.
-    if (!cas_word(h, w, with_state(w, state), std::memory_order_release)) return false;
+    if (!cas_word(h, w, with_state(w, state))) return false;
     previous = state_of(w);
     trace_fast_path();
     return true;
@@ -205,8 +215,7 @@ inline bool release_semaphore_at_once(PKTHREAD t, PKSEMAPHORE s, LONG adjustment
     const LONGLONG state = static_cast<LONGLONG>(initial) + adjustment;
     // Over the limit or not an increase: the slow path raises.
     if (state > s->Limit || state < initial) return false;
-    if (!cas_word(h, w, with_state(w, static_cast<LONG>(state)), std::memory_order_release))
-        return false;
+    if (!cas_word(h, w, with_state(w, static_cast<LONG>(state)))) return false;
     previous = initial;
     trace_fast_path();
     return true;

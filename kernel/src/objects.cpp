@@ -148,12 +148,12 @@ namespace {
             Mutant->Abandoned = TRUE;
         } else {
             // Nothing is modified; the status is raised with the lock released.
-            kernel::enforce(kernel::check_mutant_owner(t, Mutant, Mutant->OwnerThread,
+            kernel::enforce(kernel::check_mutant_owner(t, Mutant, dispatcher::load_owner(Mutant),
                                                        Mutant->Abandoned != FALSE));
             store_state(&Mutant->Header, previous + 1);
         }
         if (load_state(&Mutant->Header) == 1 && previous <= 0) {
-            if (PKTHREAD owner = Mutant->OwnerThread) {
+            if (PKTHREAD owner = dispatcher::load_owner(Mutant)) {
                 if (owner == t) {
                     RemoveEntryList(&Mutant->MutantListEntry);
                     leave_critical_region = Mutant->ApcDisable != 0;
@@ -185,11 +185,8 @@ LONG KeReleaseMutant(PRKMUTANT Mutant, KPRIORITY Increment, BOOLEAN Abandon, BOO
     LONG previous;
     if (t->IrqlGate <= DISPATCH_LEVEL && (Abandon | Wait) == 0 &&
         static_cast<SCHAR>(Increment) >= 0 &&
-        dispatcher::release_mutant_at_once(t, Mutant, previous)) [[likely]] {
-        // KeLeaveCriticalRegion for the APCs the mutex disabled (step 6).
-        if (previous == 0 && Mutant->ApcDisable != 0) ++t->KernelApcDisable;
-        return previous;
-    }
+        dispatcher::release_mutant_at_once(t, Mutant, previous)) [[likely]]
+        return previous;  // the mutant may be gone already: touch it no more
     return release_mutant_slow(t, Mutant, Increment, Abandon, Wait);
 }
 

@@ -11,21 +11,25 @@
 
 namespace kmlab::dispatcher {
 
+// Type and the owner field are read as atomics (dispatcher.hpp, load_type
+// and load_owner): a fast path's compare-exchange may rewrite the header's
+// first eight bytes beside a section (a failed one too, for
+// ThreadSanitizer), and its owner store follows its compare-exchange.
 inline bool is_mutant(const DISPATCHER_HEADER* h) noexcept {
-    return h->Type == MutantObject;
+    return load_type(h) == MutantObject;
 }
 inline PKMUTANT as_mutant(DISPATCHER_HEADER* h) noexcept {
     return reinterpret_cast<PKMUTANT>(h);
 }
 
 inline bool satisfiable(DISPATCHER_HEADER* h, PKTHREAD t) noexcept {
-    if (is_mutant(h)) return load_state(h) > 0 || as_mutant(h)->OwnerThread == t;
+    if (is_mutant(h)) return load_state(h) > 0 || load_owner(as_mutant(h)) == t;
     return load_state(h) > 0;
 }
 
 inline void check_mutant_limit(DISPATCHER_HEADER* h, PKTHREAD t) {
     if (is_mutant(h))
-        kernel::enforce(kernel::check_mutant_limit(t, h, as_mutant(h)->OwnerThread, load_state(h)));
+        kernel::enforce(kernel::check_mutant_limit(t, h, load_owner(as_mutant(h)), load_state(h)));
 }
 
 // SEMANTICS.md 1.2: the first acquisition makes the thread owner, enters a
@@ -58,7 +62,7 @@ inline NTSTATUS satisfy_mutant(PKMUTANT m, PKTHREAD t) noexcept {
 // Side effects of satisfying a wait (SEMANTICS.md 4.4 step 3); returns
 // STATUS_ABANDONED for an abandoned mutant, else STATUS_SUCCESS.
 inline NTSTATUS satisfy(DISPATCHER_HEADER* h, PKTHREAD t) noexcept {
-    switch (h->Type) {
+    switch (load_type(h)) {
         case MutantObject:
             return satisfy_mutant(as_mutant(h), t);
         case EventSynchronizationObject:

@@ -65,11 +65,11 @@ NTSTATUS finish_wait(PKTHREAD t, NTSTATUS status) {
                                                        const LARGE_INTEGER* timeout) {
     check_wait_irql(t, object, deadline, timeout);
     auto* header = static_cast<DISPATCHER_HEADER*>(object);
-    const bool mutant = kernel::verifier::on(t) && header->Type == MutantObject;
+    const bool mutant = kernel::verifier::on(t) && dispatcher::load_type(header) == MutantObject;
     using kernel::verifier::LockType;
     if (mutant && !deadline.is_poll()) kernel::verifier::on_acquire(t, object, LockType::kmutex);
     const NTSTATUS status = wait_single_at(t, object, mode, alertable, deadline);
-    if (mutant && static_cast<PKMUTANT>(object)->OwnerThread == t &&
+    if (mutant && dispatcher::load_owner(static_cast<PKMUTANT>(object)) == t &&
         (status == STATUS_SUCCESS || status == STATUS_ABANDONED))
         kernel::verifier::on_acquired(t, object, LockType::kmutex, false, deadline.is_poll());
     return status;
@@ -117,7 +117,7 @@ NTSTATUS KeWaitForMutexObject(PVOID Mutex, KWAIT_REASON WaitReason, KPROCESSOR_M
 
 namespace {
 bool is_mutant(PVOID object) {
-    return static_cast<DISPATCHER_HEADER*>(object)->Type == MutantObject;
+    return dispatcher::load_type(static_cast<DISPATCHER_HEADER*>(object)) == MutantObject;
 }
 // The verifier's hooks around a multiple wait (kernel/verifier.hpp). A
 // WaitAll that may block checks each mutant it would acquire; a WaitAny
@@ -139,7 +139,7 @@ bool is_mutant(PVOID object) {
                             s < static_cast<ULONG>(STATUS_ABANDONED) + MAXIMUM_WAIT_OBJECTS);
     if (!satisfied) return;
     auto note = [&](PVOID o, bool at_once) {
-        if (is_mutant(o) && static_cast<PKMUTANT>(o)->OwnerThread == t)
+        if (is_mutant(o) && dispatcher::load_owner(static_cast<PKMUTANT>(o)) == t)
             kernel::verifier::on_acquired(t, o, LockType::kmutex, false, at_once);
     };
     if (type == WaitAll) {

@@ -235,7 +235,10 @@ TEST(ModelKernelFast, SemaphoreTwoConsumers) {
 
 // ---- must-find mutants: each shortcut broken, the explorer reports it ----
 void expect_found(Mutant mutant, const std::string& name, void (*body)()) {
-    const Config c = config(Memory::sc);
+    // Bound 2 in every build (the sanitizers' lowered bound 1 misses the
+    // fast release's window): each search is under a thousand schedules.
+    Config c = config(Memory::sc);
+    c.preemption_bound = std::max(2, bound_override());
     dispatcher::testing::set_mutant(mutant);
     const Result r = run(c, body);
     dispatcher::testing::set_mutant(Mutant::none);

@@ -56,6 +56,14 @@ inline PKTHREAD load_owner(const KMUTANT* m) noexcept {
 inline void store_owner(KMUTANT* m, PKTHREAD t) noexcept {
     store_owner(m->OwnerThread, t);
 }
+// An object's Type, which never changes after initialization, read as an
+// atomic: the dispatcher's fast paths rewrite the header's first eight
+// bytes whole with a compare-exchange (kernel/src/dispatcher_core.hpp), and a
+// plain read beside one is a data race for the C++ memory model (and for
+// ThreadSanitizer) though not for x86.
+inline UCHAR load_type(const DISPATCHER_HEADER* h) noexcept {
+    return std::atomic_ref<UCHAR>(const_cast<UCHAR&>(h->Type)).load(std::memory_order_relaxed);
+}
 inline DISPATCHER_HEADER* header_of(PVOID object) noexcept {
     return static_cast<DISPATCHER_HEADER*>(object);
 }

@@ -241,7 +241,9 @@ void same_verdict(const std::string& name, const Plan& plan, int bound) {
         EXPECT_FALSE(reduced.violation) << describe(reduced);
         EXPECT_TRUE(reduced.complete && full.complete) << name;
         EXPECT_LE(reduced.schedules, full.schedules) << name;
-        EXPECT_GT(reduced.schedules_pruned, 0) << name;
+        // At the sanitizers' lowered bound 1 an sc search may have nothing
+        // to prune (RawLockBit<Futex> 3x1: 132 schedules either way).
+        if (bound >= 2) EXPECT_GT(reduced.schedules_pruned, 0) << name;
     }
 }
 

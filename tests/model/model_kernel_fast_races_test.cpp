@@ -17,6 +17,7 @@
 #include <kmlab/kernel/routines.hpp>
 #include <kmlab/kernel/thread.hpp>
 #include "dispatcher_core.hpp"
+#include "kernel_fast_program.hpp"
 #include "model_program.hpp"
 
 namespace kmlab::explore {
@@ -24,41 +25,7 @@ namespace {
 
 using namespace kmlab::nt;
 
-Config config(Memory m, int bound = 2) {
-    Config c;
-    c.memory = m;
-    c.preemption_bound = std::max(kSanitized ? 1 : bound, bound_override());
-    return c;
-}
-
-bool busy(const DISPATCHER_HEADER& h) {
-    return (h.Lock & 0x00800000) != 0;
-}
-
-void start(PKSTART_ROUTINE routine, PVOID context, PKTHREAD* thread) {
-    HANDLE h = nullptr;
-    check(PsCreateSystemThread(&h, THREAD_ALL_ACCESS, nullptr, nullptr, nullptr, routine,
-                               context) == STATUS_SUCCESS,
-          "PsCreateSystemThread failed");
-    PVOID object = nullptr;
-    check(ObReferenceObjectByHandle(h, SYNCHRONIZE, *PsThreadType, KernelMode, &object, nullptr) ==
-              STATUS_SUCCESS,
-          "ObReferenceObjectByHandle failed");
-    ZwClose(h);
-    *thread = static_cast<PKTHREAD>(object);
-}
-void join(PKTHREAD thread) {
-    check(KeWaitForSingleObject(thread, Executive, KernelMode, FALSE, nullptr) == STATUS_SUCCESS,
-          "the join's wait failed");
-    ObDereferenceObject(thread);
-}
-
-Result run_in(dispatcher::LockMode mode, const Config& c, void (*body)()) {
-    dispatcher::set_lock_mode(mode);
-    Result r = run(c, body);
-    dispatcher::set_lock_mode(dispatcher::LockMode::global);
-    return r;
-}
+using namespace kernel_fast;
 
 // ---- Race 1: a raise inside a WaitNext hold leaves a stale hold claim ----
 // KeSetEvent(E, Wait = TRUE) starts a hold; a routine called in it that

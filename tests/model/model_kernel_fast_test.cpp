@@ -19,6 +19,7 @@
 #include <kmlab/explore/dispatcher.hpp>
 #include <kmlab/kernel/routines.hpp>
 #include "dispatcher_core.hpp"
+#include "kernel_fast_program.hpp"
 #include "model_program.hpp"
 
 namespace kmlab::explore {
@@ -27,35 +28,7 @@ namespace {
 using namespace kmlab::nt;
 using dispatcher::testing::Mutant;
 
-Config config(Memory m, int bound = 2) {
-    Config c;
-    c.memory = m;
-    c.preemption_bound = std::max(kSanitized ? 1 : bound, bound_override());
-    return c;
-}
-
-// The busy mark: bit 23 of the header's Lock word (dispatcher_core.hpp).
-bool busy(const DISPATCHER_HEADER& h) {
-    return (h.Lock & 0x00800000) != 0;
-}
-
-void start(PKSTART_ROUTINE routine, PVOID context, PKTHREAD* thread) {
-    HANDLE h = nullptr;
-    check(PsCreateSystemThread(&h, THREAD_ALL_ACCESS, nullptr, nullptr, nullptr, routine,
-                               context) == STATUS_SUCCESS,
-          "PsCreateSystemThread failed");
-    PVOID object = nullptr;
-    check(ObReferenceObjectByHandle(h, SYNCHRONIZE, *PsThreadType, KernelMode, &object, nullptr) ==
-              STATUS_SUCCESS,
-          "ObReferenceObjectByHandle failed");
-    ZwClose(h);
-    *thread = static_cast<PKTHREAD>(object);
-}
-void join(PKTHREAD thread) {
-    check(KeWaitForSingleObject(thread, Executive, KernelMode, FALSE, nullptr) == STATUS_SUCCESS,
-          "the join's wait failed");
-    ObDereferenceObject(thread);
-}
+using namespace kernel_fast;
 
 // ---- KMUTEX: acquisitions and releases, some recursive, by several threads ----
 // A counter through the model (a load and a store, no RMW) loses an update
@@ -170,12 +143,6 @@ void semaphore_body() {
 }
 
 // Every program in both lock modes.
-Result run_in(dispatcher::LockMode mode, const Config& c, void (*body)()) {
-    dispatcher::set_lock_mode(mode);
-    Result r = run(c, body);
-    dispatcher::set_lock_mode(dispatcher::LockMode::global);
-    return r;
-}
 const char* memory_of(Memory m) {
     return m == Memory::sc ? "sc" : "tso";
 }

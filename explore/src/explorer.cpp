@@ -114,6 +114,7 @@ Result explore(const Config& config_in, const std::function<Program()>& make) {
         const Program p = make();
         const bool ok = s.run_once(p, trail, nullptr, false);
         ++r.schedules;
+        if (s.redundant()) ++r.schedules_redundant;
         r.max_steps = std::max(r.max_steps, s.steps());
         if (!ok) {
             record(s, parse_schedule(s.schedule()));
@@ -140,7 +141,7 @@ void fail(const char* what) {
     g_sched->fail(what);
 }
 void destroy(const void* p, std::size_t size) {
-    if (g_sched != nullptr && g_sched->current() >= 0) g_sched->touch_global();
+    if (g_sched != nullptr && g_sched->current() >= 0) g_sched->touch_write(p, size);
     if (g_sched != nullptr) g_sched->destroy(p, size);
 }
 void label(const void* p, std::size_t size, const char* name) {

@@ -231,7 +231,7 @@ class Scheduler {
     // that yield() starts. An operation that yields unannounced is taken as
     // dependent with everything. touch_*: what the step in progress does
     // without a yield of its own.
-    enum class Op : char { load, store, store_seq_cst, rmw, sync, fence, global };
+    enum class Op : char { load, store, store_seq_cst, rmw, sync, fence, fence_all, time, global };
     void announce(Op op, const void* p = nullptr, std::size_t size = 0) {
         if (por_) por_announce(op, p, size);
     }
@@ -240,6 +240,37 @@ class Scheduler {
     }
     void touch_spin_reads() {
         if (por_) por_touch_spin_reads();
+    }
+    // The step in progress writes [p, p + size) and drains its thread's
+    // buffer, without a yield of its own (destroy()).
+    void touch_write(const void* p, std::size_t size) {
+        if (por_) por_touch_write(p, size);
+    }
+    // What the running thread's announced operation turned out to do, where
+    // that is less than its announcement said: `read_only`: the granules of
+    // [p, p + size) it only read (an RMW that wrote nothing or the value
+    // there already, a futex_wait that returned at once); `untouched`: ones
+    // it did not touch at all. Granules its own buffered stores reach keep
+    // their write (draining them wrote there).
+    void refine(const void* p, std::size_t size, bool untouched) {
+        if (por_) por_refine(p, size, untouched);
+    }
+    // Where a futex's or an event's wait queue is, to the reduction: a
+    // granule of its own beside the word's (a wait that sleeps and a wake
+    // that wakes write it; a wake that finds no sleeper reads it), so that
+    // the queue's operations do not conflict with the word's loads.
+    static const void* queue_of(const void* p) {
+        return reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(p) |
+                                             (std::uintptr_t{1} << 62));
+    }
+    // Thread t's store buffer as a granule of its own (unbounded searches,
+    // por_announce): a membarrier waits for every buffer to be empty, so a
+    // plain store (which fills one) and an F step (which may empty it) are
+    // dependent with it, though not with each other: they read the granule,
+    // the membarrier writes it.
+    static const void* buffer_of(int t) {
+        return reinterpret_cast<const void*>((std::uintptr_t{1} << 61) +
+                                             16 * static_cast<std::uintptr_t>(t));
     }
     // Between runs of an exhaustive search: moves the trail to the next
     // schedule (false: none left); counts the branches the reduction skips.
@@ -276,6 +307,7 @@ class Scheduler {
     // A choice is made in one of two places: step() on the running fiber,
     // loop() in the scheduler's context when no fiber runs.
     void step();
+    void prime_park();
     int decide_or_abort(const std::vector<Option>& opts);
     bool loop();
 
@@ -293,6 +325,11 @@ class Scheduler {
     void por_announce(Op op, const void* p, std::size_t size);
     void por_touch_global();
     void por_touch_spin_reads();
+    void por_touch_write(const void* p, std::size_t size);
+    void por_spin_begin();
+    void por_spin_failed();
+    void por_refine(const void* p, std::size_t size, bool untouched);
+    bool buffered_in(const void* p, std::size_t size) const;
     void por_fresh();     // step(): a fresh thread's first operation is in the step in progress
     void por_at_yield();  // step(): the running thread is paused before an operation
     void por_close();     // the step in progress ends (a choice, or the run's end)
@@ -306,6 +343,12 @@ class Scheduler {
                   std::vector<int>* deps = nullptr);
     void por_backtrack(std::size_t j, int actor);
     void por_add(Decision& d, int actor);
+    void por_add_initial(std::size_t j, int actor, const std::vector<int>& clock);
+    Footprint timeout_footprint(int thread) const;
+    bool free_timeouts() const;
+    bool drain_blocked(int i) const;
+    Footprint op_footprint(int t) const;
+    Footprint flush_footprint(int t) const;
     void por_refresh(std::vector<Sleeper>& set);
     std::vector<Option> options();
     int decide(const std::vector<Option>& opts);
@@ -340,7 +383,8 @@ class Scheduler {
 #if KMLAB_MODEL_TSAN
     void* main_tsan_ = nullptr;
 #endif
-    int running_ = -1;  // the fiber executing now, -1 in the scheduler
+    int running_ = -1;      // the fiber executing now, -1 in the scheduler
+    bool priming_ = false;  // run_once runs each thread up to its first yield
     Option pending_{};
     bool has_pending_ = false;
     std::vector<std::vector<char>> main_locals_;
@@ -371,14 +415,18 @@ class Scheduler {
     struct PorEvent {
         int actor;
         Footprint fp;
-        std::vector<int> clock;         // vector clock of the happens-before order
-        std::size_t announced_acc = 0;  // fp as the choice found it (see Sleeper::extras)
-        bool announced_global = false;
+        std::vector<int> clock;  // vector clock of the happens-before order
+        bool extras = false;     // did more than announced (see Sleeper::extras)
+        char drains = 0;         // its operation drains: 1 its own buffer, 2 every buffer
+        bool stutter = false;    // a failed spin iteration's last step (por_spin_failed)
+        // The buffers (F actors) this step drained, non-empty when it began:
+        // it wrote their stores as their F steps would have (por_race).
+        std::vector<std::pair<int, Footprint>> drained{};  // F actor, the stores it wrote
     };
     struct PorCell {  // per granule: its last write, and the reads since
         std::uintptr_t granule;
         int last_write;
-        std::vector<int> reads;  // the last read per actor
+        std::vector<int> reads;  // every read since (a failed spin's are taken out)
     };
     bool por_ = false;
     bool por_open_ = false;  // a step is in progress (events_.back())
@@ -386,6 +434,9 @@ class Scheduler {
     std::vector<PorEvent> events_;  // one per decision of this run
     std::vector<Footprint> next_op_;
     std::vector<char> has_next_op_;
+    // Per thread: its announced operation drains 1 its own buffer, 2 all.
+    std::vector<char> next_drains_;
+    std::vector<int> spin_from_;  // per thread: the step its spin iteration began in
     std::vector<std::vector<int>> actor_clock_;
     std::vector<int> latest_event_;          // per actor
     std::vector<std::deque<int>> buffered_;  // per thread: the step that made each buffered store

@@ -28,6 +28,7 @@ void c11_forget(Scheduler& s, const void* p, std::size_t size);
 // nothing on them may own heap memory at that point: the message is
 // built into violation_ in a statement of its own first.
 void Scheduler::fail(const char* what) {
+    prime_park();
     if (violation_.empty()) set_violation('T' + std::to_string(running_) + ": " + what);
     end_run();
 }
@@ -89,9 +90,14 @@ void Scheduler::rmw(void* p, void* old, void* out, std::size_t size,
     announce(Op::rmw, p, size);
     yield();
     check_alive(p, size);
+    const bool own_store = buffered_in(p, size);
     if (running_ >= 0) drain(running_, 0);
     std::memcpy(old, p, size);
     const bool write = update(old, out);
+    // An update that writes nothing, or the value already there (a failed
+    // compare-exchange, an exchange of the value held: a spinner's failed
+    // test-and-set), only read, to the reduction.
+    if (!own_store && (!write || std::memcmp(old, out, size) == 0)) refine(p, size, false);
     if (write) {
         std::memcpy(p, out, size);
         memory_written();
@@ -105,7 +111,8 @@ void Scheduler::rmw(void* p, void* old, void* out, std::size_t size,
 
 void Scheduler::fence(bool all) {
     if (c11_) return c11_fence(*this, all);
-    if (running_ >= 0) announce(all ? Op::global : Op::fence);  // a membarrier drains every buffer
+    if (running_ >= 0)
+        announce(all ? Op::fence_all : Op::fence);  // a membarrier drains every buffer
     yield();
     if (running_ < 0) return;
     if (all) {
@@ -120,11 +127,15 @@ bool Scheduler::futex_wait(const void* p, std::uint32_t expected, bool has_deadl
     announce(Op::sync, p, 4);
     yield();
     check_alive(p, 4);
+    const bool own_store = buffered_in(p, 4);
     drain(running_, 0);
     if (c11_) c11_futex(*this, p, true);
     std::uint32_t v;
     std::memcpy(&v, p, 4);
+    // It reads its word; only a wait that sleeps joins the queue.
+    if (!own_store) refine(p, 4, false);
     if (v != expected) {
+        refine(queue_of(p), 1, true);
         if (tracing_)
             note("futex_wait " + where(p) + ": value " + std::to_string(v) +
                  " != " + std::to_string(expected) + ", returns");
@@ -139,9 +150,13 @@ bool Scheduler::futex_wait(const void* p, std::uint32_t expected, bool has_deadl
 void Scheduler::futex_wake(const void* p, int count) {
     announce(Op::sync, p, 4);
     yield();
+    const bool own_store = buffered_in(p, 4);
     drain(running_, 0);
     if (c11_) c11_futex(*this, p, false);
     int woken = wake(State::futex, p, count);
+    // A wake reads no word, and writes the queue only where it woke someone.
+    if (!own_store) refine(p, 4, true);
+    if (woken == 0) refine(queue_of(p), 1, false);
     if (tracing_) note("futex_wake " + where(p) + ": woke " + std::to_string(woken));
 }
 
@@ -155,6 +170,7 @@ bool Scheduler::spin_wait(bool has_deadline) {
     // again at once rather than wait for a write that may never come.
     bool stale = false;
     for (const Store& r : t.reads) stale = stale || std::memcmp(r.addr, &r.bits, r.size) != 0;
+    if (por_) por_spin_failed();  // the iteration was a stutter (explorer_search.cpp)
     if (stale) {
         t.reads.clear();
         if (tracing_) note("spins: memory already changed, checks again");
@@ -163,11 +179,13 @@ bool Scheduler::spin_wait(bool has_deadline) {
     if (tracing_) note(std::string("spins") + (has_deadline ? " with deadline" : ""));
     const bool ok = block(State::spin, nullptr, has_deadline);
     threads_[running_].reads.clear();
+    if (por_) por_spin_begin();  // the next iteration starts in the step that resumed it
     return ok;
 }
 
 void Scheduler::spin_begin() {
     if (running_ >= 0) threads_[running_].reads.clear();
+    if (por_) por_spin_begin();
 }
 
 void Scheduler::event_wait(const void* e) {
@@ -308,7 +326,7 @@ void Scheduler::drain(int i, std::size_t n) {
 // cost: like a timeout while others could run, it is time passing at a
 // moment the program did not wait for).
 bool Scheduler::deadline_passed() {
-    announce(Op::global);  // time: dependent with every step
+    announce(Op::time);  // no memory: a choice of this thread's alone (explorer_search.cpp)
     yield();
     int chosen = -1;
     bool passed = false;

@@ -56,6 +56,22 @@ bool Scheduler::run_once(const Program& program, std::vector<Decision>& trail,
     }
     std::atomic_ref(g_sched).store(this, std::memory_order_relaxed);  // explorer.cpp, active()
     running_ = -1;
+    // Each thread runs its code up to its first operation's yield before
+    // the first choice, and waits there (step(): priming_): the code before
+    // a thread's first shared-memory operation touches nothing the explorer
+    // sees, so running it now or when the thread is first chosen is the
+    // same run, the same choices and the same schedule names. What it buys:
+    // the first operation is announced before any choice, so the reduction
+    // knows what each thread's first step touches (a thread started lazily
+    // announces it only after the choice that ran it, and its first step
+    // had to count as dependent with everything: every thread's start raced
+    // with every step, as the sleep sets could not keep it asleep).
+    // Threads spawned mid-run still start lazily (fresh).
+    priming_ = true;
+    for (std::size_t i = 0; i < threads_.size() && violation_.empty(); ++i) {
+        if (threads_[i].state == State::runnable) switch_to(static_cast<int>(i));
+    }
+    priming_ = false;
     bool ok = loop();
     if (por_) por_close();  // the last step ends with the run
     if (ok) {
@@ -115,9 +131,10 @@ void Scheduler::make_fiber(Thread& t) {
 void Scheduler::trampoline() {
     Scheduler* s = g_sched;
     s->resumed(nullptr);
-    // The scheduler chose this fiber for its first operation already.
+    // The scheduler chose this fiber for its first operation already (or
+    // primes it: run_once).
     s->threads_[s->running_].fresh = true;
-    s->went_on();
+    if (!s->priming_) s->went_on();
     s->run_body();
     if (!s->violation_.empty()) s->end_run();
     s->finish_thread();
@@ -163,6 +180,7 @@ void Scheduler::run_body() {
 // found fewer schedules within the same bound (KSPIN_LOCK TTAS 4x1 TSO pb=2:
 // 257642 before, 37908 now).
 void Scheduler::finish_thread() {
+    prime_park();
     if (!threads_[running_].buffer.empty()) {
         announce(Op::fence);  // the end drains the buffer
         yield();
@@ -175,6 +193,7 @@ void Scheduler::finish_thread() {
 }
 
 int Scheduler::spawn(std::function<void()> fn) {
+    prime_park();
     const int i = static_cast<int>(threads_.size());
     touch_global();  // a new thread: the reduction orders it with everything
     Thread& t = threads_.emplace_back();
@@ -340,11 +359,25 @@ void Scheduler::jump_to_fiber(Thread& t) {
 }
 #endif
 
+// run_once primes each thread up to its first yield (step()), where it waits
+// for its first choice. A spawn, a failure and the thread's end stop it
+// too: each is what the first choice of the thread used to start, so that
+// every schedule names the same choices as before priming.
+void Scheduler::prime_park() {
+    if (!priming_) return;
+    threads_[running_].fresh = false;
+    switch_to_scheduler();
+}
+
 // Before an operation of the running fiber: decide who performs the next
 // operation. Most decisions let this fiber go on, and cost no switch;
 // draining a store buffer is done here too; only a choice of another
 // thread goes through the scheduler's context.
 void Scheduler::step() {
+    if (priming_) {
+        prime_park();
+        return;
+    }
     if (threads_[running_].fresh) {
         threads_[running_].fresh = false;
         if (por_) por_fresh();

@@ -11,51 +11,71 @@
 // actor was paused before (announced before its yield(): Scheduler::Op), and
 // what the thread does until its next yield (a spin's re-reads, a spawn, a
 // destroy). Two steps of different actors are dependent if they touch one
-// 4-byte granule and one writes it, or if either is "global". Global: a
-// timeout, a spurious wake, a deadline check and its answer, a membarrier, a
-// spawn, a destroy, an operation that yields unannounced, any choice kind
-// not known here (another mode's, e.g. a reads-from choice). Under TSO a
-// plain store is no access at all (it enters the own buffer) and its F step
-// writes; whatever drains a buffer writes each buffered location. A futex
-// wait / wake and an event wait / signal write their word (block and wake
-// conflict). A thread that a step wakes (futex, event, a write a spinner
-// read) or starts is ordered after it; an F step after the step that made
-// its store.
+// 4-byte granule and one writes it, or if either is "global". What a step
+// touches is what it did, where that is less than announced (por_refine):
+// an RMW that wrote nothing or the value there is a read; a futex wait
+// reads its word and joins the word's queue (a granule of its own,
+// queue_of) only if it sleeps; a wake writes the queue if it woke someone,
+// else reads it. Under TSO a plain store is no access at all (it enters
+// the own buffer) and its F step writes; whatever drains a buffer writes
+// each buffered location; a membarrier drains every buffer. destroy()
+// writes its range. Global: a spurious wake, a spawn, an operation that
+// yields unannounced, any choice kind not known here (another mode's, e.g. a
+// reads-from choice), and in a bounded search a timeout, a deadline check
+// and its answer. A thread that a step wakes (futex, event, a write a
+// spinner read) or starts is ordered after it; an F step after the step
+// that made its store.
 //
 // Algorithm: dynamic partial-order reduction [FG05: Flanagan & Godefroid,
 // POPL 2005] over the stateless depth-first search. Each run keeps vector
-// clocks of the happens-before order; when a step ends (por_close), the
-// latest earlier step of another actor that conflicts with it and does not
-// happen before its actor is a race: the actor joins the backtrack set
-// (Decision::todo) of the choice before that step, or, where it could not
-// move there, every option does. Because a buffered store may never be an F
-// step of its own (its thread drains it), every F option offered at a choice
-// is analysed there too, as [FG05] does every enabled transition. Timeouts,
-// spurious wakes and deadline answers (and unknown kinds) are never pruned:
-// each is explored at every choice that offers it, as unreduced.
+// clocks of the happens-before order; when a step ends (por_close), each
+// earlier step of another actor that conflicts with it and does not happen
+// before its actor is a race, to be reversed by exploring another option at
+// the choice before that step (Decision::todo). Because a buffered store may
+// never be an F step of its own in a bounded search (its thread drains it),
+// every F option offered at a choice is analysed there too, as [FG05] does
+// every enabled transition; so is every timeout in an unbounded search.
 //
-// Without a bound (preemption_bound < 0), sleep sets [Godefroid 1996] too:
-// a transition explored from a choice stays asleep below its later siblings
+// Without a bound (preemption_bound < 0), the search is [AAJS14: Abdulla,
+// Aronis, Jonsson & Sagonas, POPL 2014]'s source-set DPOR with sleep sets
+// [Godefroid 1996]: a race adds one initial of the steps that must move
+// (por_add_initial), unless one is explored, queued or asleep there; a
+// transition explored from a choice stays asleep below its later siblings
 // while only steps independent of it run, and a run whose every option is
 // asleep (a sleep-set block) is finished without analysis or alternatives
-// (counted as a schedule run). Every run makes its program anew, at other
-// addresses, so sleeping transitions take their footprints from the run in
-// progress (por_refresh): the operation their thread announced, their
-// buffer's oldest store; one that did more than that when it ran counts as
-// global.
+// (counted as a schedule run, and in Result::schedules_redundant). Every
+// run makes its program anew, at other addresses, so sleeping transitions
+// take their footprints from the run in progress (por_refresh): the
+// operation their thread announced, their buffer's oldest store; one that
+// did more than that when it ran counts as global. Four rules make the
+// unbounded search smaller without losing a run it must make:
+// - threads are primed (run_once): each runs to its first operation before
+//   the first choice, so a thread's first step has a footprint;
+// - a draining operation waits for F steps to empty the buffers it drains
+//   (drain_blocked), so every store reaches memory in an F step, never
+//   inside another step (which made the same trace twice, and hid the value
+//   of a drained store from a spinner that had to read it);
+// - a timeout is the waiting thread's transition, dependent with what would
+//   have woken it; a wake that disables it races with it (por_close);
+// - a failed spin iteration is a stutter (por_spin_failed).
 //
 // What is guaranteed. Without a bound: every Mazurkiewicz trace of the
-// program (under the dependency above) has a schedule that runs, so every
-// deadlock, failed check, destroyed-memory access and final-state violation
-// the unreduced search could find is found ([FG05] with sleep sets, over
-// executions that all end: every run here ends, or is a violation or the
-// step limit). With a bound: [CMM13: Coons, Musuvathi & McKinley, OOPSLA
-// 2013] show that pruning with the bound naively loses traces the bounded
-// search reaches; like their BPOR (and loom's path.rs) a race also adds its
-// actor at the latest earlier choice that switched threads, where it costs
-// no more than the choice made; no sleep sets. Their proof counts thread
-// preemptions; this explorer also charges F, X, W and D choices: X, W, D are
-// never pruned, an F step is an actor like a thread. So with a bound the
+// program (under the dependency above, and counting a failed spin iteration
+// as no step) has a schedule that runs, so every deadlock, failed check,
+// destroyed-memory access and final-state violation the unreduced search
+// could find is found ([AAJS14], over executions that all end: every run
+// here ends, or is a violation or the step limit).
+// tests/model/model_dpor_test.cpp checks it against the unreduced search:
+// the same outcomes of litmus programs, every order in which threads take
+// each lock, and every must-find mutant. With a bound: [CMM13: Coons,
+// Musuvathi & McKinley, OOPSLA 2013] show that pruning with the bound
+// naively loses traces the bounded search reaches; like their BPOR (and
+// loom's path.rs) a race adds its actor at the latest race and at the latest
+// earlier choice that switched threads, where it costs no more than the
+// choice made; no sleep sets, and a step that drained a buffer also adds
+// that buffer's F step before it. Their proof counts thread preemptions;
+// this explorer also charges F, X, W and D choices: X, W, D are never
+// pruned, an F step is an actor like a thread. So with a bound the
 // reduction is BPOR extended to the store buffers, checked by
 // tests/model/model_dpor_test.cpp (the same observations and verdicts as
 // the bounded search at bounds 0-2), not proved. Memory a program shares
@@ -87,11 +107,22 @@ int actor_of(const Option& o) {
     return actor_of(o.kind, o.thread);
 }
 // Choices the reduction never prunes (explored wherever the unreduced search
-// would), and whose steps it takes as dependent with everything: a timeout,
-// a spurious wake and a deadline answer are time passing or the kernel
-// acting, not a thread's operation; and any kind this file does not know
-// (a kind added later; the reads-from choice R is one).
-bool always_explored(OptKind kind) {
+// would): a spurious wake is the kernel acting, not a thread's operation; a
+// deadline answer is a choice of one thread alone, with no other option to
+// race with; and any kind this file does not know (a kind added later; the
+// reads-from choice R is one). A timeout too, in a bounded search; without
+// a bound it is the blocked thread's transition like any other
+// (Scheduler::free_timeouts).
+bool always_explored(OptKind kind, bool free_timeouts) {
+    if (kind == OptKind::timeout) return !free_timeouts;
+    return kind != OptKind::run && kind != OptKind::flush;
+}
+// Steps the reduction takes as dependent with everything: a spurious wake,
+// an unknown kind; a timeout and a deadline answer in a bounded search
+// (where they are time passing, as they were before the unbounded search
+// gave them footprints: the bounded reduction is checked as it stands).
+bool global_step(OptKind kind, bool free_timeouts) {
+    if (kind == OptKind::timeout || kind == OptKind::deadline) return !free_timeouts;
     return kind != OptKind::run && kind != OptKind::flush;
 }
 void join(std::vector<int>& into, const std::vector<int>& from) {
@@ -154,13 +185,13 @@ bool dependent(const Footprint& a, const Footprint& b) {
 std::vector<Option> Scheduler::options() {
     std::vector<Option> opts;
     const int n = static_cast<int>(threads_.size());
-    const bool cur_runnable = threads_[current_].state == State::runnable;
+    auto can_run = [&](int i) { return threads_[i].state == State::runnable && !drain_blocked(i); };
+    const bool cur_runnable = can_run(current_);
     const int alt = cur_runnable ? 1 : 0;
     if (cur_runnable) opts.push_back({OptKind::run, current_, 0});
     for (int k = 1; k <= n; ++k) {
         const int i = (current_ + k) % n;
-        if (i != current_ && threads_[i].state == State::runnable)
-            opts.push_back({OptKind::run, i, alt});
+        if (i != current_ && can_run(i)) opts.push_back({OptKind::run, i, alt});
     }
     for (int k = 0; k < n; ++k) {
         const int i = (current_ + k) % n;
@@ -212,10 +243,13 @@ int Scheduler::decide(const std::vector<Option>& opts) {
         // (an rmw, a fence) instead of an F step. Threads' operations are
         // analysed when they run (por_close): they stay enabled until then.
         for (const auto& o : opts) {
+            if (o.kind == OptKind::timeout && free_timeouts()) {
+                // Likewise a timeout: a run may wake its thread instead.
+                por_race(2 * o.thread, timeout_footprint(o.thread), actor_clock_[2 * o.thread]);
+                continue;
+            }
             if (o.kind != OptKind::flush) continue;
-            const Thread& t = threads_[o.thread];
-            Footprint f;
-            f.add(t.buffer.front().addr, t.buffer.front().size, true);
+            const Footprint f = flush_footprint(o.thread);
             std::vector<int> c = actor_clock_[2 * o.thread + 1];
             if (!buffered_[o.thread].empty()) join(c, events_[buffered_[o.thread].front()].clock);
             por_race(2 * o.thread + 1, f, c);
@@ -340,6 +374,7 @@ void Scheduler::por_begin() {
     actor_clock_.clear();
     latest_event_.clear();
     buffered_.clear();
+    spin_from_.clear();
     cells_.clear();
     last_global_ = -1;
     flush_source_ = -1;
@@ -352,64 +387,206 @@ void Scheduler::por_grow() {
     if (next_op_.size() >= n) return;
     next_op_.resize(n);
     has_next_op_.resize(n, 0);
+    next_drains_.resize(n, 0);
     buffered_.resize(n);
+    spin_from_.resize(n, -1);
     actor_clock_.resize(2 * n);
     latest_event_.resize(2 * n, -1);
 }
 
 // What the operation after the running thread's next yield() touches.
 // Under TSO a plain store only enters the thread's own buffer (its F step
-// makes it visible, and conflicts then); whatever drains the buffer writes
-// every buffered store's location (the buffer as it is now: a superset of
-// what is left when the step runs, as only F steps shrink it meanwhile).
+// makes it visible, and conflicts then); whatever drains a buffer writes
+// every buffered store's location: op_footprint adds them from the buffers
+// as they are when the footprint is read (F steps may empty them first).
 void Scheduler::por_announce(Op op, const void* p, std::size_t size) {
     if (running_ < 0) return;
     por_grow();
     Footprint f;
     bool drains = false;
+    char drained = 0;
     switch (op) {
         case Op::load:
             f.add(p, size, false);
             break;
         case Op::store:
-            if (config_.memory != Memory::tso) f.add(p, size, true);
+            if (config_.memory != Memory::tso)
+                f.add(p, size, true);
+            else if (free_timeouts())
+                f.add(buffer_of(running_), 1, false);
             break;
         case Op::store_seq_cst:
         case Op::rmw:
-        case Op::sync:  // futex / event wait and wake: conflicting on their word
             f.add(p, size, true);
+            drains = true;
+            break;
+        case Op::sync:  // futex / event wait and wake: their word and its queue
+            f.add(p, size, true);
+            f.add(queue_of(p), 1, true);
             drains = true;
             break;
         case Op::fence:
             drains = true;
+            break;
+        case Op::fence_all:  // a membarrier: every buffer drains, nothing else
+            drained = 2;
+            break;
+        case Op::time:  // "has my deadline passed?": no memory; in a bounded search, global
+            f.global = !free_timeouts();
             break;
         case Op::global:
         default:
             f.global = true;
             break;
     }
-    if (drains) {
-        for (const Store& st : threads_[running_].buffer) f.add(st.addr, st.size, true);
-    }
+    if (drains) drained = 1;
     next_op_[running_] = std::move(f);
     has_next_op_[running_] = 1;
+    next_drains_[running_] = drained;
+}
+
+// Thread t's announced operation, with the stores it would drain now (and,
+// for a membarrier in an unbounded search, every buffer's granule).
+Footprint Scheduler::op_footprint(int t) const {
+    const auto i = static_cast<std::size_t>(t);
+    Footprint f = next_op_[i];
+    for (std::size_t u = 0; u < threads_.size(); ++u) {
+        if (next_drains_[i] == 2 || (next_drains_[i] == 1 && u == i)) {
+            for (const Store& st : threads_[u].buffer) f.add(st.addr, st.size, true);
+        }
+        if (next_drains_[i] == 2 && free_timeouts()) f.add(buffer_of(static_cast<int>(u)), 1, true);
+    }
+    return f;
+}
+
+// Thread t's F step: its oldest store (and its buffer's granule).
+Footprint Scheduler::flush_footprint(int t) const {
+    Footprint f;
+    const Store& st = threads_[static_cast<std::size_t>(t)].buffer.front();
+    f.add(st.addr, st.size, true);
+    if (free_timeouts()) f.add(buffer_of(t), 1, false);
+    return f;
 }
 
 void Scheduler::por_touch_global() {
-    if (por_open_) events_.back().fp.global = true;
+    if (!por_open_) return;
+    events_.back().fp.global = true;
+    events_.back().extras = true;
 }
 
 // A spinner checks whether what it read changed before it blocks: reads.
 void Scheduler::por_touch_spin_reads() {
     if (!por_open_ || running_ < 0) return;
-    for (const Store& r : threads_[running_].reads) events_.back().fp.add(r.addr, r.size, false);
+    PorEvent& ev = events_.back();
+    const std::size_t before = ev.fp.acc.size();
+    for (const Store& r : threads_[running_].reads) ev.fp.add(r.addr, r.size, false);
+    if (ev.fp.acc.size() != before) ev.extras = true;
+}
+
+// A spin iteration that fails (spin_wait: what it read says "not yet") is a
+// stutter: it wrote nothing, and its thread goes on as if it had not run (it
+// checks again once memory it read changes). Without a bound its reads are
+// taken out of the per-granule tables, so no later write races with them:
+// reversing such a race would only make the spinner read the write's value
+// in that iteration instead of the next, which the run already does (the
+// write wakes it, and its next check reads the value then, racing with any
+// write in between). The iteration's races with earlier writes were taken
+// when its steps ended: the spinner may read an older value, and succeed.
+// GenMC's spin-assume (a side-effect-free spin loop becomes an assume of its
+// exit condition; [KMV23: Kokologiannakis, Marmanis & Vafeiadis, "Unblocking
+// dynamic partial order reduction", CAV 2023] builds on it) makes the same
+// reduction. An iteration that wrote anything (a step of
+// its thread since the iteration began wrote, or was global) is not touched.
+void Scheduler::por_spin_begin() {
+    if (!por_open_ || running_ < 0 || !free_timeouts()) return;
+    por_grow();
+    spin_from_[static_cast<std::size_t>(running_)] = static_cast<int>(events_.size()) - 1;
+}
+
+void Scheduler::por_spin_failed() {
+    if (!por_open_ || running_ < 0 || !free_timeouts() || por_blocked_) return;
+    const int p = 2 * running_;
+    const int k = static_cast<int>(events_.size()) - 1;
+    int& from = spin_from_[static_cast<std::size_t>(running_)];
+    if (from < 0 || events_[k].actor != p) return;
+    std::vector<int> mine;
+    for (int i = from + 1; i <= k; ++i) {
+        if (events_[i].actor != p) continue;
+        const Footprint& f = events_[i].fp;
+        if (f.global) return;
+        for (const auto& [g, w] : f.acc) {
+            if (w) return;
+        }
+        mine.push_back(i);
+    }
+    if (mine.empty() || mine.back() != k) return;
+    for (PorCell& c : cells_) {
+        std::erase_if(c.reads,
+                      [&](int j) { return std::find(mine.begin(), mine.end(), j) != mine.end(); });
+    }
+    events_[k].stutter = true;  // its reads stay out of the tables when it ends
+    from = k;                   // the next iteration starts after this step
+}
+
+// Freeing memory writes it (any later access conflicts; accesses elsewhere
+// do not), after the thread's buffer drains.
+void Scheduler::por_touch_write(const void* p, std::size_t size) {
+    if (!por_open_ || running_ < 0) return;
+    PorEvent& ev = events_.back();
+    ev.fp.add(p, size, true);
+    for (const Store& st : threads_[running_].buffer) ev.fp.add(st.addr, st.size, true);
+    ev.extras = true;
+}
+
+bool Scheduler::buffered_in(const void* p, std::size_t size) const {
+    if (running_ < 0) return false;
+    const auto a = reinterpret_cast<std::uintptr_t>(p) / kGranule;
+    const auto b =
+        (reinterpret_cast<std::uintptr_t>(p) + std::max<std::size_t>(size, 1) - 1) / kGranule;
+    for (const Store& st : threads_[running_].buffer) {
+        const auto lo = reinterpret_cast<std::uintptr_t>(st.addr) / kGranule;
+        const auto hi = (reinterpret_cast<std::uintptr_t>(st.addr) + st.size - 1) / kGranule;
+        if (lo <= b && a <= hi) return true;
+    }
+    return false;
+}
+
+// Less than announced: an operation's effect is known only once it ran (an
+// RMW whose update keeps the value, a failed compare-exchange, a futex_wait
+// whose word moved, a wake with nobody to wake). Narrowing the step's
+// footprint to what it did is sound for the race analysis, which reads the
+// run that happened: two steps whose actual accesses commute reach the same
+// state in either order, and each still does what it did (an RMW that found
+// the value it keeps finds it again after a step that does not write there;
+// a wake that found no sleeper finds none after a step that does not touch
+// the queue). A sleeping transition keeps its announced footprint
+// (por_refresh): what it may do, whatever it finds. Only the granules of
+// [p, p + size) change, so whatever else the step touched keeps its access;
+// the caller passes only granules its own buffered stores do not reach
+// (buffered_in), since draining them wrote there.
+void Scheduler::por_refine(const void* p, std::size_t size, bool untouched) {
+    if (!por_open_ || running_ < 0 || events_.back().actor != 2 * running_) return;
+    Footprint& fp = events_.back().fp;
+    const auto a = reinterpret_cast<std::uintptr_t>(p);
+    const std::uintptr_t lo = a / kGranule,
+                         hi = (a + std::max<std::size_t>(size, 1) - 1) / kGranule;
+    if (untouched) {
+        std::erase_if(fp.acc, [&](const auto& x) { return x.first >= lo && x.first <= hi; });
+        return;
+    }
+    for (auto& [g, w] : fp.acc) {
+        if (g >= lo && g <= hi) w = false;
+    }
 }
 
 // A thread's first step runs its code up to its first yield() and, with no
 // choice there, the operation after it: all one step.
 void Scheduler::por_fresh() {
     por_grow();
-    if (por_open_ && has_next_op_[running_]) events_.back().fp.merge(next_op_[running_]);
+    if (por_open_ && has_next_op_[running_]) {
+        events_.back().fp.merge(op_footprint(running_));
+        events_.back().extras = true;
+    }
     next_op_[running_] = {};
     has_next_op_[running_] = 0;
 }
@@ -422,6 +599,7 @@ void Scheduler::por_at_yield() {
         next_op_[running_] = {};
         next_op_[running_].global = true;
         has_next_op_[running_] = 1;
+        next_drains_[running_] = 0;
     }
 }
 
@@ -430,17 +608,30 @@ void Scheduler::por_open(const Option& o) {
     PorEvent ev{actor_of(o), {}, {}};
     flush_source_ = -1;
     if (o.kind == OptKind::flush) {
-        const Store& st = threads_[o.thread].buffer.front();
-        ev.fp.add(st.addr, st.size, true);
+        ev.fp = flush_footprint(o.thread);
         if (!buffered_[o.thread].empty()) flush_source_ = buffered_[o.thread].front();
     } else if (o.kind == OptKind::run && has_next_op_[o.thread]) {
-        ev.fp = std::move(next_op_[o.thread]);
+        ev.fp = op_footprint(o.thread);
+        ev.drains = next_drains_[o.thread];
         next_op_[o.thread] = {};
         has_next_op_[o.thread] = 0;
+        // Draining a buffer writes its stores as its F steps would: a step
+        // that races with such a store may need the F step first, alone
+        // (por_race), which this step's thread never made.
+        for (std::size_t t = 0; t < threads_.size(); ++t) {
+            const bool mine = static_cast<int>(t) == o.thread;
+            if (threads_[t].buffer.empty() ||
+                !(next_drains_[o.thread] == 2 || (next_drains_[o.thread] == 1 && mine)))
+                continue;
+            Footprint stores;
+            for (const Store& st : threads_[t].buffer) stores.add(st.addr, st.size, true);
+            ev.drained.emplace_back(static_cast<int>(2 * t + 1), std::move(stores));
+        }
+        next_drains_[o.thread] = 0;
+    } else if (o.kind == OptKind::timeout && free_timeouts()) {
+        ev.fp = timeout_footprint(o.thread);
     }
-    if (always_explored(o.kind)) ev.fp.global = true;
-    ev.announced_acc = ev.fp.acc.size();
-    ev.announced_global = ev.fp.global;
+    if (global_step(o.kind, free_timeouts())) ev.fp.global = true;
     states_at_open_.clear();
     for (const auto& t : threads_) states_at_open_.push_back(t.state);
     events_.push_back(std::move(ev));
@@ -469,13 +660,31 @@ void Scheduler::por_race(int actor, const Footprint& f, const std::vector<int>& 
         if (last_global_ >= 0) cands.push_back(last_global_);
     }
     int latest = -1;
+    std::vector<int> races;
     for (int j : cands) {
         const PorEvent& e = events_[j];
         if (e.actor == actor) continue;                            // program order
         if (at(clock, e.actor) >= at(e.clock, e.actor)) continue;  // happens before
         latest = std::max(latest, j);
+        if (std::find(races.begin(), races.end(), j) == races.end()) races.push_back(j);
     }
-    if (latest >= 0) por_backtrack(static_cast<std::size_t>(latest), actor);
+    if (latest < 0) return;
+    if (free_timeouts()) {
+        // Source sets: every race, each reversed through an initial of its
+        // own v (por_add_initial), with this step's clock as it will be.
+        std::vector<int> prospective = clock;
+        for (int j : cands) join(prospective, events_[j].clock);
+        for (int j : races) por_add_initial(static_cast<std::size_t>(j), actor, prospective);
+        return;
+    }
+    por_backtrack(static_cast<std::size_t>(latest), actor);
+    // That step drained buffers: their F steps alone, before it, are the
+    // other way to order what it wrote with this step (a spinner reads a
+    // drained store's value before the RMW that drained it writes over it).
+    for (const auto& [f_actor, stores] : events_[latest].drained) {
+        if (f_actor != actor && dependent(stores, f))
+            por_backtrack(static_cast<std::size_t>(latest), f_actor);
+    }
 }
 
 // The step in progress ends: it races with the latest conflicting step not
@@ -488,13 +697,20 @@ void Scheduler::por_close() {
     por_grow();
     const int k = static_cast<int>(events_.size()) - 1;
     PorEvent& ev = events_[k];
-    if (static_cast<std::size_t>(k) < trail_->size())
-        (*trail_)[k].extras =
-            ev.fp.acc.size() != ev.announced_acc || ev.fp.global != ev.announced_global;
+    if (static_cast<std::size_t>(k) < trail_->size()) (*trail_)[k].extras = ev.extras;
     const int p = ev.actor;
     if (!por_blocked_) {
         std::vector<int> clock = actor_clock_[p];
         if (flush_source_ >= 0) join(clock, events_[flush_source_].clock);
+        // Without a bound an operation that drains waits for its buffers
+        // (drain_blocked): every F step of those buffers so far happens
+        // before it, as surely as its thread's own earlier steps do.
+        // (A membarrier is ordered after other buffers' F steps by the
+        // buffer granules it writes instead: a membarrier is enabled again
+        // by an F step, but a store that came after it in the run need not
+        // have; joining every F actor ordered it after such stores too, and
+        // no race ever put the membarrier first.)
+        if (free_timeouts() && ev.drains == 1 && p % 2 == 0) join(clock, actor_clock_[p + 1]);
         std::vector<int> deps;
         por_race(p, ev.fp, clock, &deps);
         std::vector<int> mine = clock;
@@ -514,13 +730,8 @@ void Scheduler::por_close() {
             if (w) {
                 it->last_write = k;
                 it->reads.clear();
-            } else {
-                auto r = std::find_if(it->reads.begin(), it->reads.end(),
-                                      [&](int j) { return events_[j].actor == p; });
-                if (r != it->reads.end())
-                    *r = k;
-                else
-                    it->reads.push_back(k);
+            } else if (!ev.stutter) {
+                it->reads.push_back(k);
             }
         }
         if (ev.fp.global) last_global_ = k;
@@ -533,6 +744,11 @@ void Scheduler::por_close() {
                 (states_at_open_[t] != State::runnable && states_at_open_[t] != State::finished &&
                  threads_[t].state == State::runnable);
             if (woken) join(actor_clock_[2 * t], mine);
+            // Waking a thread that waited with a deadline disabled its
+            // timeout, which was an option here: the two race.
+            if (woken && free_timeouts() && t < states_at_open_.size() &&
+                threads_[t].has_deadline && static_cast<std::size_t>(k) < trail_->size())
+                por_add((*trail_)[k], static_cast<int>(2 * t));
         }
     }
     // Which step made each store still buffered (an F step happens after it).
@@ -579,7 +795,7 @@ int Scheduler::por_new_decision(const std::vector<Option>& opts, Decision& d) {
     }
     d.todo[chosen] = 2;
     for (std::size_t i = 0; i < n; ++i) {
-        if (always_explored(opts[i].kind) && d.todo[i] == 0) d.todo[i] = 1;
+        if (always_explored(opts[i].kind, free_timeouts()) && d.todo[i] == 0) d.todo[i] = 1;
     }
     return chosen;
 }
@@ -594,13 +810,56 @@ void Scheduler::por_refresh(std::vector<Sleeper>& set) {
         if (s.extras || t >= threads_.size()) {
             s.fp.global = true;
         } else if (s.kind == OptKind::run && t < has_next_op_.size() && has_next_op_[t]) {
-            s.fp = next_op_[t];
+            s.fp = op_footprint(s.thread);
         } else if (s.kind == OptKind::flush && !threads_[t].buffer.empty()) {
-            s.fp.add(threads_[t].buffer.front().addr, threads_[t].buffer.front().size, true);
+            s.fp = flush_footprint(s.thread);
+        } else if (s.kind == OptKind::timeout && free_timeouts()) {
+            s.fp = timeout_footprint(s.thread);
         } else {
             s.fp.global = true;
         }
     }
+}
+
+// In an unbounded reduced search a thread whose next operation drains
+// buffers (an RMW, a fence, a seq_cst store, a futex or event call, its end;
+// a membarrier: every buffer) waits until they are empty, and F steps drain
+// them. x86 lets other threads act between the drain's stores as between F
+// steps, so the runs are the same; but every store then reaches memory in an
+// F step of its own, where a drain inside a step would make the same trace a
+// second time (F0 F0 T0 against T0 draining both) and a spinner that must
+// read a drained store before the RMW writes over it would need that F step
+// split out (por_race's `drained`, which bounded searches keep).
+bool Scheduler::drain_blocked(int i) const {
+    if (!por_ || !free_timeouts()) return false;
+    const auto t = static_cast<std::size_t>(i);
+    if (t >= has_next_op_.size() || !has_next_op_[t] || next_drains_[t] == 0) return false;
+    if (next_drains_[t] == 1) return !threads_[t].buffer.empty();
+    return std::any_of(threads_.begin(), threads_.end(),
+                       [](const Thread& x) { return !x.buffer.empty(); });
+}
+
+// Without a bound a timeout is its thread's transition (actor 2i), with what
+// it touches: a futex sleeper leaves the word's queue (a wake of that queue
+// and it are dependent: one disables the other); a spinner stops waiting for
+// the memory it read (a write there would have woken it instead). With a
+// bound it stays what it was: explored at every choice that offers it, and
+// dependent with everything.
+bool Scheduler::free_timeouts() const {
+    return config_.preemption_bound < 0;
+}
+
+Footprint Scheduler::timeout_footprint(int thread) const {
+    Footprint f;
+    const Thread& t = threads_[static_cast<std::size_t>(thread)];
+    if (t.state == State::futex) {
+        f.add(queue_of(t.wait_addr), 1, true);
+    } else if (t.state == State::spin && !t.reads.empty()) {
+        for (const Store& r : t.reads) f.add(r.addr, r.size, false);
+    } else {
+        f.global = true;
+    }
+    return f;
 }
 
 void Scheduler::por_add(Decision& d, int actor) {
@@ -614,6 +873,64 @@ void Scheduler::por_add(Decision& d, int actor) {
     if (found) return;
     // The actor could not move there (blocked, not started, buffer empty):
     // every option, as [FG05] does.
+    for (auto& t : d.todo) {
+        if (t == 0) t = 1;
+    }
+}
+
+// Without a bound: source sets [AAJS14: Abdulla, Aronis, Jonsson & Sagonas,
+// POPL 2014]. To reverse the race of step j with the step in progress (or an
+// enabled F or timeout not yet run), v is the run's steps after j that do not
+// happen after step j, then the racing step (`clock`: its happens-before
+// clock). Any of v's initials (a step of v that no other step of v happens
+// before) can go first at j and start a run that reverses the race, so one
+// is enough, and none is added if one is explored, queued or asleep at j
+// already (asleep: its runs from j are covered by those of the decision
+// that put it to sleep). [FG05]'s rule instead adds the racing actor if it
+// can move at j; with sleep sets that loses runs: in
+//   T0: x = 1; r = y     T1: y = 1; r = x     T2: r = x; r = y
+// the run T2 rx, T2 ry, T0 wx, T0 ry, T1 wy races T1's wy with T2's ry, and
+// T1 is asleep after T2 rx (its wy was explored first); the run T2 rx,
+// T0 wx, T0 ry, T1 wy, T2 ry (T2 reads x = 0, y = 1; T0 reads y = 0) needs
+// T0 there, v's one initial (ModelDpor.UnboundedReductionObservesEveryOutcome
+// failed so, once threads' first steps were no longer global).
+// An initial's actor has an option at j: a thread woken after j, or a store
+// buffered after j, happens after step j. Where none has one (not expected),
+// every option, as [FG05].
+void Scheduler::por_add_initial(std::size_t j, int actor, const std::vector<int>& clock) {
+    Decision& d = (*trail_)[j];
+    if (d.frozen || d.todo.empty()) return;
+    // Step b's clock, b < events_.size(); the step in progress has none yet.
+    auto hb = [&](std::size_t a, const std::vector<int>& b_clock) {
+        const PorEvent& ea = events_[a];
+        return at(b_clock, ea.actor) >= at(ea.clock, ea.actor);
+    };
+    std::vector<std::size_t> v;
+    int pick = -1;
+    auto consider = [&](int who, bool initial) {  // false: covered at j
+        if (!initial) return true;
+        for (std::size_t o = 0; o < d.opts.size(); ++o) {
+            if (actor_of(d.opts[o]) != who) continue;
+            if (d.todo[o] != 0 || asleep(d, d.opts[o])) return false;
+            if (pick < 0) pick = static_cast<int>(o);
+        }
+        return true;
+    };
+    for (std::size_t i = j + 1; i < events_.size(); ++i) {
+        if (events_[i].clock.empty()) continue;  // the step in progress: last, below
+        if (hb(j, events_[i].clock)) continue;
+        bool initial = true;
+        for (std::size_t x : v) initial = initial && !hb(x, events_[i].clock);
+        v.push_back(i);
+        if (!consider(events_[i].actor, initial)) return;
+    }
+    bool initial = true;
+    for (std::size_t x : v) initial = initial && !hb(x, clock);
+    if (!consider(actor, initial)) return;
+    if (pick >= 0) {
+        d.todo[static_cast<std::size_t>(pick)] = 1;
+        return;
+    }
     for (auto& t : d.todo) {
         if (t == 0) t = 1;
     }

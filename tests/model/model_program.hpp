@@ -253,7 +253,9 @@ inline void report(const std::string& name, const Config& c, const Result& r) {
     summary = summary.substr(0, summary.find('\n'));
     if (!c.random && c.replay.empty()) {
         const bool reduced = r.reduced;
-        summary += reduced ? "; ran " + std::to_string(r.schedules) + ", reduction pruned " +
+        summary += reduced ? "; ran " + std::to_string(r.schedules) + " (" +
+                                 std::to_string(r.schedules_redundant) +
+                                 " sleep-set blocked), reduction pruned " +
                                  std::to_string(r.schedules_pruned)
                            : "; ran " + std::to_string(r.schedules) + ", unreduced";
     }

@@ -223,9 +223,11 @@ struct Config {
     // Partial-order reduction of the exhaustive search (sc and tso): of
     // schedules that differ only in the order of independent steps, run one
     // (dynamic partial-order reduction [Flanagan & Godefroid, POPL 2005];
-    // sleep sets without a bound; with a bound, the conservative extra
-    // backtracking of [Coons et al., OOPSLA 2013]). KMLAB_MODEL_REDUCTION:
-    // 0 (off), unbounded, all (always).
+    // without a bound, sleep sets and source sets [Abdulla et al., POPL
+    // 2014], failed spin iterations as stutters, timeouts as the waiting
+    // thread's steps; with a bound, the conservative extra backtracking of
+    // [Coons et al., OOPSLA 2013]). KMLAB_MODEL_REDUCTION: 0 (off),
+    // unbounded, all (always).
     Reduction reduction = Reduction::unbounded;
     // Stop after this many schedules (0: no limit). A search stopped early
     // reports complete = false.
@@ -260,6 +262,9 @@ struct Result {
     // Branches of the search the reduction skipped (Config::reduction): each
     // is one or more schedules equivalent to one that ran.
     long schedules_pruned = 0;
+    // Runs that ended in a sleep-set block (counted in `schedules`): each
+    // only finished a schedule equivalent to one explored elsewhere.
+    long schedules_redundant = 0;
     bool reduced = false;   // the search ran with partial-order reduction
     bool complete = false;  // exhaustive search finished within the bound
     bool violation = false;

@@ -438,7 +438,7 @@ class Scheduler {
     std::vector<char> next_drains_;
     std::vector<int> spin_from_;  // per thread: the step its spin iteration began in
     std::vector<std::vector<int>> actor_clock_;
-    std::vector<int> latest_event_;          // per actor
+    std::vector<int> latest_event_;          // per actor: its latest step that touched anything
     std::vector<std::deque<int>> buffered_;  // per thread: the step that made each buffered store
     std::vector<State> states_at_open_;
     std::vector<PorCell> cells_;

@@ -101,9 +101,11 @@ void Scheduler::rmw(void* p, void* old, void* out, std::size_t size,
     if (write) {
         std::memcpy(p, out, size);
         memory_written();
-    } else if (running_ >= 0) {
-        remember_read(p, old, size);
     }
+    // A spinner's condition read the value: an update that wrote nothing or
+    // the same value leaves it there, and the spinner sleeps until it
+    // changes (one that wrote another value leaves no read: any write wakes).
+    if (running_ >= 0 && (!write || std::memcmp(old, out, size) == 0)) remember_read(p, old, size);
     if (tracing_)
         note(std::string(what) + " " + where(p) + " " + show(old, size) +
              (write ? " -> " + show(out, size) : " (no write)"));

@@ -719,7 +719,11 @@ void Scheduler::por_close() {
         mine[p] = std::max(mine[p], at(clock, p)) + 1;
         ev.clock = mine;
         actor_clock_[p] = mine;
-        latest_event_[p] = k;
+        // A step that touched nothing (a deadline answer, a wake-up's
+        // resumption) commutes with every step, a global one too: it does
+        // not stand for its actor's earlier steps (por_race), which would
+        // put a race at a choice where only its thread has options.
+        if (ev.fp.global || !ev.fp.acc.empty()) latest_event_[p] = k;
         for (const auto& [g, w] : ev.fp.acc) {
             auto it = std::find_if(cells_.begin(), cells_.end(),
                                    [&](const PorCell& c) { return c.granule == g; });

@@ -317,6 +317,7 @@ class Scheduler {
     int wake(State s, const void* addr, int count);
     void remember_read(const void* p, const void* value, std::size_t size);
     void memory_written();
+    bool read_changed(const Thread& t, const Store& r) const;
     void drain(int i, std::size_t n);
     bool destroyed(const void* p, std::size_t size) const;
 

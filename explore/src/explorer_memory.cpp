@@ -55,6 +55,9 @@ void Scheduler::load(const void* p, void* out, std::size_t size) {
             if (it->addr == p) {
                 std::memcpy(out, &it->bits, size);
                 if (tracing_) note("load " + where(p) + " = " + show(out, size) + " (own buffer)");
+                // A spinner waits on it too: once the store drains, another
+                // thread's store there changes what it reads (read_changed).
+                remember_read(p, out, size);
                 return;
             }
         }
@@ -171,7 +174,7 @@ bool Scheduler::spin_wait(bool has_deadline) {
     // A write between two of the reads made them stale already: check
     // again at once rather than wait for a write that may never come.
     bool stale = false;
-    for (const Store& r : t.reads) stale = stale || std::memcmp(r.addr, &r.bits, r.size) != 0;
+    for (const Store& r : t.reads) stale = stale || read_changed(t, r);
     if (por_) por_spin_failed();  // the iteration was a stutter (explorer_search.cpp)
     if (stale) {
         t.reads.clear();
@@ -230,6 +233,18 @@ void Scheduler::destroy(const void* p, std::size_t size) {
     const auto a = reinterpret_cast<std::uintptr_t>(p);
     destroyed_.emplace_back(a, a + size);
     if (tracing_) note("destroys " + where(p));
+    // A spinner that read this memory checks again, and so touches it: a
+    // thread spinning on memory that is freed under it is a use after free,
+    // which a spinner asleep until a write that never comes would hide (and
+    // the reduction counts a failed spin iteration as a stutter only because
+    // what ends the wait wakes the spinner).
+    for (auto& t : threads_) {
+        if (t.state != State::spin) continue;
+        for (const Store& r : t.reads) {
+            const auto ra = reinterpret_cast<std::uintptr_t>(r.addr);
+            if (ra < a + size && ra + r.size > a) t.state = State::runnable;
+        }
+    }
 }
 
 void Scheduler::label(const void* p, std::size_t size, const char* name) {
@@ -291,12 +306,23 @@ void Scheduler::remember_read(const void* p, const void* value, std::size_t size
     threads_[running_].reads.push_back(r);
 }
 
+// Whether thread t would now read another value than `r` recorded: its own
+// newest buffered store there if it has one (as load() reads), else memory.
+// (Memory alone would wake a spinner whose own store to the word is still
+// buffered at every write anywhere, and miss the change once its store has
+// drained and another thread's lands.)
+bool Scheduler::read_changed(const Thread& t, const Store& r) const {
+    for (auto it = t.buffer.rbegin(); it != t.buffer.rend(); ++it) {
+        if (it->addr == r.addr) return std::memcmp(&it->bits, &r.bits, r.size) != 0;
+    }
+    return std::memcmp(r.addr, &r.bits, r.size) != 0;
+}
+
 void Scheduler::memory_written() {
     for (auto& t : threads_) {
         if (t.state != State::spin) continue;
         bool changed = t.reads.empty();
-        for (const Store& r : t.reads)
-            changed = changed || std::memcmp(r.addr, &r.bits, r.size) != 0;
+        for (const Store& r : t.reads) changed = changed || read_changed(t, r);
         if (changed) t.state = State::runnable;
     }
 }

@@ -690,3 +690,101 @@ TEST(ModelDpor, AStepThatTouchedNothingDoesNotStandForItsThread) {
 
 }  // namespace
 }  // namespace kmlab::explore
+
+namespace kmlab::explore {
+namespace {
+
+// ---- a spinner's reads from its own store buffer, and memory freed under it ----
+// Under TSO a spinner that read its own buffered store (T1 below reads z = 2
+// from its buffer) recorded no read of z: once its store drained, T0's store
+// to z did not wake it, so the spin that should have seen z = 1 never did,
+// reduced or not (it timed out, or was reported as a deadlock with no
+// deadline). Now a read from the own buffer is recorded, and a change is
+// judged by what the thread would read now (read_changed).
+TEST(ModelDpor, ASpinnerWaitsOnWhatItReadFromItsOwnBuffer) {
+    auto make = [] {
+        auto s = std::make_shared<Logs>(2);
+        Program p;
+        p.threads.push_back([s] { s->z.store(1, std::memory_order_relaxed); });
+        p.threads.push_back([s] {
+            s->z.store(2, std::memory_order_relaxed);
+            s->log[1] += std::to_string(
+                Platform::spin_until([&] { return s->y.load() == 1 || s->z.load() == 1; },
+                                     Deadline::at(Platform::now())));
+        });
+        p.check = [s]() -> std::string {
+            g_seen.insert(s->log[1] + "|" + std::to_string(s->z.load()));
+            return {};
+        };
+        return p;
+    };
+    expect_reduced_sees("a spin on its own buffered store", make, "1|1",
+                        "T1's spin sees T0's store after its own drained");
+    // With no deadline, the same spin is no deadlock: T0's store ends it.
+    auto no_deadline = [] {
+        auto s = std::make_shared<Logs>(2);
+        Program p;
+        p.threads.push_back([s] {
+            Platform::spin_until([&] { return s->z.load() == 2; }, Deadline::never());
+            s->z.store(1);
+        });
+        p.threads.push_back([s] {
+            s->z.store(2, std::memory_order_relaxed);
+            Platform::spin_until([&] { return s->y.load() == 1 || s->z.load() == 1; },
+                                 Deadline::never());
+        });
+        return p;
+    };
+    for (bool reduce : {false, true}) {
+        Config c;
+        c.memory = Memory::tso;
+        c.preemption_bound = reduce ? -1 : 2;
+        c.reduction = reduce ? Reduction::always : Reduction::off;
+        const Result r = explore(c, no_deadline);
+        report("a spin ended by a store after its own", c, r);
+        EXPECT_FALSE(r.violation) << describe(r);
+        EXPECT_TRUE(r.complete);
+    }
+}
+
+// T0: x.exchange(2); spin until x == 2 or z == 2 (deadline)
+// T1: x = 1; spin until z is 1 or 2 (deadline); destroy z
+// T0's spin may read z after T1 destroyed it: the unreduced search finds
+// that access; the reduced one counted T0's failed spin iteration as a
+// stutter, whose read no later step races with, and the destroy did not wake
+// T0 to read again, so it missed it. Now a destroy wakes a spinner that read
+// the memory it frees.
+TEST(ModelDpor, MemoryFreedUnderASpinnerIsReported) {
+    auto make = [] {
+        auto s = std::make_shared<Logs>(2);
+        Program p;
+        p.threads.push_back([s] {
+            label(&s->z, sizeof s->z, "z");
+            s->x.exchange(2);
+            Platform::spin_until([&] { return s->x.load() == 2 || s->z.load() == 2; },
+                                 Deadline::at(Platform::now()));
+        });
+        p.threads.push_back([s] {
+            s->x.store(1, std::memory_order_relaxed);
+            Platform::spin_until([&] { return s->z.load() == 1 || s->z.load() == 2; },
+                                 Deadline::at(Platform::now()));
+            destroy(&s->z, sizeof s->z);
+        });
+        return p;
+    };
+    for (Memory m : {Memory::sc, Memory::tso}) {
+        for (bool reduce : {false, true}) {
+            Config c;
+            c.memory = m;
+            c.preemption_bound = reduce ? -1 : 1000;
+            c.reduction = reduce ? Reduction::always : Reduction::off;
+            const Result r = explore(c, make);
+            report("a spinner's memory destroyed (must fail)", c, r);
+            EXPECT_TRUE(r.violation) << (reduce ? "reduced" : "unreduced");
+            EXPECT_NE(r.what.find("destroyed memory"), std::string::npos) << describe(r);
+        }
+    }
+}
+
+}  // namespace
+}  // namespace kmlab::explore

@@ -376,8 +376,11 @@ void rmw(void* p, void* old, void* out, std::size_t size,
 void fence(bool all_threads);
 bool futex_wait(const void* p, std::uint32_t expected, bool has_deadline);
 void futex_wake(const void* p, int count);
-// Blocks until another thread writes shared memory (or, with a deadline,
-// until the scheduler times it out: then false).
+// Blocks until what the spinner read since spin_begin() would read
+// otherwise (another thread's store, or its own buffered store drained and
+// another landing after it), or until memory it read is destroyed (it checks
+// again, and touches it); with a deadline, until the scheduler times it out:
+// then false. A spinner that read nothing wakes at any write.
 bool spin_wait(bool has_deadline);
 void spin_begin();
 void event_wait(const void* event);

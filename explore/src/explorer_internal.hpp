@@ -346,7 +346,7 @@ class Scheduler {
     void por_add(Decision& d, int actor);
     void por_add_initial(std::size_t j, int actor, const std::vector<int>& clock);
     Footprint timeout_footprint(int thread) const;
-    bool free_timeouts() const;
+    bool unbounded_search() const;
     bool drain_blocked(int i) const;
     Footprint op_footprint(int t) const;
     Footprint flush_footprint(int t) const;

@@ -112,17 +112,17 @@ int actor_of(const Option& o) {
 // race with; and any kind this file does not know (a kind added later; the
 // reads-from choice R is one). A timeout too, in a bounded search; without
 // a bound it is the blocked thread's transition like any other
-// (Scheduler::free_timeouts).
-bool always_explored(OptKind kind, bool free_timeouts) {
-    if (kind == OptKind::timeout) return !free_timeouts;
+// (Scheduler::unbounded_search).
+bool always_explored(OptKind kind, bool unbounded) {
+    if (kind == OptKind::timeout) return !unbounded;
     return kind != OptKind::run && kind != OptKind::flush;
 }
 // Steps the reduction takes as dependent with everything: a spurious wake,
 // an unknown kind; a timeout and a deadline answer in a bounded search
 // (where they are time passing, as they were before the unbounded search
 // gave them footprints: the bounded reduction is checked as it stands).
-bool global_step(OptKind kind, bool free_timeouts) {
-    if (kind == OptKind::timeout || kind == OptKind::deadline) return !free_timeouts;
+bool global_step(OptKind kind, bool unbounded) {
+    if (kind == OptKind::timeout || kind == OptKind::deadline) return !unbounded;
     return kind != OptKind::run && kind != OptKind::flush;
 }
 void join(std::vector<int>& into, const std::vector<int>& from) {
@@ -243,7 +243,7 @@ int Scheduler::decide(const std::vector<Option>& opts) {
         // (an rmw, a fence) instead of an F step. Threads' operations are
         // analysed when they run (por_close): they stay enabled until then.
         for (const auto& o : opts) {
-            if (o.kind == OptKind::timeout && free_timeouts()) {
+            if (o.kind == OptKind::timeout && unbounded_search()) {
                 // Likewise a timeout: a run may wake its thread instead.
                 por_race(2 * o.thread, timeout_footprint(o.thread), actor_clock_[2 * o.thread]);
                 continue;
@@ -412,7 +412,7 @@ void Scheduler::por_announce(Op op, const void* p, std::size_t size) {
         case Op::store:
             if (config_.memory != Memory::tso)
                 f.add(p, size, true);
-            else if (free_timeouts())
+            else if (unbounded_search())
                 f.add(buffer_of(running_), 1, false);
             break;
         case Op::store_seq_cst:
@@ -432,7 +432,7 @@ void Scheduler::por_announce(Op op, const void* p, std::size_t size) {
             drained = 2;
             break;
         case Op::time:  // "has my deadline passed?": no memory; in a bounded search, global
-            f.global = !free_timeouts();
+            f.global = !unbounded_search();
             break;
         case Op::global:
         default:
@@ -454,7 +454,8 @@ Footprint Scheduler::op_footprint(int t) const {
         if (next_drains_[i] == 2 || (next_drains_[i] == 1 && u == i)) {
             for (const Store& st : threads_[u].buffer) f.add(st.addr, st.size, true);
         }
-        if (next_drains_[i] == 2 && free_timeouts()) f.add(buffer_of(static_cast<int>(u)), 1, true);
+        if (next_drains_[i] == 2 && unbounded_search())
+            f.add(buffer_of(static_cast<int>(u)), 1, true);
     }
     return f;
 }
@@ -464,7 +465,7 @@ Footprint Scheduler::flush_footprint(int t) const {
     Footprint f;
     const Store& st = threads_[static_cast<std::size_t>(t)].buffer.front();
     f.add(st.addr, st.size, true);
-    if (free_timeouts()) f.add(buffer_of(t), 1, false);
+    if (unbounded_search()) f.add(buffer_of(t), 1, false);
     return f;
 }
 
@@ -498,13 +499,13 @@ void Scheduler::por_touch_spin_reads() {
 // reduction. An iteration that wrote anything (a step of
 // its thread since the iteration began wrote, or was global) is not touched.
 void Scheduler::por_spin_begin() {
-    if (!por_open_ || running_ < 0 || !free_timeouts()) return;
+    if (!por_open_ || running_ < 0 || !unbounded_search()) return;
     por_grow();
     spin_from_[static_cast<std::size_t>(running_)] = static_cast<int>(events_.size()) - 1;
 }
 
 void Scheduler::por_spin_failed() {
-    if (!por_open_ || running_ < 0 || !free_timeouts() || por_blocked_) return;
+    if (!por_open_ || running_ < 0 || !unbounded_search() || por_blocked_) return;
     const int p = 2 * running_;
     const int k = static_cast<int>(events_.size()) - 1;
     int& from = spin_from_[static_cast<std::size_t>(running_)];
@@ -628,10 +629,10 @@ void Scheduler::por_open(const Option& o) {
             ev.drained.emplace_back(static_cast<int>(2 * t + 1), std::move(stores));
         }
         next_drains_[o.thread] = 0;
-    } else if (o.kind == OptKind::timeout && free_timeouts()) {
+    } else if (o.kind == OptKind::timeout && unbounded_search()) {
         ev.fp = timeout_footprint(o.thread);
     }
-    if (global_step(o.kind, free_timeouts())) ev.fp.global = true;
+    if (global_step(o.kind, unbounded_search())) ev.fp.global = true;
     states_at_open_.clear();
     for (const auto& t : threads_) states_at_open_.push_back(t.state);
     events_.push_back(std::move(ev));
@@ -669,7 +670,7 @@ void Scheduler::por_race(int actor, const Footprint& f, const std::vector<int>& 
         if (std::find(races.begin(), races.end(), j) == races.end()) races.push_back(j);
     }
     if (latest < 0) return;
-    if (free_timeouts()) {
+    if (unbounded_search()) {
         // Source sets: every race, each reversed through an initial of its
         // own v (por_add_initial), with this step's clock as it will be.
         std::vector<int> prospective = clock;
@@ -710,7 +711,7 @@ void Scheduler::por_close() {
         // by an F step, but a store that came after it in the run need not
         // have; joining every F actor ordered it after such stores too, and
         // no race ever put the membarrier first.)
-        if (free_timeouts() && ev.drains == 1 && p % 2 == 0) join(clock, actor_clock_[p + 1]);
+        if (unbounded_search() && ev.drains == 1 && p % 2 == 0) join(clock, actor_clock_[p + 1]);
         std::vector<int> deps;
         por_race(p, ev.fp, clock, &deps);
         std::vector<int> mine = clock;
@@ -750,7 +751,7 @@ void Scheduler::por_close() {
             if (woken) join(actor_clock_[2 * t], mine);
             // Waking a thread that waited with a deadline disabled its
             // timeout, which was an option here: the two race.
-            if (woken && free_timeouts() && t < states_at_open_.size() &&
+            if (woken && unbounded_search() && t < states_at_open_.size() &&
                 threads_[t].has_deadline && static_cast<std::size_t>(k) < trail_->size())
                 por_add((*trail_)[k], static_cast<int>(2 * t));
         }
@@ -799,7 +800,7 @@ int Scheduler::por_new_decision(const std::vector<Option>& opts, Decision& d) {
     }
     d.todo[chosen] = 2;
     for (std::size_t i = 0; i < n; ++i) {
-        if (always_explored(opts[i].kind, free_timeouts()) && d.todo[i] == 0) d.todo[i] = 1;
+        if (always_explored(opts[i].kind, unbounded_search()) && d.todo[i] == 0) d.todo[i] = 1;
     }
     return chosen;
 }
@@ -817,7 +818,7 @@ void Scheduler::por_refresh(std::vector<Sleeper>& set) {
             s.fp = op_footprint(s.thread);
         } else if (s.kind == OptKind::flush && !threads_[t].buffer.empty()) {
             s.fp = flush_footprint(s.thread);
-        } else if (s.kind == OptKind::timeout && free_timeouts()) {
+        } else if (s.kind == OptKind::timeout && unbounded_search()) {
             s.fp = timeout_footprint(s.thread);
         } else {
             s.fp.global = true;
@@ -835,12 +836,19 @@ void Scheduler::por_refresh(std::vector<Sleeper>& set) {
 // read a drained store before the RMW writes over it would need that F step
 // split out (por_race's `drained`, which bounded searches keep).
 bool Scheduler::drain_blocked(int i) const {
-    if (!por_ || !free_timeouts()) return false;
+    if (!por_ || !unbounded_search()) return false;
     const auto t = static_cast<std::size_t>(i);
     if (t >= has_next_op_.size() || !has_next_op_[t] || next_drains_[t] == 0) return false;
     if (next_drains_[t] == 1) return !threads_[t].buffer.empty();
     return std::any_of(threads_.begin(), threads_.end(),
                        [](const Thread& x) { return !x.buffer.empty(); });
+}
+
+// The rules that only an unbounded search takes (the file's header lists
+// them); a bounded one keeps [CMM13]'s, as checked against the bounded
+// unreduced search.
+bool Scheduler::unbounded_search() const {
+    return config_.preemption_bound < 0;
 }
 
 // Without a bound a timeout is its thread's transition (actor 2i), with what
@@ -849,9 +857,6 @@ bool Scheduler::drain_blocked(int i) const {
 // the memory it read (a write there would have woken it instead). With a
 // bound it stays what it was: explored at every choice that offers it, and
 // dependent with everything.
-bool Scheduler::free_timeouts() const {
-    return config_.preemption_bound < 0;
-}
 
 Footprint Scheduler::timeout_footprint(int thread) const {
     Footprint f;
